@@ -1,0 +1,5 @@
+export * from './constants.js'
+export * from './errors.js'
+export * from './option-parsers.js'
+export * from './logger.js'
+export * from './peer-credentials.js'

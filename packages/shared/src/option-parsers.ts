@@ -1,0 +1,95 @@
+import { InvalidOptionError } from './errors.js'
+
+/**
+ * Small validators shared by the options resolvers of server and client. Each takes the option's
+ * name so that a refusal names it: `socketMode must be an octal mode such as 0o600, got "rw"`.
+ * Strings are accepted wherever a value may come from an environment variable.
+ */
+
+export type Env = Readonly<Record<string, string | undefined>>
+
+/** The explicit value when given, else the environment variable's text when set and non-empty. */
+export function pick<T>(explicit: T | undefined, env: Env, envName: string): T | string | undefined {
+  if (explicit !== undefined) return explicit
+  const raw = env[envName]
+  return raw === undefined || raw.trim() === '' ? undefined : raw.trim()
+}
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value)
+}
+
+/** A file mode: a number, or a string of octal digits ("600", "0600", "0o600"). */
+export function parseMode(name: string, value: unknown): number {
+  let mode: number | undefined
+  if (typeof value === 'number' && Number.isInteger(value)) mode = value
+  else if (typeof value === 'string' && /^(0o|0)?[0-7]{3,4}$/.test(value.trim())) {
+    mode = Number.parseInt(value.trim().replace(/^0o/, ''), 8)
+  }
+  if (mode === undefined || mode < 0 || mode > 0o7777) {
+    throw new InvalidOptionError(name, `must be an octal mode such as 0o600, got ${show(value)}`)
+  }
+  return mode
+}
+
+/** A whole number within [min, max]; strings of digits accepted. */
+export function parseInteger(name: string, value: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const n = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    throw new InvalidOptionError(name, `must be a whole number from ${min} to ${max}, got ${show(value)}`)
+  }
+  return n
+}
+
+/** true/false, or the strings 1/0, true/false, yes/no, on/off. */
+export function parseBoolean(name: string, value: unknown): boolean {
+  if (typeof value === 'boolean') return value
+  if (typeof value === 'string') {
+    const v = value.trim().toLowerCase()
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true
+    if (['0', 'false', 'no', 'off'].includes(v)) return false
+  }
+  throw new InvalidOptionError(name, `must be true or false, got ${show(value)}`)
+}
+
+/** A non-empty string. */
+export function parseString(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidOptionError(name, `must be a non-empty string, got ${show(value)}`)
+  }
+  return value
+}
+
+/** A list of ids: an array of whole numbers, or a comma-separated string ("1000,1001"). */
+export function parseIdList(name: string, value: unknown): number[] {
+  const items = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value
+  if (!Array.isArray(items)) throw new InvalidOptionError(name, `must be a list of numeric ids, got ${show(value)}`)
+  return items.map((item, i) => parseInteger(`${name}[${i}]`, item, 0, 0xffffffff))
+}
+
+/** A list of strings: an array, or a comma-separated string. */
+export function parseStringList(name: string, value: unknown): string[] {
+  const items = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value
+  if (!Array.isArray(items)) throw new InvalidOptionError(name, `must be a list of strings, got ${show(value)}`)
+  return items.map((item, i) => parseString(`${name}[${i}]`, item))
+}
+
+/** One of a fixed set of strings. */
+export function parseEnum<const T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T
+  throw new InvalidOptionError(name, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${show(value)}`)
+}
+
+/** Refuse keys that are not part of the options object's shape (a typo must not pass silently). */
+export function rejectUnknown(scope: string, given: object | undefined, known: readonly string[]): void {
+  if (given === undefined || given === null) return
+  if (typeof given !== 'object') throw new InvalidOptionError(scope, `must be an object, got ${show(given)}`)
+  for (const key of Object.keys(given)) {
+    if (!known.includes(key)) {
+      throw new InvalidOptionError(
+        scope === 'options' ? key : `${scope}.${key}`,
+        `is not a known option; known options are ${known.join(', ')}`,
+      )
+    }
+  }
+}

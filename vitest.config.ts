@@ -1,0 +1,23 @@
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'vitest/config'
+
+const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url))
+
+export default defineConfig({
+  resolve: {
+    // Tests run against the TypeScript sources, not dist/: no build step before `pnpm test`.
+    alias: [
+      { find: /^@naaccord\/ipc-shared$/, replacement: src('shared') },
+      { find: /^@naaccord\/ipc-server$/, replacement: src('server') },
+      { find: /^@naaccord\/ipc-client$/, replacement: src('client') },
+      { find: /^@naaccord\/ipc-certs$/, replacement: src('certs') },
+    ],
+  },
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+    reporters: ['default'],
+  },
+})
