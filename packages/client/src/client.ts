@@ -1,0 +1,174 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import {
+  ClientClosedError,
+  HttpStatusError,
+  REQUEST_ID_HEADER,
+  loadCaBundle,
+  loadTlsMaterial,
+  watchFiles,
+  type FileWatch,
+  type Logger,
+} from '@naaccord/ipc-shared'
+import type { ClientTlsMaterial } from './connector.js'
+import { createPool, SwappableDispatcher } from './dispatcher.js'
+import { mapRequestError } from './error-map.js'
+import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js'
+import { readBody, wrapResponse, type IpcResponse } from './response.js'
+import { retryDelay, shouldRetry } from './retry.js'
+
+export type Body = string | Buffer | Uint8Array | Readable | null | undefined
+
+export interface RequestOptions {
+  method?: string
+  /** Path and query, e.g. "/reports/42?full=1". */
+  path: string
+  headers?: Record<string, string>
+  /** A string, bytes or a stream (a stream is never retried); objects go through `post()` etc. as JSON. */
+  body?: Body
+  /** Abort from the caller's side (rejects with the signal's AbortError, not an IPC error). */
+  signal?: AbortSignal
+  /** Override the client's timeoutMs for this request. */
+  timeoutMs?: number
+  /** Override the client's retries for this request. */
+  retries?: number
+}
+
+export interface CallOptions extends Omit<RequestOptions, 'method' | 'path' | 'body'> {}
+
+export interface IpcClient {
+  /** The options in force after defaults and environment. */
+  readonly options: ResolvedClientOptions
+  /** An undici Dispatcher over the socket: `fetch('http://localhost/x', { dispatcher })`, `undici.request(url, { dispatcher })`. */
+  readonly dispatcher: Dispatcher
+  /** Send a request; resolves for any status. */
+  request(options: RequestOptions): Promise<IpcResponse>
+  get<T = unknown>(path: string, options?: CallOptions): Promise<T>
+  delete<T = unknown>(path: string, options?: CallOptions): Promise<T>
+  post<T = unknown>(path: string, body?: unknown, options?: CallOptions): Promise<T>
+  put<T = unknown>(path: string, body?: unknown, options?: CallOptions): Promise<T>
+  patch<T = unknown>(path: string, body?: unknown, options?: CallOptions): Promise<T>
+  /** Let in-flight requests finish, then close connections. */
+  close(): Promise<void>
+  /** Abort everything now. */
+  destroy(): Promise<void>
+}
+
+function loadMaterial(opts: ResolvedClientOptions): (ClientTlsMaterial & { files: readonly string[] }) | undefined {
+  const t = opts.tls
+  if (!t) return undefined
+  if (t.cert !== undefined) {
+    const m = loadTlsMaterial('tls', { cert: t.cert, key: t.key, ca: undefined })
+    const ca = t.ca === undefined ? undefined : loadCaBundle('tls.ca', t.ca)
+    return { ca: ca?.pem, cert: m.cert, key: m.key, files: [...m.files, ...(ca?.file ? [ca.file] : [])] }
+  }
+  const ca = t.ca === undefined ? undefined : loadCaBundle('tls.ca', t.ca)
+  return { ca: ca?.pem, cert: undefined, key: undefined, files: ca?.file ? [ca.file] : [] }
+}
+
+/**
+ * Create a client for a naaccord-ipc server: HTTP over the Unix socket (or TCP + TLS) with a
+ * keep-alive pool, timeouts, retries of idempotent requests and typed errors.
+ *
+ * @example
+ * import { createClient } from '@naaccord/ipc-client'
+ * const services = createClient({ socketPath: '/run/naaccord/service.sock', expectServer: { uid: 998 } })
+ * const report = await services.get('/reports/42')
+ */
+export function createClient(options: ClientOptions = {}): IpcClient {
+  const opts = resolveClientOptions(options)
+  const log: Logger = opts.logger
+  let material = loadMaterial(opts)
+  if (opts.transport === 'unix' && !opts.tls && !opts.acknowledgePlaintext) {
+    log.warn({ socketPath: opts.socketPath }, 'plaintext HTTP over the Unix socket (protected by file mode, not encrypted); add tls for defence in depth, or acknowledgePlaintext: true to silence this')
+  }
+  if (opts.tls?.insecureSkipVerify) {
+    log.warn({ target: opts.target }, 'TLS VERIFICATION IS OFF for this client (tls.insecureSkipVerify): any server can impersonate the services server. Development only.')
+  }
+  const dispatcher = new SwappableDispatcher(createPool(opts, material))
+  let closed = false
+
+  let watch: FileWatch | undefined
+  const shouldWatch = opts.tls?.watch ?? true
+  if (material && shouldWatch && material.files.length > 0) {
+    watch = watchFiles(material.files, () => {
+      try {
+        const next = loadMaterial(opts)!
+        if (next.cert === material!.cert && next.key === material!.key && next.ca === material!.ca) return
+        material = next
+        void dispatcher.swap(createPool(opts, next))
+        log.info({ files: next.files }, 'client TLS files reloaded; new connections use them')
+      } catch (err) {
+        log.error({ err }, 'new client TLS files rejected; the current ones stay in use')
+      }
+    })
+  }
+
+  async function request(ro: RequestOptions): Promise<IpcResponse> {
+    if (closed) throw new ClientClosedError(opts.target)
+    const method = (ro.method ?? 'GET').toUpperCase()
+    const headers: Record<string, string> = { ...opts.headers, ...ro.headers }
+    if (!headers[REQUEST_ID_HEADER]) headers[REQUEST_ID_HEADER] = randomUUID()
+    const body = ro.body ?? undefined
+    const replayable = body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array
+    const retries = ro.retries ?? opts.retries
+    const timeout = ro.timeoutMs ?? opts.timeoutMs
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const data = await dispatcher.request({
+          origin: opts.origin,
+          path: ro.path,
+          method: method as Dispatcher.HttpMethod,
+          headers,
+          body: body as Dispatcher.DispatchOptions['body'],
+          signal: ro.signal,
+          headersTimeout: timeout,
+          bodyTimeout: timeout,
+        })
+        return wrapResponse(data)
+      } catch (raw) {
+        const err = mapRequestError(raw, opts)
+        if (attempt >= retries || closed || ro.signal?.aborted || !shouldRetry(err, method, replayable)) throw err
+        const delay = retryDelay(attempt, opts.retryDelayMs, opts.maxRetryDelayMs)
+        log.debug({ err: (err as Error).message, attempt: attempt + 1, delay, method, path: ro.path }, 'retrying')
+        await sleep(delay, undefined, ro.signal ? { signal: ro.signal } : undefined)
+      }
+    }
+  }
+
+  async function call<T>(method: string, path: string, body: unknown, co: CallOptions = {}): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json', ...co.headers }
+    let payload: Body
+    if (body !== undefined) {
+      payload = JSON.stringify(body)
+      headers['content-type'] ??= 'application/json'
+    }
+    const res = await request({ ...co, method, path, headers, body: payload })
+    const parsed = await readBody(res)
+    if (res.status < 200 || res.status >= 300) throw new HttpStatusError(method, path, res.status, parsed, res.headers)
+    return parsed as T
+  }
+
+  return {
+    options: opts,
+    dispatcher,
+    request,
+    get: (path, co) => call('GET', path, undefined, co),
+    delete: (path, co) => call('DELETE', path, undefined, co),
+    post: (path, body, co) => call('POST', path, body, co),
+    put: (path, body, co) => call('PUT', path, body, co),
+    patch: (path, body, co) => call('PATCH', path, body, co),
+    async close() {
+      closed = true
+      watch?.close()
+      await dispatcher.close()
+    },
+    async destroy() {
+      closed = true
+      watch?.close()
+      await dispatcher.destroy()
+    },
+  }
+}

@@ -1,0 +1,112 @@
+import {
+  ConnectionLostError,
+  IpcError,
+  PermissionDeniedError,
+  ServiceUnavailableError,
+  TimeoutError,
+  TlsClientCertRequiredError,
+  TlsExpiredError,
+  TlsHostnameError,
+  TlsPinMismatchError,
+  TlsUntrustedError,
+} from '@naaccord/ipc-shared'
+import type { ResolvedClientOptions } from './options.js'
+
+const kConnectPhase = Symbol('naaccord.connectPhase')
+
+/** Mark an error as raised before anything was sent (safe to retry for any method). */
+export function markConnectPhase<T extends Error>(err: T): T {
+  ;(err as T & { [kConnectPhase]?: boolean })[kConnectPhase] = true
+  return err
+}
+
+export function isConnectPhase(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { [kConnectPhase]?: boolean })[kConnectPhase] === true
+}
+
+type Facts = { subject?: string | undefined; validTo?: string | undefined } | undefined
+
+const UNTRUSTED = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+  'NO_PEER_CERTIFICATE',
+])
+
+/** A failed check of the server's certificate, as one of our TLS errors. */
+export function tlsVerifyError(code: string, target: string, facts: Facts, detail?: string): IpcError {
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return new TlsExpiredError(`the server certificate at ${target} is outside its validity window (${code}); renew it (naaccord-ipc certs rotate)`, facts)
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return new TlsHostnameError(`server at ${target}: ${detail ?? 'hostname mismatch'}; set tls.servername or reissue with --name`, facts)
+  }
+  if (code === 'PIN_MISMATCH') {
+    return new TlsPinMismatchError(`server at ${target}: ${detail ?? 'pin mismatch'}; if the key was rotated on purpose, add its pin (naaccord-ipc certs inspect)`, facts)
+  }
+  const why = UNTRUSTED.has(code) ? code : `${code}`
+  return new TlsUntrustedError(`the server certificate at ${target} is not trusted (${why}); give the CA that signed it in tls.ca`, facts)
+}
+
+const CLIENT_CERT_ALERTS = /CERTIFICATE_REQUIRED|ALERT_BAD_CERTIFICATE|ALERT_UNKNOWN_CA|ALERT_CERTIFICATE_UNKNOWN|ALERT_HANDSHAKE_FAILURE|ALERT_CERTIFICATE_EXPIRED|ALERT_ACCESS_DENIED/
+
+/** Map a socket-level error (connect, TLS, reset) to our error classes. */
+export function mapConnectError(err: Error, opts: ResolvedClientOptions): Error {
+  if (err instanceof IpcError) return err
+  const e = err as NodeJS.ErrnoException
+  const code = e.code ?? ''
+  switch (code) {
+    case 'ENOENT':
+      return new ServiceUnavailableError(opts.target, 'no socket file there; is the services server running?', { cause: err })
+    case 'ECONNREFUSED':
+      return new ServiceUnavailableError(opts.target, 'connection refused: nothing listens there (a stale socket, or the server is restarting)', { cause: err })
+    case 'EACCES':
+    case 'EPERM':
+      return new PermissionDeniedError(opts.target, { cause: err })
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ServiceUnavailableError(opts.target, `${code}: host cannot be reached`, { cause: err })
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return new ConnectionLostError(opts.target, `${code}: the server closed the connection (a refused peer, or a restart)`, { cause: err })
+  }
+  if (CLIENT_CERT_ALERTS.test(code) || CLIENT_CERT_ALERTS.test(err.message)) {
+    return new TlsClientCertRequiredError(
+      `the server at ${opts.target} refused our client certificate (${code || err.message}); give tls.cert/tls.key signed by the CA the server trusts`,
+      undefined,
+      { cause: err },
+    )
+  }
+  return err
+}
+
+const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
+const LOST = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH'])
+
+/** Map any error from a request to our classes; the caller's own abort passes through untouched. */
+export function mapRequestError(err: unknown, opts: ResolvedClientOptions): unknown {
+  if (err instanceof IpcError) return err
+  if (!(err instanceof Error)) return err
+  if (err.name === 'AbortError') return err
+  const code = (err as NodeJS.ErrnoException).code ?? ''
+  if (TIMEOUTS.has(code)) {
+    return new TimeoutError(opts.target, code === 'UND_ERR_CONNECT_TIMEOUT' ? opts.connectTimeoutMs : opts.timeoutMs, code === 'UND_ERR_BODY_TIMEOUT' ? 'response body' : 'response', { cause: err })
+  }
+  const cause = (err as { cause?: unknown }).cause
+  if (cause instanceof Error) {
+    const mapped = mapConnectError(cause, opts)
+    if (mapped !== cause) return mapped
+  }
+  const direct = mapConnectError(err, opts)
+  if (direct !== err) return direct
+  if (LOST.has(code)) return new ConnectionLostError(opts.target, err.message, { cause: err })
+  return err
+}

@@ -1,0 +1,43 @@
+import type { Dispatcher } from 'undici'
+
+type Headers = Record<string, string | string[] | undefined>
+
+/** What `client.request()` resolves to, whatever the status. */
+export interface IpcResponse {
+  status: number
+  headers: Headers
+  /** The body stream (undici's readable); consume it once, or call `dump()`. */
+  body: Dispatcher.ResponseData['body']
+  json<T = unknown>(): Promise<T>
+  text(): Promise<string>
+  arrayBuffer(): Promise<ArrayBuffer>
+  /** Discard the body so the connection can be reused. */
+  dump(): Promise<void>
+}
+
+export function wrapResponse(data: Dispatcher.ResponseData): IpcResponse {
+  return {
+    status: data.statusCode,
+    headers: data.headers as Headers,
+    body: data.body,
+    json: <T>() => data.body.json() as Promise<T>,
+    text: () => data.body.text(),
+    arrayBuffer: () => data.body.arrayBuffer(),
+    dump: () => data.body.dump(),
+  }
+}
+
+/** Read a body as JSON when it says it is JSON, else as text (empty -> undefined). */
+export async function readBody(res: IpcResponse): Promise<unknown> {
+  const type = String(res.headers['content-type'] ?? '')
+  const text = await res.text()
+  if (text.length === 0) return undefined
+  if (type.includes('json')) {
+    try {
+      return JSON.parse(text)
+    } catch {
+      return text
+    }
+  }
+  return text
+}

@@ -1,0 +1,70 @@
+import { promises as fsp } from 'node:fs'
+import type { Server } from 'node:net'
+import path from 'node:path'
+import { SocketInUseError } from '@naaccord/ipc-shared'
+
+function listen(server: Server, socketPath: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err)
+    server.once('error', onError)
+    server.listen({ path: socketPath, backlog: 511 }, () => {
+      server.off('error', onError)
+      resolve()
+    })
+  })
+}
+
+export interface BoundSocket {
+  /** Inode of the socket file we published: removal on close only if it is still this one. */
+  readonly ino: number
+}
+
+/**
+ * Bind `server` to `socketPath` so that the socket is never reachable with a wider mode than
+ * `mode`, not even for a moment. bind(2) creates the file with the process umask and Node has no
+ * mode option, and the kernel checks the mode at connect(2); so we bind inside a private 0700
+ * folder beside the final path (nobody else can reach the socket there), set mode and group,
+ * and then publish it at the final path with link(2), which, unlike rename(2), refuses to
+ * replace a file that appeared there meanwhile. The private folder is removed at once.
+ * HAProxy publishes its sockets by renaming a bound socket the same way. No umask juggling.
+ */
+export async function bindSocket(server: Server, socketPath: string, mode: number, gid: number | undefined): Promise<BoundSocket> {
+  const dir = path.dirname(socketPath)
+  const privateDir = await fsp.mkdtemp(path.join(dir, `.${path.basename(socketPath)}.`))
+  const tmpPath = path.join(privateDir, 's')
+  try {
+    await fsp.chmod(privateDir, 0o700)
+    await listen(server, tmpPath)
+    await fsp.chmod(tmpPath, mode)
+    if (gid !== undefined) await fsp.chown(tmpPath, process.getuid?.() ?? -1, gid)
+    try {
+      await fsp.link(tmpPath, socketPath)
+      await fsp.unlink(tmpPath)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EEXIST') throw new SocketInUseError(socketPath, undefined, 'another socket appeared at', { cause: err })
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err
+      // Filesystems without hard links: rename(2) is still atomic.
+      await fsp.rename(tmpPath, socketPath)
+    }
+    const st = await fsp.lstat(socketPath)
+    return { ino: st.ino }
+  } catch (err) {
+    if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()))
+    throw err
+  } finally {
+    await fsp.rm(privateDir, { recursive: true, force: true })
+  }
+}
+
+/** Remove the socket only if it is still the one we published (same inode). */
+export async function unlinkIfOurs(socketPath: string, ino: number): Promise<boolean> {
+  try {
+    const st = await fsp.lstat(socketPath)
+    if (!st.isSocket() || st.ino !== ino) return false
+    await fsp.unlink(socketPath)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,14 @@
+export { serve, type Handler, type IpcServer } from './serve.js'
+export {
+  resolveServerOptions,
+  SERVER_DEFAULTS,
+  type AllowPolicy,
+  type ListenTarget,
+  type ResolvedServerOptions,
+  type ServerLimits,
+  type ServerOptions,
+} from './options.js'
+export type { ServerTlsOptions, ClientAuth } from './tls-options.js'
+export type { Peer, PeerCertificate } from './peer.js'
+export { requirePeer, type RequirePeerOptions } from './require-peer.js'
+export { healthReport, certificateHealth, EXPIRY_WARNING_DAYS, type Health, type CertificateHealth } from './health.js'

@@ -1,0 +1,256 @@
+import os from 'node:os'
+import path from 'node:path'
+import {
+  DEFAULT_SOCKET_PATH,
+  ENV,
+  InvalidOptionError,
+  SUN_PATH_MAX,
+  SocketPathTooLongError,
+  parseBoolean,
+  parseIdList,
+  parseInteger,
+  parseMode,
+  parseString,
+  pick,
+  rejectUnknown,
+  resolveLogger,
+  type Env,
+  type Logger,
+} from '@naaccord/ipc-shared'
+import { resolveGroup } from './group.js'
+import { resolveServerTls, type ResolvedServerTls, type ServerTlsOptions } from './tls-options.js'
+
+/** Which peers may connect, checked from the kernel's credentials once per connection. */
+export interface AllowPolicy {
+  /** User ids allowed to connect. Default: only the server's own uid. */
+  uids?: readonly number[]
+  /** Group ids allowed to connect (the peer's primary gid, as the kernel reports it). */
+  gids?: readonly number[]
+}
+
+/** A place to listen: the Unix socket, or (with TLS) a TCP address. */
+export type ListenTarget = { socketPath: string } | { host: string; port: number }
+
+export interface ServerLimits {
+  /** Time to receive the complete request headers (`server.headersTimeout`). Default 10 000 ms. */
+  headersTimeoutMs?: number
+  /** Time to receive the whole request (`server.requestTimeout`). Default 30 000 ms. */
+  requestTimeoutMs?: number
+  /**
+   * How long an idle keep-alive connection stays open. Default 10 000 ms: longer than the
+   * client's idle timeout (4 000 ms), so the client always closes first and never writes into a
+   * connection the server is closing.
+   */
+  keepAliveTimeoutMs?: number
+  /** Largest request header block, bytes (`maxHeaderSize`). Default 16 384. */
+  maxHeaderBytes?: number
+  /** Largest declared request body (Content-Length), bytes; larger gets 413 before the app. Default 1 MiB. */
+  maxBodyBytes?: number
+}
+
+export interface ServerOptions {
+  /** Unix socket path. Env NAACCORD_SOCKET_PATH. Default `/var/run/naaccord/service.sock`. */
+  socketPath?: string
+  /** Mode of the socket file, set before it becomes reachable. Env NAACCORD_SOCKET_MODE. Default 0o600 (0o660 with socketGroup). */
+  socketMode?: number | string
+  /** Group (name or gid) that owns the socket, for shared-group access. Env NAACCORD_SOCKET_GROUP. */
+  socketGroup?: string | number
+  /** Mode of the socket's folder when we create it. Env NAACCORD_SOCKET_DIR_MODE. Default 0o700 (0o750 with socketGroup). */
+  dirMode?: number | string
+  /** Peer policy. Env NAACCORD_ALLOW_UIDS / NAACCORD_ALLOW_GIDS (comma-separated). `false` turns the check off (logs a warning). */
+  allow?: AllowPolicy | false
+  /**
+   * Where to listen. Default: the Unix socket at `socketPath` only. Add `{ host, port }` for TCP;
+   * TCP requires `tls` unless `allowPlaintextTcp: true`.
+   */
+  listen?: readonly ListenTarget[]
+  /** Mutual TLS on every listener. */
+  tls?: ServerTlsOptions
+  /** Opt out, by name, of the rule that TCP listeners need TLS. Default false. */
+  allowPlaintextTcp?: boolean
+  /** Silence the one start-up warning about plaintext over the socket. Default false. */
+  acknowledgePlaintextSocket?: boolean
+  /** Close gracefully on SIGTERM/SIGINT. Default true. */
+  handleSignals?: boolean
+  /** Longest wait for in-flight requests on close before connections are cut. Env NAACCORD_SHUTDOWN_TIMEOUT_MS. Default 10 000. */
+  shutdownTimeoutMs?: number | string
+  /** A pino logger, or false for none. Default: JSON to stdout, level from NAACCORD_LOG_LEVEL. */
+  logger?: Logger | false
+  /** One log line per request. Default true. */
+  requestLog?: boolean
+  /** HTTP hardening limits. */
+  limits?: ServerLimits
+}
+
+/** Every default in one place; `resolveServerOptions` is the only reader. */
+export const SERVER_DEFAULTS = Object.freeze({
+  socketPath: DEFAULT_SOCKET_PATH,
+  socketMode: 0o600,
+  socketModeWithGroup: 0o660,
+  dirMode: 0o700,
+  dirModeWithGroup: 0o750,
+  handleSignals: true,
+  shutdownTimeoutMs: 10_000,
+  requestLog: true,
+  allowPlaintextTcp: false,
+  acknowledgePlaintextSocket: false,
+  limits: Object.freeze({
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 30_000,
+    keepAliveTimeoutMs: 10_000,
+    maxHeaderBytes: 16 * 1024,
+    maxBodyBytes: 1024 * 1024,
+  }),
+})
+
+const KNOWN = [
+  'socketPath',
+  'socketMode',
+  'socketGroup',
+  'dirMode',
+  'allow',
+  'listen',
+  'tls',
+  'allowPlaintextTcp',
+  'acknowledgePlaintextSocket',
+  'handleSignals',
+  'shutdownTimeoutMs',
+  'logger',
+  'requestLog',
+  'limits',
+] as const
+
+export type ResolvedListenTarget =
+  | { kind: 'socket'; socketPath: string }
+  | { kind: 'tcp'; host: string; port: number }
+
+export interface ResolvedServerOptions {
+  readonly socketPath: string
+  readonly socketMode: number
+  readonly socketGid: number | undefined
+  readonly dirMode: number
+  readonly allow: { readonly uids: readonly number[]; readonly gids: readonly number[] } | false
+  readonly listen: readonly ResolvedListenTarget[]
+  readonly tls: ResolvedServerTls | undefined
+  readonly allowPlaintextTcp: boolean
+  readonly acknowledgePlaintextSocket: boolean
+  readonly handleSignals: boolean
+  readonly shutdownTimeoutMs: number
+  readonly logger: Logger
+  readonly requestLog: boolean
+  readonly limits: Readonly<Required<ServerLimits>>
+}
+
+/** Validate a socket path: absolute after resolution, no NUL, fits in sun_path. */
+export function resolveSocketPath(name: string, value: unknown): string {
+  const raw = parseString(name, value)
+  if (raw.includes('\0')) throw new InvalidOptionError(name, 'must not contain a NUL byte (abstract sockets are not supported)')
+  const resolved = path.resolve(raw)
+  if (Buffer.byteLength(resolved) > SUN_PATH_MAX) throw new SocketPathTooLongError(resolved, SUN_PATH_MAX)
+  return resolved
+}
+
+function resolveAllow(value: unknown, env: Env): ResolvedServerOptions['allow'] {
+  if (value === false) return false
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new InvalidOptionError('allow', 'must be { uids, gids } or false')
+  }
+  const given = value as AllowPolicy | undefined
+  rejectUnknown('allow', given, ['uids', 'gids'])
+  const uidsRaw = pick(given?.uids, env, ENV.allowUids)
+  const gidsRaw = pick(given?.gids, env, ENV.allowGids)
+  const uids = uidsRaw === undefined ? [process.getuid?.() ?? os.userInfo().uid] : parseIdList('allow.uids', uidsRaw)
+  const gids = gidsRaw === undefined ? [] : parseIdList('allow.gids', gidsRaw)
+  if (uids.length === 0 && gids.length === 0) {
+    throw new InvalidOptionError('allow', 'allows nobody (empty uids and gids); list who may connect, or pass allow: false to turn the check off')
+  }
+  return Object.freeze({ uids: Object.freeze(uids), gids: Object.freeze(gids) })
+}
+
+function resolveLimits(value: ServerLimits | undefined): Readonly<Required<ServerLimits>> {
+  rejectUnknown('limits', value, Object.keys(SERVER_DEFAULTS.limits))
+  const d = SERVER_DEFAULTS.limits
+  const v = value ?? {}
+  return Object.freeze({
+    headersTimeoutMs: parseInteger('limits.headersTimeoutMs', v.headersTimeoutMs ?? d.headersTimeoutMs, 1),
+    requestTimeoutMs: parseInteger('limits.requestTimeoutMs', v.requestTimeoutMs ?? d.requestTimeoutMs, 0),
+    keepAliveTimeoutMs: parseInteger('limits.keepAliveTimeoutMs', v.keepAliveTimeoutMs ?? d.keepAliveTimeoutMs, 0),
+    maxHeaderBytes: parseInteger('limits.maxHeaderBytes', v.maxHeaderBytes ?? d.maxHeaderBytes, 1024),
+    maxBodyBytes: parseInteger('limits.maxBodyBytes', v.maxBodyBytes ?? d.maxBodyBytes, 0),
+  })
+}
+
+function resolveListen(value: unknown, socketPath: string): ResolvedListenTarget[] {
+  if (value === undefined) return [{ kind: 'socket', socketPath }]
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new InvalidOptionError('listen', 'must be a non-empty list of { socketPath } or { host, port }')
+  }
+  return value.map((target: unknown, i): ResolvedListenTarget => {
+    const name = `listen[${i}]`
+    if (target && typeof target === 'object' && 'socketPath' in target) {
+      rejectUnknown(name, target, ['socketPath'])
+      return { kind: 'socket', socketPath: resolveSocketPath(`${name}.socketPath`, (target as { socketPath: unknown }).socketPath) }
+    }
+    if (target && typeof target === 'object' && 'port' in target) {
+      rejectUnknown(name, target, ['host', 'port'])
+      const t = target as { host?: unknown; port: unknown }
+      return {
+        kind: 'tcp',
+        host: t.host === undefined ? '127.0.0.1' : parseString(`${name}.host`, t.host),
+        port: parseInteger(`${name}.port`, t.port, 0, 65535),
+      }
+    }
+    throw new InvalidOptionError(name, 'must be { socketPath } or { host, port }')
+  })
+}
+
+/**
+ * Normalise the options of `serve()` once: explicit option, then environment variable, then
+ * `SERVER_DEFAULTS`. Unknown or malformed options throw `IPC_INVALID_OPTION` naming the option.
+ *
+ * @example
+ * const opts = resolveServerOptions({ socketPath: '/run/naaccord/service.sock' })
+ */
+export function resolveServerOptions(options: ServerOptions = {}, env: Env = process.env): ResolvedServerOptions {
+  rejectUnknown('options', options, KNOWN)
+  const socketPath = resolveSocketPath('socketPath', pick(options.socketPath, env, ENV.socketPath) ?? SERVER_DEFAULTS.socketPath)
+  const groupRaw = pick(options.socketGroup, env, ENV.socketGroup)
+  const socketGid = groupRaw === undefined ? undefined : resolveGroup('socketGroup', groupRaw)
+  const withGroup = socketGid !== undefined
+  const modeRaw = pick(options.socketMode, env, ENV.socketMode)
+  const socketMode = parseMode('socketMode', modeRaw ?? (withGroup ? SERVER_DEFAULTS.socketModeWithGroup : SERVER_DEFAULTS.socketMode))
+  if (socketMode & ~0o666) {
+    throw new InvalidOptionError('socketMode', `must only grant read/write bits (at most 0o666), got 0o${socketMode.toString(8)}`)
+  }
+  const dirRaw = pick(options.dirMode, env, ENV.dirMode)
+  const dirMode = parseMode('dirMode', dirRaw ?? (withGroup ? SERVER_DEFAULTS.dirModeWithGroup : SERVER_DEFAULTS.dirMode))
+  if (dirMode & 0o022) {
+    throw new InvalidOptionError('dirMode', `must not let group or others write the folder, got 0o${dirMode.toString(8)}`)
+  }
+  const listen = resolveListen(options.listen, socketPath)
+  const tls = options.tls === undefined ? undefined : resolveServerTls(options.tls)
+  const allowPlaintextTcp = parseBoolean('allowPlaintextTcp', options.allowPlaintextTcp ?? SERVER_DEFAULTS.allowPlaintextTcp)
+  return Object.freeze({
+    socketPath,
+    socketMode,
+    socketGid,
+    dirMode,
+    allow: resolveAllow(options.allow, env),
+    listen: Object.freeze(listen),
+    tls,
+    allowPlaintextTcp,
+    acknowledgePlaintextSocket: parseBoolean(
+      'acknowledgePlaintextSocket',
+      options.acknowledgePlaintextSocket ?? SERVER_DEFAULTS.acknowledgePlaintextSocket,
+    ),
+    handleSignals: parseBoolean('handleSignals', options.handleSignals ?? SERVER_DEFAULTS.handleSignals),
+    shutdownTimeoutMs: parseInteger(
+      'shutdownTimeoutMs',
+      pick(options.shutdownTimeoutMs, env, ENV.shutdownTimeoutMs) ?? SERVER_DEFAULTS.shutdownTimeoutMs,
+      0,
+    ),
+    logger: resolveLogger(options.logger, 'ipc-server'),
+    requestLog: parseBoolean('requestLog', options.requestLog ?? SERVER_DEFAULTS.requestLog),
+    limits: resolveLimits(options.limits),
+  })
+}

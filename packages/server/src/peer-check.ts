@@ -1,0 +1,70 @@
+import type { EventEmitter } from 'node:events'
+import type { Socket } from 'node:net'
+import { describeProcess, getPeerCredentials, type Logger } from '@naaccord/ipc-shared'
+import type { ResolvedServerOptions } from './options.js'
+import { setPeer } from './peer.js'
+
+const REFUSAL_BODY = 'peer not allowed by the naaccord-ipc allow policy\n'
+const REFUSAL = Buffer.from(
+  'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n' +
+    `Content-Length: ${Buffer.byteLength(REFUSAL_BODY)}\r\n\r\n${REFUSAL_BODY}`,
+)
+
+/** Decides, once per accepted connection, whether it may reach the HTTP (or TLS) server. */
+export type ConnectionGate = (socket: Socket) => boolean
+
+/**
+ * Put `gate` in front of the server's own connection handling: Node's http/https servers attach
+ * their parser (or TLS layer) in their 'connection' listeners, so those are moved behind the gate
+ * and called only for admitted sockets. A refused socket is never read by them.
+ */
+export function gateConnections(server: EventEmitter, gate: ConnectionGate): void {
+  const inner = server.listeners('connection') as Array<(socket: Socket) => void>
+  server.removeAllListeners('connection')
+  server.on('connection', function (this: EventEmitter, socket: Socket) {
+    if (!gate(socket)) return
+    for (const listener of inner) listener.call(this, socket)
+  })
+}
+
+/**
+ * The gate for Unix socket listeners: read the peer's uid/gid/pid from the kernel (SO_PEERCRED)
+ * once per connection, before a byte of HTTP is parsed, and refuse peers that the `allow` policy
+ * does not name. A refused plaintext peer gets a fixed 403 and the connection is closed; a
+ * refused TLS peer is disconnected before the handshake (it could not read a plaintext 403).
+ */
+export function createPeerCheck(allow: ResolvedServerOptions['allow'], log: Logger, tls: boolean): ConnectionGate {
+  if (allow === false) {
+    return (socket) => {
+      setPeer(socket, { transport: 'unix' })
+      return true
+    }
+  }
+  const uids = new Set(allow.uids)
+  const gids = new Set(allow.gids)
+  return (socket) => {
+    let creds
+    try {
+      creds = getPeerCredentials(socket)
+    } catch (err) {
+      // Fail closed: a connection whose peer we cannot read is not served.
+      log.error({ err }, 'cannot read peer credentials; closing the connection')
+      socket.destroy()
+      return false
+    }
+    if (uids.has(creds.uid) || gids.has(creds.gid)) {
+      setPeer(socket, { transport: 'unix', ...creds })
+      return true
+    }
+    const proc = describeProcess(creds.pid)
+    log.warn(
+      { peer: { uid: creds.uid, gid: creds.gid, pid: creds.pid, exe: proc.exe, comm: proc.comm }, allow },
+      `refused connection from uid ${creds.uid} gid ${creds.gid} pid ${creds.pid}: not in the allow policy`,
+    )
+    // Nothing of the request is read: stop reading, answer, close.
+    socket.pause()
+    if (tls) socket.destroy()
+    else socket.end(REFUSAL, () => socket.destroy())
+    return false
+  }
+}

@@ -1,0 +1,46 @@
+import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
+import type { PeerCredentials } from '@naaccord/ipc-shared'
+
+/** What the server knows of the process or host at the other end of a connection. */
+export interface Peer extends Partial<PeerCredentials> {
+  /** "unix" (Unix domain socket) or "tcp". */
+  transport: 'unix' | 'tcp'
+  /** TCP only: the remote address. */
+  remoteAddress?: string | undefined
+  /** TLS only: the client certificate's identity, when one was presented and verified. */
+  certificate?: PeerCertificate | undefined
+}
+
+export interface PeerCertificate {
+  subject: string
+  commonName: string | undefined
+  dnsNames: string[]
+  uris: string[]
+  fingerprint256: string
+  validTo: string
+}
+
+declare module 'node:http' {
+  interface IncomingMessage {
+    /** Set by naaccord-ipc for every request: who is connected (kernel credentials, client certificate). */
+    peer?: Peer
+  }
+}
+
+const peers = new WeakMap<Socket, Peer>()
+
+/** Remember what was learned of a connection (once, at accept or handshake). */
+export function setPeer(socket: Socket, peer: Peer): void {
+  peers.set(socket, peer)
+}
+
+/**
+ * The peer of a request's connection. For TLS, credentials were read from the raw socket at
+ * accept; the TLS socket keeps it as `_parent` (Node's tls.Server wraps the accepted socket).
+ */
+export function peerOf(socket: Socket): Peer | undefined {
+  return peers.get(socket) ?? peers.get((socket as Socket & { _parent?: Socket })._parent as Socket)
+}
+
+export type { IncomingMessage }

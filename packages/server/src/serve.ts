@@ -1,0 +1,249 @@
+import http from 'node:http'
+import https from 'node:https'
+import type { AddressInfo, Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
+import { TlsRequiredError, assertPeerCredentialsAvailable, type Logger, type TlsMaterial } from '@naaccord/ipc-shared'
+import { bindSocket, unlinkIfOurs, type BoundSocket } from './bind-socket.js'
+import { sendHealth, type ListenerHealth } from './health.js'
+import { resolveServerOptions, type ResolvedListenTarget, type ResolvedServerOptions, type ServerOptions } from './options.js'
+import { peerOf, setPeer } from './peer.js'
+import { createPeerCheck, gateConnections } from './peer-check.js'
+import { withRequestContext, type RequestListener } from './request-context.js'
+import { closeGracefully } from './shutdown.js'
+import { acquireSocketLock, lockOwnerPid, type HeldLock } from './socket-lock.js'
+import { ensureSocketFolder } from './socket-path.js'
+import { clearStaleSocket } from './stale-socket.js'
+import { checkClientCertificate, serverTlsOptions, watchServerCertificates } from './tls-context.js'
+
+/** Anything that handles Node requests: an Express app, a Koa `callback()`, a plain function. */
+export type Handler = RequestListener | ((req: http.IncomingMessage, res: http.ServerResponse, next?: unknown) => unknown)
+
+export interface IpcServer {
+  /** The Unix socket path (the first socket listener), or undefined when listening on TCP only. */
+  readonly socketPath: string | undefined
+  /** The Node server of the first listener. */
+  readonly server: http.Server
+  /** Every Node server, one per listener. */
+  readonly servers: readonly http.Server[]
+  /** Where each listener listens (TCP port filled in when 0 was asked). */
+  readonly listeners: readonly ListenerHealth[]
+  /** The options in force after defaults and environment. */
+  readonly options: ResolvedServerOptions
+  /** The logger in use. */
+  readonly logger: Logger
+  /** The server certificate in use (after any rotation), when TLS is on. */
+  readonly certificate: TlsMaterial['leaf'] | undefined
+  /** Stop accepting, drain in-flight requests, remove the socket if still ours, release the lock. Idempotent. */
+  close(): Promise<void>
+}
+
+interface SocketListener {
+  server: http.Server
+  target: Extract<ResolvedListenTarget, { kind: 'socket' }>
+  lock: HeldLock
+  bound: BoundSocket
+}
+
+/**
+ * Serve `handler` on a Unix domain socket (and, with TLS, on TCP): safe folder, exact socket mode
+ * from the first moment, stale-socket recovery under a lock, kernel-checked peers before any HTTP,
+ * optional mutual TLS, graceful shutdown.
+ *
+ * @example
+ * import express from 'express'
+ * import { serve } from '@naaccord/ipc-server'
+ * const app = express()
+ * app.get('/reports/:id', (req, res) => res.json({ id: req.params.id, peer: req.peer }))
+ * const ipc = await serve(app, { socketPath: '/run/naaccord/service.sock' })
+ */
+export async function serve(handler: Handler, options: ServerOptions = {}): Promise<IpcServer> {
+  const opts = resolveServerOptions(options)
+  const log = opts.logger
+  const startedAt = Date.now()
+  const socketTargets = opts.listen.filter((t): t is Extract<ResolvedListenTarget, { kind: 'socket' }> => t.kind === 'socket')
+
+  // Fail closed: without a working peer check we do not start, unless allow: false says so by name.
+  if (opts.allow === false) {
+    log.warn('peer check is OFF (allow: false): any process that can open the socket is served')
+  } else if (socketTargets.length > 0) {
+    assertPeerCredentialsAvailable()
+  }
+  for (const t of opts.listen) {
+    if (t.kind === 'tcp' && !opts.tls && !opts.allowPlaintextTcp) {
+      throw new TlsRequiredError(
+        `listening on TCP ${t.host}:${t.port} without TLS would send health data in clear text; pass tls: { cert, key, ca }, or allowPlaintextTcp: true to accept that`,
+      )
+    }
+  }
+  if (!opts.tls && socketTargets.length > 0 && !opts.acknowledgePlaintextSocket) {
+    log.warn('plaintext HTTP over the Unix socket (protected by file mode and the peer check, not encrypted); add tls for defence in depth, or acknowledgePlaintextSocket: true to silence this')
+  }
+
+  if (typeof (handler as { disable?: unknown }).disable === 'function') {
+    ;(handler as unknown as { disable(name: string): void }).disable('x-powered-by')
+  }
+
+  let closing = false
+  const servers: http.Server[] = []
+  const listeners: ListenerHealth[] = []
+  const sockets: SocketListener[] = []
+  let certificate = opts.tls?.material.leaf
+  const healthPath = '/healthz'
+
+  const wrapped = withRequestContext(
+    (req, res) => {
+      if (req.method === 'GET' && req.url === healthPath && !res.headersSent) {
+        sendHealth(req, res, listeners, startedAt)
+        return
+      }
+      ;(handler as RequestListener)(req, res)
+    },
+    {
+      log,
+      requestLog: opts.requestLog,
+      maxBodyBytes: opts.limits.maxBodyBytes,
+      isClosing: () => closing,
+      onResponseDone: () => {
+        if (closing) for (const s of servers) s.closeIdleConnections()
+      },
+    },
+  )
+
+  const createNodeServer = (): http.Server => {
+    const httpOptions: http.ServerOptions = {
+      maxHeaderSize: opts.limits.maxHeaderBytes,
+      requestTimeout: opts.limits.requestTimeoutMs,
+      headersTimeout: opts.limits.headersTimeoutMs,
+      keepAliveTimeout: opts.limits.keepAliveTimeoutMs,
+      noDelay: true,
+    }
+    const server = opts.tls
+      ? (https.createServer({ ...httpOptions, ...serverTlsOptions(opts.tls) }, wrapped) as unknown as http.Server)
+      : http.createServer(httpOptions, wrapped)
+    server.keepAliveTimeout = opts.limits.keepAliveTimeoutMs
+    server.headersTimeout = opts.limits.headersTimeoutMs
+    server.requestTimeout = opts.limits.requestTimeoutMs
+    if (opts.tls) {
+      const tls = opts.tls
+      server.on('secureConnection', (socket: TLSSocket) => {
+        const verdict = checkClientCertificate(socket, tls)
+        if (!verdict.ok) {
+          log.warn({ reason: verdict.reason }, 'refused TLS client')
+          socket.destroy()
+          return
+        }
+        // The peer entry lives on the raw socket (unix credentials); add the certificate to it.
+        const raw = (socket as TLSSocket & { _parent?: Socket })._parent ?? socket
+        const known = peerOf(raw) ?? { transport: 'tcp' as const, remoteAddress: raw.remoteAddress }
+        setPeer(raw, { ...known, certificate: verdict.identity })
+      })
+      server.on('tlsClientError', (err) => log.warn({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'TLS handshake failed'))
+    }
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+      else socket.destroy()
+      log.debug({ err: { code: err.code, message: err.message } }, 'client error')
+    })
+    servers.push(server)
+    return server
+  }
+
+  const peerCheck = createPeerCheck(opts.allow, log, opts.tls !== undefined)
+
+  const cleanup = async () => {
+    await closeGracefully(servers, 0)
+    for (const s of sockets) {
+      await unlinkIfOurs(s.target.socketPath, s.bound.ino)
+      await s.lock.release()
+    }
+  }
+
+  try {
+    for (const target of opts.listen) {
+      const server = createNodeServer()
+      if (target.kind === 'socket') {
+        gateConnections(server, peerCheck)
+        await ensureSocketFolder(target.socketPath, opts.dirMode, opts.socketGid)
+        const lock = await acquireSocketLock(target.socketPath, log)
+        try {
+          await clearStaleSocket(target.socketPath, await lockOwnerPid(target.socketPath), log)
+          const bound = await bindSocket(server, target.socketPath, opts.socketMode, opts.socketGid)
+          sockets.push({ server, target, lock, bound })
+        } catch (err) {
+          await lock.release()
+          throw err
+        }
+        listeners.push({ transport: 'unix', address: target.socketPath, tls: opts.tls !== undefined })
+      } else {
+        gateConnections(server, (socket) => {
+          setPeer(socket, { transport: 'tcp', remoteAddress: socket.remoteAddress })
+          return true
+        })
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject)
+          server.listen({ host: target.host, port: target.port }, () => {
+            server.off('error', reject)
+            resolve()
+          })
+        })
+        const addr = server.address() as AddressInfo
+        listeners.push({ transport: 'tcp', address: `${addr.address}:${addr.port}`, tls: opts.tls !== undefined })
+      }
+    }
+  } catch (err) {
+    await cleanup()
+    throw err
+  }
+
+  const certWatch = opts.tls
+    ? watchServerCertificates(opts.tls, servers as unknown as https.Server[], log, (m) => {
+        certificate = m.leaf
+      })
+    : undefined
+
+  let closePromise: Promise<void> | undefined
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info({ signal }, 'shutting down')
+    void ipc.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  if (opts.handleSignals) {
+    process.once('SIGTERM', onSignal)
+    process.once('SIGINT', onSignal)
+  }
+
+  const ipc: IpcServer = {
+    socketPath: socketTargets[0]?.socketPath,
+    server: servers[0]!,
+    servers,
+    listeners,
+    options: opts,
+    logger: log,
+    get certificate() {
+      return certificate
+    },
+    close() {
+      closePromise ??= (async () => {
+        closing = true
+        process.off('SIGTERM', onSignal)
+        process.off('SIGINT', onSignal)
+        certWatch?.close()
+        const { forced } = await closeGracefully(servers, opts.shutdownTimeoutMs)
+        if (forced) log.warn({ shutdownTimeoutMs: opts.shutdownTimeoutMs }, 'in-flight requests cut at the shutdown timeout')
+        for (const s of sockets) {
+          await unlinkIfOurs(s.target.socketPath, s.bound.ino)
+          await s.lock.release()
+        }
+        log.info({ listeners }, 'server closed')
+      })()
+      return closePromise
+    },
+  }
+  log.info({ listeners, pid: process.pid, allow: opts.allow, tls: opts.tls ? { clientAuth: opts.tls.clientAuth, minVersion: opts.tls.minVersion } : false }, 'listening')
+  return ipc
+}

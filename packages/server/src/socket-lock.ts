@@ -1,0 +1,84 @@
+import { promises as fsp } from 'node:fs'
+import path from 'node:path'
+import lockfile from 'proper-lockfile'
+import { SocketInUseError, readProcessStartTime, type Logger } from '@naaccord/ipc-shared'
+
+/** The lock beside the socket: a folder made by mkdir(2) (proper-lockfile), holding an owner file. */
+export function lockPathFor(socketPath: string): string {
+  return `${socketPath}.lock`
+}
+
+interface LockOwner {
+  pid: number
+  startTime: number | undefined
+}
+
+async function readOwner(lockPath: string): Promise<LockOwner | undefined> {
+  try {
+    const owner = JSON.parse(await fsp.readFile(path.join(lockPath, 'owner.json'), 'utf8')) as LockOwner
+    return Number.isInteger(owner.pid) ? owner : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** A lock owner is alive when its pid exists and (where readable) started when the owner said. */
+function isAlive(owner: LockOwner): boolean {
+  try {
+    process.kill(owner.pid, 0)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false
+  }
+  if (owner.startTime === undefined) return true
+  const now = readProcessStartTime(owner.pid)
+  // A different start time means the pid was reused by another process: the owner is gone.
+  return now === undefined || now === owner.startTime
+}
+
+export interface HeldLock {
+  release(): Promise<void>
+}
+
+/**
+ * Take the lock that guards probe-and-remove of a stale socket and is held for the server's
+ * life. proper-lockfile refreshes its mtime so a crashed holder goes stale after `staleMs`; we
+ * also read the holder's pid (and process start time) from the lock, so a lock left by a
+ * process that no longer exists is recovered at once instead of after the stale period.
+ */
+export async function acquireSocketLock(socketPath: string, log: Logger, staleMs = 10_000): Promise<HeldLock> {
+  const lockPath = lockPathFor(socketPath)
+  for (let attempt = 0; ; attempt++) {
+    let release: () => Promise<void>
+    try {
+      release = await lockfile.lock(socketPath, {
+        lockfilePath: lockPath,
+        realpath: false,
+        stale: staleMs,
+        retries: 0,
+        onCompromised: (err) => log.error({ err, lockPath }, 'socket lock compromised: another process took it over'),
+      })
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err
+      const owner = await readOwner(lockPath)
+      if (attempt === 0 && owner && !isAlive(owner)) {
+        log.warn({ lockPath, pid: owner.pid }, 'removing the lock of a server that no longer runs')
+        await fsp.rm(lockPath, { recursive: true, force: true })
+        continue
+      }
+      throw new SocketInUseError(socketPath, owner?.pid, 'another server holds the lock for', { cause: err })
+    }
+    const owner: LockOwner = { pid: process.pid, startTime: readProcessStartTime(process.pid) }
+    await fsp.writeFile(path.join(lockPath, 'owner.json'), JSON.stringify(owner), { mode: 0o600 })
+    return {
+      async release() {
+        await fsp.rm(path.join(lockPath, 'owner.json'), { force: true })
+        await release().catch(() => {})
+      },
+    }
+  }
+}
+
+/** The pid recorded in the lock, if any (for messages). */
+export async function lockOwnerPid(socketPath: string): Promise<number | undefined> {
+  return (await readOwner(lockPathFor(socketPath)))?.pid
+}

@@ -1,0 +1,49 @@
+import net from 'node:net'
+import { promises as fsp } from 'node:fs'
+import { SocketInUseError, UnsafeSocketPathError, type Logger } from '@naaccord/ipc-shared'
+import { inspectSocketPath, refuseNonSocket } from './socket-path.js'
+
+type Probe = 'live' | 'refused' | 'gone' | { denied: string }
+
+/** connect(2) to the socket: a refused connection means nobody listens (stale). */
+function probe(socketPath: string, timeoutMs: number): Promise<Probe> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ path: socketPath })
+    const done = (result: Probe) => {
+      sock.destroy()
+      resolve(result)
+    }
+    sock.setTimeout(timeoutMs, () => done('live')) // a listener with a full backlog is still live
+    sock.once('connect', () => done('live'))
+    sock.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ECONNREFUSED') done('refused')
+      else if (err.code === 'ENOENT') done('gone')
+      else done({ denied: err.code ?? 'error' })
+    })
+  })
+}
+
+/**
+ * With the lock held: make the socket path free, or explain why it is not. A stale socket (left
+ * by a crash) is removed; a live server's socket and anything that is not a socket are never
+ * touched.
+ */
+export async function clearStaleSocket(socketPath: string, lockOwner: number | undefined, log: Logger): Promise<void> {
+  const state = await inspectSocketPath(socketPath)
+  if (state.kind === 'absent') return
+  if (state.kind === 'other') refuseNonSocket(socketPath, state.what)
+  const result = await probe(socketPath, 1000)
+  if (result === 'live') throw new SocketInUseError(socketPath, lockOwner)
+  if (result === 'gone') return
+  if (typeof result === 'object') {
+    throw new UnsafeSocketPathError(
+      socketPath,
+      `is a socket owned by uid ${state.uid} that this process cannot probe (${result.denied}); remove it as its owner if it is stale`,
+    )
+  }
+  // Remove only the socket we probed: if the inode changed since, someone else is at work here.
+  const again = await inspectSocketPath(socketPath)
+  if (again.kind !== 'socket' || again.ino !== state.ino) throw new SocketInUseError(socketPath, lockOwner, 'the socket was replaced while probing')
+  await fsp.unlink(socketPath)
+  log.warn({ socketPath }, 'removed a stale socket left by a server that is no longer running')
+}

@@ -1,0 +1,98 @@
+import type { X509Certificate } from 'node:crypto'
+import type { SecureContextOptions, TLSSocket, TlsOptions } from 'node:tls'
+import { loadTlsMaterial, watchFiles, type FileWatch, type Logger, type TlsMaterial } from '@naaccord/ipc-shared'
+import type { PeerCertificate } from './peer.js'
+import type { ResolvedServerTls } from './tls-options.js'
+
+/** The options handed to https.createServer / setSecureContext for the current material. */
+export function secureContextOptions(material: TlsMaterial, tls: ResolvedServerTls): SecureContextOptions {
+  return { cert: material.cert, key: material.key, ...(material.ca === undefined ? {} : { ca: material.ca }), minVersion: tls.minVersion }
+}
+
+/** Server options for https.createServer. */
+export function serverTlsOptions(tls: ResolvedServerTls): TlsOptions {
+  return {
+    ...secureContextOptions(tls.material, tls),
+    requestCert: tls.clientAuth !== 'none',
+    rejectUnauthorized: tls.clientAuth === 'require',
+  }
+}
+
+/** The identity of a verified client certificate, read once per connection. */
+export function certificateIdentity(cert: X509Certificate): PeerCertificate {
+  const sans = (cert.subjectAltName ?? '').split(/,\s*/).filter(Boolean)
+  const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1]
+  return {
+    subject: cert.subject.replace(/\n/g, ', '),
+    commonName: cn,
+    dnsNames: sans.filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4)),
+    uris: sans.filter((s) => s.startsWith('URI:')).map((s) => s.slice(4)),
+    fingerprint256: cert.fingerprint256,
+    validTo: cert.validTo,
+  }
+}
+
+/** Whether a client identity matches `allowClients` (CN, DNS or URI SAN, or SHA-256 fingerprint). */
+export function clientAllowed(identity: PeerCertificate, allowClients: readonly string[]): boolean {
+  const fp = identity.fingerprint256.toUpperCase()
+  return allowClients.some(
+    (entry) =>
+      entry === identity.commonName ||
+      identity.dnsNames.includes(entry) ||
+      identity.uris.includes(entry) ||
+      entry.toUpperCase() === fp,
+  )
+}
+
+/**
+ * Decide on a completed handshake: with clientAuth "optional", a presented certificate that
+ * failed verification is refused (no certificate is fine, a bad one is not); `allowClients`
+ * narrows verified certificates. Returns the identity, or a reason to refuse.
+ */
+export function checkClientCertificate(socket: TLSSocket, tls: ResolvedServerTls): { ok: true; identity: PeerCertificate | undefined } | { ok: false; reason: string } {
+  if (tls.clientAuth === 'none') return { ok: true, identity: undefined }
+  const cert = socket.getPeerX509Certificate()
+  if (!cert) {
+    return tls.allowClients ? { ok: false, reason: 'no client certificate, but allowClients is set' } : { ok: true, identity: undefined }
+  }
+  if (!socket.authorized) return { ok: false, reason: `client certificate ${cert.subject.replace(/\n/g, ', ')} failed verification: ${socket.authorizationError}` }
+  const identity = certificateIdentity(cert)
+  if (tls.allowClients && !clientAllowed(identity, tls.allowClients)) {
+    return { ok: false, reason: `client certificate ${identity.subject} (${identity.fingerprint256}) is not in allowClients` }
+  }
+  return { ok: true, identity }
+}
+
+export interface SecureContextTarget {
+  setSecureContext(options: SecureContextOptions): void
+}
+
+/**
+ * Watch the certificate, key and CA files; on change, load and check the new material (key
+ * matches certificate, not expired, chains to the CA) and swap it into every TLS server with
+ * setSecureContext. New connections get the new certificate; existing ones keep theirs. A bad
+ * new file is logged and the old context stays.
+ */
+export function watchServerCertificates(
+  tls: ResolvedServerTls,
+  targets: readonly SecureContextTarget[],
+  log: Logger,
+  onSwap: (material: TlsMaterial) => void,
+): FileWatch | undefined {
+  if (!tls.watch || tls.material.files.length === 0) return undefined
+  let current = tls.material
+  return watchFiles(tls.material.files, () => {
+    let next: TlsMaterial
+    try {
+      next = loadTlsMaterial('tls', tls.input)
+    } catch (err) {
+      log.error({ err }, 'new TLS files rejected; the current certificate stays in use')
+      return
+    }
+    if (next.cert === current.cert && next.key === current.key && next.ca === current.ca) return
+    for (const t of targets) t.setSecureContext(secureContextOptions(next, tls))
+    current = next
+    onSwap(next)
+    log.info({ subject: next.leaf.subject.replace(/\n/g, ', '), validTo: next.leaf.validTo, fingerprint256: next.leaf.fingerprint256 }, 'TLS certificate reloaded')
+  })
+}

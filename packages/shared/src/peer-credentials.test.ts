@@ -1,0 +1,339 @@
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import fs from 'node:fs/promises'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import tls from 'node:tls'
+import { fileURLToPath } from 'node:url'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { ENV } from './constants.js'
+import { isIpcError } from './errors.js'
+import {
+  assertPeerCredentialsAvailable,
+  describeProcess,
+  getPeerCredentials,
+  parseProcStat,
+  peerCredentialsAvailable,
+  readProcessStartTime,
+} from './peer-credentials.js'
+
+const repoRoot = fileURLToPath(new URL('../../..', import.meta.url))
+const moduleUrl = new URL('./peer-credentials.ts', import.meta.url).href
+const builtAddon = fileURLToPath(new URL('../build/Release/peercred.node', import.meta.url))
+
+const isRoot = process.getuid?.() === 0
+const isLinux = process.platform === 'linux'
+const canUnsharePid = isLinux && isRoot && spawnSync('unshare', ['--pid', '--fork', 'true']).status === 0
+
+let dir: string
+let sockets: net.Socket[]
+let servers: net.Server[]
+let children: ChildProcess[]
+
+beforeEach(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'peercred-'))
+  sockets = []
+  servers = []
+  children = []
+})
+
+afterEach(async () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  for (const socket of sockets) socket.destroy()
+  await Promise.all(servers.filter((s) => s.listening).map((s) => new Promise((resolve) => s.close(resolve))))
+  await fs.rm(dir, { recursive: true, force: true })
+})
+
+function track<T extends net.Socket>(socket: T): T {
+  sockets.push(socket)
+  return socket
+}
+
+async function listen<T extends net.Server>(server: T, socketPath: string): Promise<T> {
+  servers.push(server)
+  server.on('connection', (socket: net.Socket) => track(socket))
+  server.listen(socketPath)
+  await once(server, 'listening')
+  return server
+}
+
+/** Runs node with tsx in the repository root; resolves with exit code and output. */
+async function runNode(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; command?: string[] } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const argv = [...(options.command ?? []), process.execPath, '--import', 'tsx', ...args]
+  const [file, ...rest] = argv as [string, ...string[]]
+  const child = spawn(file, rest, { cwd: repoRoot, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(child)
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  const [code] = (await once(child, 'close')) as [number | null]
+  return { code, stdout, stderr }
+}
+
+function expectUnavailable(fn: () => unknown): Error {
+  try {
+    fn()
+  } catch (err) {
+    expect(isIpcError(err, 'IPC_PEER_CREDENTIALS_UNAVAILABLE')).toBe(true)
+    return err as Error
+  }
+  throw new Error('expected IPC_PEER_CREDENTIALS_UNAVAILABLE, nothing was thrown')
+}
+
+describe.skipIf(!isLinux)('getPeerCredentials (Linux SO_PEERCRED)', () => {
+  it('the addon builds and loads', () => {
+    expect(peerCredentialsAvailable()).toEqual({ available: true })
+    expect(() => assertPeerCredentialsAvailable()).not.toThrow()
+  })
+
+  it('reads this process on both ends of a plain Unix socket connection', async () => {
+    const socketPath = path.join(dir, 's.sock')
+    const server = await listen(net.createServer(), socketPath)
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>
+    const client = track(net.connect(socketPath))
+    await once(client, 'connect')
+    const [serverSide] = await accepted
+
+    const expected = {
+      pid: process.pid,
+      uid: process.getuid?.(),
+      gid: process.getgid?.(),
+      startTime: readProcessStartTime(process.pid),
+    }
+    expect(typeof expected.startTime).toBe('number')
+    expect(getPeerCredentials(serverSide)).toEqual(expected)
+    // The client side names the process that called listen(2): here, this one too.
+    expect(getPeerCredentials(client)).toEqual(expected)
+  })
+
+  it.skipIf(!isRoot)('sees the uid, gid and pid of a child running as nobody (65534) [needs root to setuid]', async () => {
+    await fs.chmod(dir, 0o711)
+    const socketPath = path.join(dir, 's.sock')
+    const server = await listen(net.createServer(), socketPath)
+    await fs.chmod(socketPath, 0o666)
+
+    const seen = new Promise<{ creds: ReturnType<typeof getPeerCredentials>; started: number | undefined }>(
+      (resolve, reject) => {
+        server.once('connection', (socket: net.Socket) => {
+          try {
+            const creds = getPeerCredentials(socket)
+            resolve({ creds, started: readProcessStartTime(creds.pid) })
+          } catch (err) {
+            reject(err)
+          }
+          socket.end()
+        })
+      },
+    )
+    const script = `require('node:net').connect(${JSON.stringify(socketPath)}).on('error', (e) => { console.error(e); process.exit(2) }).resume()`
+    const child = spawn(process.execPath, ['-e', script], { uid: 65534, gid: 65534, cwd: '/', stdio: ['ignore', 'ignore', 'pipe'] })
+    children.push(child)
+    let stderr = ''
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+
+    const { creds, started } = await seen
+    const [code] = await once(child, 'close')
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
+    expect(creds).toEqual({ pid: child.pid, uid: 65534, gid: 65534, startTime: started })
+    expect(typeof creds.startTime).toBe('number')
+  })
+
+  it('works on server and client TLSSockets, for tls.connect({ path }) and tls.connect({ socket })', async () => {
+    const keyFile = path.join(dir, 'k')
+    const certFile = path.join(dir, 'c')
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', keyFile, '-out', certFile],
+      { stdio: 'ignore' },
+    )
+    const cert = readFileSync(certFile)
+    const socketPath = path.join(dir, 's.sock')
+    const server = await listen(tls.createServer({ key: readFileSync(keyFile), cert }), socketPath)
+    const expected = {
+      pid: process.pid,
+      uid: process.getuid?.(),
+      gid: process.getgid?.(),
+      startTime: readProcessStartTime(process.pid),
+    }
+
+    const connectVariants: Array<() => tls.TLSSocket> = [
+      () => tls.connect({ path: socketPath, ca: cert, servername: 'localhost' }),
+      () => tls.connect({ socket: track(net.connect(socketPath)), ca: cert, servername: 'localhost' }),
+    ]
+    for (const connect of connectVariants) {
+      const raw = once(server, 'connection') as Promise<[net.Socket]>
+      const secured = once(server, 'secureConnection') as Promise<[tls.TLSSocket]>
+      const client = track(connect())
+      await once(client, 'secureConnect')
+      const [rawSide] = await raw
+      const [serverSide] = await secured
+      track(serverSide)
+
+      expect(serverSide).toBeInstanceOf(tls.TLSSocket)
+      expect(getPeerCredentials(rawSide)).toEqual(expected)
+      expect(getPeerCredentials(serverSide)).toEqual(expected)
+      expect(getPeerCredentials(client)).toEqual(expected)
+    }
+  })
+
+  it('throws IPC_PEER_CREDENTIALS_UNAVAILABLE for a destroyed socket', async () => {
+    const socketPath = path.join(dir, 's.sock')
+    await listen(net.createServer(), socketPath)
+    const client = track(net.connect(socketPath))
+    await once(client, 'connect')
+    client.destroy()
+    const err = expectUnavailable(() => getPeerCredentials(client))
+    expect(err.message).toMatch(/destroyed/)
+  })
+
+  it('throws IPC_PEER_CREDENTIALS_UNAVAILABLE with cause ENOTCONN for a TCP socket, which has no peer credentials', async () => {
+    const server = net.createServer()
+    servers.push(server)
+    server.on('connection', (socket: net.Socket) => track(socket))
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const { port } = server.address() as net.AddressInfo
+    const client = track(net.connect(port, '127.0.0.1'))
+    await once(client, 'connect')
+    const err = expectUnavailable(() => getPeerCredentials(client))
+    expect((err.cause as NodeJS.ErrnoException).code).toBe('ENOTCONN')
+  })
+
+  it.skipIf(!canUnsharePid)(
+    'reports pid -1 and no startTime for a listener in a pid namespace the client cannot see [needs root and unshare --pid]',
+    async () => {
+      const socketPath = path.join(dir, 's.sock')
+      await listen(net.createServer(), socketPath)
+      const script = `
+        import net from 'node:net'
+        const { getPeerCredentials } = await import(${JSON.stringify(moduleUrl)})
+        const socket = net.connect(${JSON.stringify(socketPath)}, () => {
+          console.log(JSON.stringify(getPeerCredentials(socket) ?? null, (k, v) => (v === undefined ? 'undefined' : v)))
+          socket.destroy()
+        })`
+      const result = await runNode(['--input-type=module', '-e', script], { command: ['unshare', '--pid', '--fork'] })
+      expect(result).toMatchObject({ code: 0, stderr: '' })
+      expect(JSON.parse(result.stdout)).toEqual({
+        pid: -1,
+        uid: process.getuid?.(),
+        gid: process.getgid?.(),
+        startTime: 'undefined',
+      })
+    },
+  )
+})
+
+describe(`${ENV.peerAddon} (explicit addon path, in a child process: the loader caches)`, () => {
+  const script = `
+    import net from 'node:net'
+    const m = await import(${JSON.stringify(moduleUrl)})
+    const codeOf = (fn) => { try { fn(); return null } catch (err) { return { code: err.code, message: err.message } } }
+    console.log(JSON.stringify({
+      status: m.peerCredentialsAvailable(),
+      assert: codeOf(() => m.assertPeerCredentialsAvailable()),
+      get: codeOf(() => m.getPeerCredentials(new net.Socket())),
+    }))`
+
+  it('pointing at a missing file: unavailable, and assert/get throw IPC_PEER_CREDENTIALS_UNAVAILABLE', async () => {
+    const missing = path.join(dir, 'missing', 'peercred.node')
+    const result = await runNode(['--input-type=module', '-e', script], {
+      env: { ...process.env, [ENV.peerAddon]: missing },
+    })
+    expect(result).toMatchObject({ code: 0, stderr: '' })
+    const out = JSON.parse(result.stdout)
+    expect(out.status.available).toBe(false)
+    expect(out.status.reason).toContain(missing)
+    expect(out.assert.code).toBe('IPC_PEER_CREDENTIALS_UNAVAILABLE')
+    expect(out.assert.message).toContain(missing)
+    expect(out.assert.message).toContain('allow: false')
+    expect(out.get.code).toBe('IPC_PEER_CREDENTIALS_UNAVAILABLE')
+  })
+
+  it('pointing at a file that is not a .node addon: unavailable, the file is not run', async () => {
+    const js = path.join(dir, 'evil.js')
+    await fs.writeFile(js, 'console.log("ran")\nmodule.exports = { getPeerCredentials() {}, support: { supported: true } }\n')
+    const result = await runNode(['--input-type=module', '-e', script], { env: { ...process.env, [ENV.peerAddon]: js } })
+    expect(result).toMatchObject({ code: 0, stderr: '' })
+    expect(result.stdout).not.toContain('ran\n')
+    expect(JSON.parse(result.stdout).assert.code).toBe('IPC_PEER_CREDENTIALS_UNAVAILABLE')
+  })
+
+  it.skipIf(!isLinux)('pointing at the built addon: available', async () => {
+    const result = await runNode(['--input-type=module', '-e', script], { env: { ...process.env, [ENV.peerAddon]: builtAddon } })
+    expect(result).toMatchObject({ code: 0, stderr: '' })
+    const out = JSON.parse(result.stdout)
+    expect(out.status).toEqual({ available: true })
+    expect(out.assert).toBeNull()
+    // A socket that never connected has no fd: still refused, for that reason.
+    expect(out.get.code).toBe('IPC_PEER_CREDENTIALS_UNAVAILABLE')
+  })
+})
+
+describe('parseProcStat (proc(5) /proc/<pid>/stat)', () => {
+  const tail = '1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 9001 123 456'
+
+  it('finds starttime (field 22) after the LAST ")", whatever comm contains', () => {
+    expect(parseProcStat(`42 (node) S ${tail}\n`)).toEqual({ pid: 42, comm: 'node', state: 'S', startTime: 9001 })
+    expect(parseProcStat(`42 (a) (b c)) R ${tail}`)).toEqual({ pid: 42, comm: 'a) (b c)', state: 'R', startTime: 9001 })
+    expect(parseProcStat(`42 (x 1 2 3 4) S ${tail}`)?.startTime).toBe(9001)
+    expect(parseProcStat(`42 () S ${tail}`)?.comm).toBe('')
+  })
+
+  it('returns undefined for text of the wrong shape', () => {
+    expect(parseProcStat('')).toBeUndefined()
+    expect(parseProcStat('42 node S 1 2 3')).toBeUndefined()
+    expect(parseProcStat('42 (node) S 1 2 3')).toBeUndefined()
+    expect(parseProcStat(`x (node) S ${tail}`)).toBeUndefined()
+    expect(parseProcStat(`42 (node) S ${tail.replace('9001', 'later')}`)).toBeUndefined()
+  })
+})
+
+describe('readProcessStartTime', () => {
+  it.skipIf(!isLinux)('reads a number for this process, stable across reads', () => {
+    const started = readProcessStartTime(process.pid)
+    expect(typeof started).toBe('number')
+    expect(readProcessStartTime(process.pid)).toBe(started)
+  })
+
+  it.skipIf(!isLinux)('reads a live process whose comm holds spaces and parentheses', async () => {
+    const title = 'a) (b c'
+    const child = spawn(process.execPath, ['-e', `process.title = ${JSON.stringify(title)}; console.log('ready'); setInterval(() => {}, 1000)`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    children.push(child)
+    await once(child.stdout!, 'data')
+    const pid = child.pid!
+    // libuv sets comm with prctl(PR_SET_NAME) when process.title is assigned.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    expect(parseProcStat(stat)?.comm).toBe(title)
+    expect(describeProcess(pid).comm).toBe(title)
+    const started = readProcessStartTime(pid)
+    expect(typeof started).toBe('number')
+    expect(started).toBeGreaterThanOrEqual(readProcessStartTime(process.pid)!)
+  })
+
+  it('returns undefined for no such process and for values that are not pids', () => {
+    expect(readProcessStartTime(2 ** 31 - 1)).toBeUndefined()
+    for (const pid of [0, -1, 1.5, Number.NaN]) expect(readProcessStartTime(pid)).toBeUndefined()
+  })
+})
+
+describe('describeProcess', () => {
+  it.skipIf(!isLinux)('names this process: exe ends with node, comm is a string', () => {
+    const facts = describeProcess(process.pid)
+    expect(facts.exe).toMatch(/node$/)
+    expect(typeof facts.comm).toBe('string')
+  })
+
+  it('never throws: undefined fields for a missing process or a pid that is not one', () => {
+    for (const pid of [2 ** 31 - 1, 0, -1, Number.NaN]) {
+      expect(describeProcess(pid)).toEqual({ exe: undefined, comm: undefined })
+    }
+  })
+})
