@@ -85,7 +85,12 @@ export async function writeFilesAtomic(files: readonly { file: string; data: str
   for (const dir of new Set(files.map((f) => path.dirname(f.file)))) await syncDir(dir)
 }
 
-/** fsync(2) a folder so that renames in it are durable. Platforms that cannot fsync a folder are skipped. */
+/**
+ * fsync(2) a folder so that renames in it are durable. Platforms that cannot fsync a folder are skipped.
+ *
+ * @example
+ * await syncDir('/srv/certs')
+ */
 export async function syncDir(dir: string): Promise<void> {
   let handle
   try {

@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
+import { access, chmod, mkdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { CA_CERT_FILE, CA_KEY_FILE, MODES } from './defaults.js'
 import { CertsDirUnsafeError, CertsFileError } from './errors.js'
@@ -20,12 +20,22 @@ export interface CertPaths {
   readonly keyPath: string
 }
 
-/** The paths of `<base>.crt` and `<base>.key` in `dir`. */
+/**
+ * The paths of `<base>.crt` and `<base>.key` in `dir`.
+ *
+ * @example
+ * certPaths('/srv/certs', 'localhost') // { certPath: '/srv/certs/localhost.crt', keyPath: '/srv/certs/localhost.key' }
+ */
 export function certPaths(dir: string, base: string): CertPaths {
   return { certPath: path.join(dir, `${base}.crt`), keyPath: path.join(dir, `${base}.key`) }
 }
 
-/** The paths of the CA's files in `dir`. */
+/**
+ * The paths of the CA's files in `dir`.
+ *
+ * @example
+ * caPaths('/srv/certs').keyPath // '/srv/certs/ca.key'
+ */
 export function caPaths(dir: string): CertPaths {
   return { certPath: path.join(dir, CA_CERT_FILE), keyPath: path.join(dir, CA_KEY_FILE) }
 }
@@ -62,12 +72,18 @@ export async function prepareCertDir(dir: string, options: { create: boolean }):
   }
   if ((st.mode & 0o022) !== 0) {
     const mode = (st.mode & 0o7777).toString(8).padStart(4, '0')
-    throw new CertsDirUnsafeError(abs, `is writable by group or others (mode ${mode}); run \`chmod 700 ${abs}\` or choose another --dir`)
+    const advice = (st.mode & 0o1000) !== 0 ? 'it is a shared folder; choose a folder of your own (--dir)' : `run \`chmod go-w ${abs}\` if it is yours, or choose another --dir`
+    throw new CertsDirUnsafeError(abs, `is writable by group or others (mode ${mode}); ${advice}`)
   }
   return abs
 }
 
-/** Read a PEM file, naming it in the error when it is missing or unreadable. */
+/**
+ * Read a PEM file, naming it in the error when it is missing or unreadable.
+ *
+ * @example
+ * const pem = await readPemFile('certs/localhost.crt', 'certificate')
+ */
 export async function readPemFile(file: string, what: string): Promise<string> {
   let text: string
   try {
@@ -81,7 +97,13 @@ export async function readPemFile(file: string, what: string): Promise<string> {
   return text
 }
 
-/** Read `ca.crt` and `ca.key` from a certs folder. */
+/**
+ * Read `ca.crt` and `ca.key` from a certs folder.
+ *
+ * @example
+ * const ca = await readCa('./certs')
+ * const server = await issueCertificate({ ca, kind: 'server', names: ['localhost'] })
+ */
 export async function readCa(dir: string): Promise<CaPem> {
   const { certPath, keyPath } = caPaths(dir)
   const certPem = await readPemFile(certPath, 'CA certificate')
@@ -91,4 +113,17 @@ export async function readCa(dir: string): Promise<CaPem> {
     throw new CertsFileError(keyPath, 'holds no unencrypted private key ("-----BEGIN PRIVATE KEY-----"); encrypted CA keys are not supported')
   }
   return { certPem, keyPem }
+}
+
+/**
+ * True when `file` exists (whatever it is).
+ *
+ * @example
+ * if (await fileExists('certs/ca.crt')) console.log('a CA is already there')
+ */
+export async function fileExists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  )
 }

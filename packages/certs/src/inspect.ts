@@ -21,8 +21,10 @@ export interface CertificateInfo {
   readonly notAfter: Date
   /** Whole days until notAfter (rounded down); negative once expired. */
   readonly daysToExpiry: number
-  /** True when `now` lies outside notBefore..notAfter. */
+  /** True once notAfter has passed. */
   readonly expired: boolean
+  /** True while notBefore is still ahead. */
+  readonly notYetValid: boolean
   /** SHA-256 of the DER certificate, colon-separated upper-case hex, as Node's `X509Certificate.fingerprint256`. */
   readonly fingerprint256: string
   /** Base64 SHA-256 of the DER SubjectPublicKeyInfo (see `spkiPin`); curl takes it as `--pinnedpubkey sha256//<pin>`. */
@@ -52,6 +54,8 @@ const EKU_NAMES = new Map<string, string>(Object.entries(x509.ExtendedKeyUsage).
  * info.sans.dns      // ['localhost', 'services.internal']
  * info.daysToExpiry  // 89
  * info.spkiPin       // 'q4l1…='
+ *
+ * @param now the moment `daysToExpiry`, `expired` and `notYetValid` are computed for; default now.
  */
 export function inspectCertificate(pem: string | Buffer, now = new Date()): CertificateInfo {
   const text = Buffer.isBuffer(pem) ? pem.toString('utf8') : pem
@@ -95,7 +99,8 @@ export function inspectCertificate(pem: string | Buffer, now = new Date()): Cert
     notBefore,
     notAfter,
     daysToExpiry: daysUntil(notAfter, now),
-    expired: now < notBefore || now > notAfter,
+    expired: now > notAfter,
+    notYetValid: now < notBefore,
     fingerprint256: node.fingerprint256,
     spkiPin: spkiPin(node),
     isCa: node.ca,

@@ -46,7 +46,12 @@ export interface GeneratedKey {
   readonly signingAlgorithm: AlgorithmParams['sign']
 }
 
-/** Generate a key pair with WebCrypto and export the private key as PKCS#8 PEM. */
+/**
+ * Generate a key pair with WebCrypto and export the private key as PKCS#8 PEM.
+ *
+ * @example
+ * const { keys, keyPem } = await generateKey('ecdsa-p256')
+ */
 export async function generateKey(algorithm: KeyAlgorithm): Promise<GeneratedKey> {
   const params = PARAMS[algorithm]
   const keys = (await webcrypto.subtle.generateKey(params.generate, true, ['sign', 'verify'])) as CryptoKeyPair
@@ -66,6 +71,10 @@ export interface SigningKey {
  * Load a private key PEM for signing. PKCS#8, PKCS#1 ("RSA PRIVATE KEY") and SEC1
  * ("EC PRIVATE KEY") are accepted, so a CA made by the old `openssl genrsa` script keeps working.
  * Throws a plain Error with a reason; callers wrap it with the file name.
+ *
+ * @example
+ * const ca = await importSigningKey(fs.readFileSync('certs/ca.key', 'utf8'))
+ * ca.algorithm // 'ecdsa-p256'
  */
 export async function importSigningKey(keyPem: string): Promise<SigningKey> {
   const keyObject = createPrivateKey(keyPem)
@@ -79,6 +88,9 @@ export async function importSigningKey(keyPem: string): Promise<SigningKey> {
 /**
  * The algorithm of a key (private or public), in this package's names. RSA sizes round up to
  * the next size we generate, so that a reissued key is never weaker than the old one.
+ *
+ * @example
+ * keyAlgorithmOf(new X509Certificate(pem).publicKey) // 'ecdsa-p256'
  */
 export function keyAlgorithmOf(key: KeyObject): KeyAlgorithm {
   const details = key.asymmetricKeyDetails ?? {}
@@ -102,7 +114,12 @@ export function keyAlgorithmOf(key: KeyObject): KeyAlgorithm {
   )
 }
 
-/** True when the private key belongs to the public key (compared by their DER SubjectPublicKeyInfo). */
+/**
+ * True when the private key belongs to the public key (compared by their DER SubjectPublicKeyInfo).
+ *
+ * @example
+ * keyMatches(createPrivateKey(keyPem), new X509Certificate(certPem).publicKey) // true
+ */
 export function keyMatches(privateKey: KeyObject, publicKey: KeyObject): boolean {
   const a = createPublicKey(privateKey).export({ type: 'spki', format: 'der' })
   const b = publicKey.export({ type: 'spki', format: 'der' })

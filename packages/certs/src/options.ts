@@ -1,6 +1,6 @@
 import { InvalidOptionError, parseBoolean, parseEnum, parseInteger, parseString, rejectUnknown } from '@naaccord/ipc-shared'
-import { CERT_KINDS, CERTS_DEFAULTS, KEY_ALGORITHMS, type CertKind, type KeyAlgorithm } from './defaults.js'
-import { normaliseNames } from './subject-names.js'
+import { CA_CERT_FILE, CA_KEY_FILE, CERT_KINDS, CERTS_DEFAULTS, KEY_ALGORITHMS, type CertKind, type KeyAlgorithm } from './defaults.js'
+import { fileBaseName, normaliseNames } from './subject-names.js'
 import { parseDate, parseDays } from './validity.js'
 
 /**
@@ -37,7 +37,12 @@ export interface ResolvedCaOptions {
 
 const CA_KEYS = ['commonName', 'days', 'keyAlgorithm', 'notBefore', 'notAfter'] as const
 
-/** Check and complete the options of `createCa`. */
+/**
+ * Check and complete the options of `createCa`.
+ *
+ * @example
+ * resolveCaOptions({ days: 365 }) // { commonName: 'naaccord-ipc internal CA', days: 365, keyAlgorithm: 'ecdsa-p256', ... }
+ */
 export function resolveCaOptions(options: CreateCaOptions = {}): ResolvedCaOptions {
   rejectUnknown('options', options, CA_KEYS)
   const commonName = options.commonName === undefined ? CERTS_DEFAULTS.caCommonName : parseString('commonName', options.commonName).trim()
@@ -82,14 +87,29 @@ export interface ResolvedIssueOptions {
 
 const ISSUE_KEYS = ['ca', 'kind', 'names', 'days', 'keyAlgorithm', 'notBefore', 'notAfter'] as const
 
-/** Check and complete the options of `issueCertificate`. */
+/**
+ * Check and complete the options of `issueCertificate`.
+ *
+ * @example
+ * resolveIssueOptions({ ca, kind: 'server', names: ['LocalHost'] }).names // ['localhost']
+ */
 export function resolveIssueOptions(options: IssueCertificateOptions): ResolvedIssueOptions {
   if (options === undefined || options === null) throw new InvalidOptionError('options', 'are required: { ca, kind, names }')
   rejectUnknown('options', options, ISSUE_KEYS)
+  const { ca, ...leaf } = options
+  return Object.freeze({ ...resolveLeafOptions(leaf), ca: resolveCaPem(ca) })
+}
+
+/**
+ * Check and complete everything of `issueCertificate` but the CA (so that callers can check options before reading the CA).
+ *
+ * @example
+ * resolveLeafOptions({ kind: 'client', names: ['web-server'] }).days // 90
+ */
+export function resolveLeafOptions(options: Omit<IssueCertificateOptions, 'ca'>): Omit<ResolvedIssueOptions, 'ca'> {
   const kind = parseEnum('kind', options.kind, CERT_KINDS)
   if (!Array.isArray(options.names)) throw new InvalidOptionError('names', `must be an array of host names or IP addresses, got ${JSON.stringify(options.names)}`)
   return Object.freeze({
-    ca: resolveCaPem(options.ca),
     kind,
     names: Object.freeze(normaliseNames('names', options.names, kind)),
     days: options.days === undefined ? CERTS_DEFAULTS.leafDays : parseDays('days', options.days),
@@ -97,6 +117,68 @@ export function resolveIssueOptions(options: IssueCertificateOptions): ResolvedI
     notBefore: parseDate('notBefore', options.notBefore),
     notAfter: parseDate('notAfter', options.notAfter),
   })
+}
+
+export interface InitCaOptions extends CreateCaOptions {
+  /** The certs folder; created 0700 when missing. Default `./certs`. */
+  dir?: string
+  /** Replace an existing `ca.crt`/`ca.key`. Default false. */
+  force?: boolean
+}
+
+export interface ResolvedInitCaOptions {
+  readonly dir: string
+  readonly force: boolean
+  readonly ca: ResolvedCaOptions
+}
+
+/**
+ * Check and complete the options of `initCa`.
+ *
+ * @example
+ * resolveInitCaOptions({}) // { dir: './certs', force: false, ca: { commonName: 'naaccord-ipc internal CA', ... } }
+ */
+export function resolveInitCaOptions(options: InitCaOptions = {}): ResolvedInitCaOptions {
+  rejectUnknown('options', options, [...CA_KEYS, 'dir', 'force'])
+  const { dir, force, ...ca } = options
+  return Object.freeze({ dir: resolveDir(dir), force: resolveForce(force), ca: resolveCaOptions(ca) })
+}
+
+export interface IssueToDirOptions extends Omit<IssueCertificateOptions, 'ca'> {
+  /** The certs folder holding `ca.crt` and `ca.key`. Default `./certs`. */
+  dir?: string
+  /** File name without extension; default the first name, sanitised (`*.a.b` -> `wildcard.a.b`). */
+  fileName?: string
+  /** Replace an existing `<fileName>.crt`/`.key`. Default false. */
+  force?: boolean
+}
+
+export interface ResolvedIssueToDirOptions {
+  readonly dir: string
+  readonly force: boolean
+  /** The file name without extension: `fileName`, or the first name sanitised. */
+  readonly baseName: string
+  readonly leaf: Omit<ResolvedIssueOptions, 'ca'>
+}
+
+const ISSUE_TO_DIR_KEYS = [...ISSUE_KEYS.filter((k) => k !== 'ca'), 'dir', 'fileName', 'force'] as const
+
+/**
+ * Check and complete the options of `issueToDir`.
+ *
+ * @example
+ * resolveIssueToDirOptions({ kind: 'server', names: ['*.services.internal'] }).baseName // 'wildcard.services.internal'
+ */
+export function resolveIssueToDirOptions(options: IssueToDirOptions): ResolvedIssueToDirOptions {
+  if (options === undefined || options === null) throw new InvalidOptionError('options', 'are required: { dir, kind, names }')
+  rejectUnknown('options', options, ISSUE_TO_DIR_KEYS)
+  const { dir, fileName, force, ...leafOptions } = options
+  const leaf = resolveLeafOptions(leafOptions)
+  const baseName = fileName === undefined ? fileBaseName(leaf.names[0] as string) : parseFileName(fileName)
+  if (baseName === 'ca') {
+    throw new InvalidOptionError(fileName === undefined ? 'names' : 'fileName', `"ca" would overwrite ${CA_CERT_FILE} and ${CA_KEY_FILE}; choose another name`)
+  }
+  return Object.freeze({ dir: resolveDir(dir), force: resolveForce(force), baseName, leaf })
 }
 
 export interface RotateOptions {
@@ -119,7 +201,12 @@ export interface ResolvedRotateOptions {
 
 const ROTATE_KEYS = ['dir', 'withinDays', 'days', 'all'] as const
 
-/** Check and complete the options of `rotate`. */
+/**
+ * Check and complete the options of `rotate`.
+ *
+ * @example
+ * resolveRotateOptions({ dir: '/srv/certs' }) // { dir: '/srv/certs', withinDays: 30, days: 90, all: false }
+ */
 export function resolveRotateOptions(options: RotateOptions = {}): ResolvedRotateOptions {
   rejectUnknown('options', options, ROTATE_KEYS)
   return Object.freeze({
@@ -130,12 +217,34 @@ export function resolveRotateOptions(options: RotateOptions = {}): ResolvedRotat
   })
 }
 
-/** The certs folder option: a non-empty path, default `./certs`. */
+function resolveForce(value: unknown): boolean {
+  return value === undefined ? false : parseBoolean('force', value)
+}
+
+function parseFileName(value: unknown): string {
+  const name = parseString('fileName', value)
+  if (!/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(name) || name.length > 200) {
+    throw new InvalidOptionError('fileName', `must be a plain file name (letters, digits, ".", "_", "-"; no folder), got ${JSON.stringify(value)}`)
+  }
+  return name.replace(/\.(crt|key|pem)$/, '')
+}
+
+/**
+ * The certs folder option: a non-empty path, default `./certs`.
+ *
+ * @example
+ * resolveDir(undefined) // './certs'
+ */
 export function resolveDir(dir: unknown): string {
   return dir === undefined ? CERTS_DEFAULTS.dir : parseString('dir', dir)
 }
 
-/** A key algorithm name, default `'ecdsa-p256'`. */
+/**
+ * A key algorithm name, default `'ecdsa-p256'`.
+ *
+ * @example
+ * resolveKeyAlgorithm('rsa-2048') // 'rsa-2048'; resolveKeyAlgorithm('dsa') throws IPC_INVALID_OPTION
+ */
 export function resolveKeyAlgorithm(value: unknown): KeyAlgorithm {
   return value === undefined ? CERTS_DEFAULTS.keyAlgorithm : parseEnum('keyAlgorithm', value, KEY_ALGORITHMS)
 }

@@ -28,7 +28,8 @@ export function normaliseNames(option: string, names: readonly unknown[], kind: 
   if (names.length === 0) throw new InvalidOptionError(option, 'give at least one name; the first becomes the subject CN')
   const out: string[] = []
   names.forEach((raw, i) => {
-    const name = normaliseName(`${option}[${i}]`, raw, kind)
+    // A CLI flag (`--name`) is named as such; an API option by index (`names[1]`).
+    const name = normaliseName(option.startsWith('--') ? option : `${option}[${i}]`, raw, kind)
     if (!out.includes(name)) out.push(name)
   })
   const first = out[0] as string
@@ -68,7 +69,12 @@ function canonicalIp(value: string): string | undefined {
   return undefined
 }
 
-/** The URI SAN of a client certificate: `urn:naaccord:client:<first name>`. */
+/**
+ * The URI SAN of a client certificate: `urn:naaccord:client:<first name>`.
+ *
+ * @example
+ * clientUri('web-server') // 'urn:naaccord:client:web-server'
+ */
 export function clientUri(commonName: string): string {
   return `${CLIENT_URI_PREFIX}${commonName}`
 }

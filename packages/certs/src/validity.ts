@@ -36,17 +36,32 @@ export function validityWindow(input: ValidityInput): Validity {
   return { notBefore, notAfter }
 }
 
-/** Whole days from `now` until `date`, rounded down; negative once `date` has passed. */
+/**
+ * Whole days from `now` until `date`, rounded down; negative once `date` has passed.
+ *
+ * @example
+ * daysUntil(cert.notAfter) // 89
+ */
 export function daysUntil(date: Date, now = new Date()): number {
   return Math.floor((date.getTime() - now.getTime()) / DAY_MS)
 }
 
-/** A lifetime in days, from 1 to `CERTS_DEFAULTS.maxDays`. */
+/**
+ * A lifetime in days, from 1 to `CERTS_DEFAULTS.maxDays`.
+ *
+ * @example
+ * parseDays('--days', '90') // 90; parseDays('--days', '0') throws IPC_INVALID_OPTION
+ */
 export function parseDays(option: string, value: unknown): number {
   return parseInteger(option, value, 1, CERTS_DEFAULTS.maxDays)
 }
 
-/** An optional Date option: a valid Date, or undefined. */
+/**
+ * An optional Date option: a valid Date, or undefined.
+ *
+ * @example
+ * parseDate('notAfter', new Date(Date.now() - 1000)) // that Date
+ */
 export function parseDate(option: string, value: unknown): Date | undefined {
   if (value === undefined) return undefined
   if (value instanceof Date && !Number.isNaN(value.getTime())) return value

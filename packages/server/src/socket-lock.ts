@@ -1,11 +1,18 @@
 import { promises as fsp } from 'node:fs'
-import path from 'node:path'
 import lockfile from 'proper-lockfile'
 import { SocketInUseError, readProcessStartTime, type Logger } from '@naaccord/ipc-shared'
 
-/** The lock beside the socket: a folder made by mkdir(2) (proper-lockfile), holding an owner file. */
+/** The lock beside the socket: a folder made by mkdir(2) (proper-lockfile). */
 export function lockPathFor(socketPath: string): string {
   return `${socketPath}.lock`
+}
+
+/**
+ * Who holds the lock, beside it: proper-lockfile watches the lock folder's mtime to detect a
+ * takeover, so nothing may be written inside it.
+ */
+function ownerPathFor(socketPath: string): string {
+  return `${socketPath}.lock.owner`
 }
 
 interface LockOwner {
@@ -13,9 +20,9 @@ interface LockOwner {
   startTime: number | undefined
 }
 
-async function readOwner(lockPath: string): Promise<LockOwner | undefined> {
+async function readOwner(socketPath: string): Promise<LockOwner | undefined> {
   try {
-    const owner = JSON.parse(await fsp.readFile(path.join(lockPath, 'owner.json'), 'utf8')) as LockOwner
+    const owner = JSON.parse(await fsp.readFile(ownerPathFor(socketPath), 'utf8')) as LockOwner
     return Number.isInteger(owner.pid) ? owner : undefined
   } catch {
     return undefined
@@ -59,7 +66,7 @@ export async function acquireSocketLock(socketPath: string, log: Logger, staleMs
       })
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err
-      const owner = await readOwner(lockPath)
+      const owner = await readOwner(socketPath)
       if (attempt === 0 && owner && !isAlive(owner)) {
         log.warn({ lockPath, pid: owner.pid }, 'removing the lock of a server that no longer runs')
         await fsp.rm(lockPath, { recursive: true, force: true })
@@ -68,10 +75,10 @@ export async function acquireSocketLock(socketPath: string, log: Logger, staleMs
       throw new SocketInUseError(socketPath, owner?.pid, 'another server holds the lock for', { cause: err })
     }
     const owner: LockOwner = { pid: process.pid, startTime: readProcessStartTime(process.pid) }
-    await fsp.writeFile(path.join(lockPath, 'owner.json'), JSON.stringify(owner), { mode: 0o600 })
+    await fsp.writeFile(ownerPathFor(socketPath), JSON.stringify(owner), { mode: 0o600 })
     return {
       async release() {
-        await fsp.rm(path.join(lockPath, 'owner.json'), { force: true })
+        await fsp.rm(ownerPathFor(socketPath), { force: true })
         await release().catch(() => {})
       },
     }
@@ -80,5 +87,5 @@ export async function acquireSocketLock(socketPath: string, log: Logger, staleMs
 
 /** The pid recorded in the lock, if any (for messages). */
 export async function lockOwnerPid(socketPath: string): Promise<number | undefined> {
-  return (await readOwner(lockPathFor(socketPath)))?.pid
+  return (await readOwner(socketPath))?.pid
 }

@@ -46,5 +46,5 @@ export function silentLogger(): Logger {
 export function resolveLogger(value: Logger | false | undefined, name: string): Logger {
   if (value === false) return silentLogger()
   if (value === undefined) return createLogger({ name })
-  return value.child({ name })
+  return value.child({ component: name })
 }

@@ -1,0 +1,9 @@
+import { serve } from '@naaccord/ipc-server'
+import { createLogger } from '@naaccord/ipc-shared'
+import { createServicesApp } from './app.js'
+
+// The services server: the app above on the Unix socket. Options come from the environment
+// (NAACCORD_SOCKET_PATH, NAACCORD_LOG_LEVEL, ...), see the README.
+const logger = createLogger({ name: 'services', pretty: process.stdout.isTTY === true })
+const ipc = await serve(createServicesApp(), { logger })
+logger.info(`services server ready on ${ipc.socketPath}`)
