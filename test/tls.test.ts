@@ -118,7 +118,8 @@ describe('refused handshakes', () => {
 
   it('a server certificate from another CA -> IPC_TLS_UNTRUSTED naming the subject', async () => {
     const s = await setup()
-    await start(s, { tls: { cert: s.pki.otherServer.certPath, key: s.pki.otherServer.keyPath, ca: s.pki.ca.certPath } })
+    // The server's own certificate must chain to its CA bundle, so it trusts both CAs here.
+    await start(s, { tls: { cert: s.pki.otherServer.certPath, key: s.pki.otherServer.keyPath, ca: s.pki.ca.certPem + s.pki.otherCa.certPem } })
     const err = await errorOf(client(s).get('/who'))
     expect(err).toMatchObject({ code: 'IPC_TLS_UNTRUSTED', subject: 'CN=localhost' })
     expect((err as Error).message).toContain('CN=localhost')

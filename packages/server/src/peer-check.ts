@@ -4,6 +4,8 @@ import { describeProcess, getPeerCredentials, type Logger } from '@naaccord/ipc-
 import type { ResolvedServerOptions } from './options.js'
 import { setPeer } from './peer.js'
 
+const REFUSAL_LINGER_MS = 1000
+const discard = () => {}
 const REFUSAL_BODY = 'peer not allowed by the naaccord-ipc allow policy\n'
 const REFUSAL = Buffer.from(
   'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n' +
@@ -61,10 +63,16 @@ export function createPeerCheck(allow: ResolvedServerOptions['allow'], log: Logg
       { peer: { uid: creds.uid, gid: creds.gid, pid: creds.pid, exe: proc.exe, comm: proc.comm }, allow },
       `refused connection from uid ${creds.uid} gid ${creds.gid} pid ${creds.pid}: not in the allow policy`,
     )
-    // Nothing of the request is read: stop reading, answer, close.
-    socket.pause()
-    if (tls) socket.destroy()
-    else socket.end(REFUSAL, () => socket.destroy())
+    if (tls) {
+      socket.destroy()
+    } else {
+      // Nothing of the request is parsed or handed on: incoming bytes are discarded unread (a
+      // Unix socket closed with unread data makes the peer's read fail with ECONNRESET before it
+      // sees the 403), the fixed answer is sent, and the connection is cut soon after regardless.
+      socket.on('data', discard)
+      socket.end(REFUSAL)
+      setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref()
+    }
     return false
   }
 }
