@@ -180,7 +180,7 @@ describe('keep-alive, request ids and the dispatcher', () => {
     const p = sock()
     await start(p, (req, res) => json(res, 200, { url: req.url }))
     const c = client(p)
-    const viaFetch = await fetch('http://localhost/f?x=1', { dispatcher: c.dispatcher } as RequestInit)
+    const viaFetch = await fetch('http://localhost/f?x=1', { dispatcher: c.dispatcher } as unknown as RequestInit)
     expect(await viaFetch.json()).toEqual({ url: '/f?x=1' })
     const viaUndici = await undiciRequest('http://localhost/u', { dispatcher: c.dispatcher })
     expect(await viaUndici.body.json()).toEqual({ url: '/u' })

@@ -16,7 +16,7 @@ import { clearStaleSocket } from './stale-socket.js'
 import { checkClientCertificate, serverTlsOptions, watchServerCertificates } from './tls-context.js'
 
 /** Anything that handles Node requests: an Express app, a Koa `callback()`, a plain function. */
-export type Handler = RequestListener | ((req: http.IncomingMessage, res: http.ServerResponse, next?: unknown) => unknown)
+export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => unknown
 
 export interface IpcServer {
   /** The Unix socket path (the first socket listener), or undefined when listening on TCP only. */
