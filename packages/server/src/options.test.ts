@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest'
+import { resolveServerOptions } from './options.js'
+
+const quiet = { logger: false as const }
+
+describe('resolveServerOptions', () => {
+  it('applies defaults', () => {
+    const o = resolveServerOptions(quiet, {})
+    expect(o).toMatchObject({ socketPath: '/var/run/naaccord/service.sock', socketMode: 0o600, dirMode: 0o700, shutdownTimeoutMs: 10_000, handleSignals: true })
+    expect(o.allow).toEqual({ uids: [process.getuid!()], gids: [] })
+    expect(o.limits.keepAliveTimeoutMs).toBeGreaterThan(4_000) // longer than the client's idle timeout
+    expect(Object.isFrozen(o)).toBe(true)
+  })
+
+  it('explicit option > environment > default', () => {
+    const env = { NAACCORD_SOCKET_PATH: '/run/env/s.sock', NAACCORD_SOCKET_MODE: '0660', NAACCORD_ALLOW_UIDS: '1000, 1001' }
+    expect(resolveServerOptions({ ...quiet, socketPath: '/run/x/s.sock' }, env).socketPath).toBe('/run/x/s.sock')
+    const fromEnv = resolveServerOptions(quiet, env)
+    expect(fromEnv.socketPath).toBe('/run/env/s.sock')
+    expect(fromEnv.socketMode).toBe(0o660)
+    expect(fromEnv.allow).toEqual({ uids: [1000, 1001], gids: [] })
+  })
+
+  it('a socket group widens the defaults to 0660 and 0750', () => {
+    const o = resolveServerOptions({ ...quiet, socketGroup: 0 }, {})
+    expect(o).toMatchObject({ socketGid: 0, socketMode: 0o660, dirMode: 0o750 })
+  })
+
+  it.each([
+    [{ sockPath: '/x' }, 'sockPath'],
+    [{ socketMode: 'rw' }, 'socketMode'],
+    [{ socketMode: 0o777 }, 'socketMode'],
+    [{ dirMode: 0o777 }, 'dirMode'],
+    [{ shutdownTimeoutMs: -5 }, 'shutdownTimeoutMs'],
+    [{ allow: { uid: [1] } }, 'allow.uid'],
+    [{ allow: { uids: [], gids: [] } }, 'allow'],
+    [{ allow: { uids: ['root'] } }, 'allow.uids[0]'],
+    [{ listen: [] }, 'listen'],
+    [{ listen: [{ host: '127.0.0.1', port: 70000 }] }, 'listen[0].port'],
+    [{ limits: { maxBodyByte: 1 } }, 'limits.maxBodyByte'],
+    [{ socketGroup: 'no-such-group-here' }, 'socketGroup'],
+    [{ handleSignals: 'maybe' }, 'handleSignals'],
+  ])('refuses %j with IPC_INVALID_OPTION naming %s', (opts, option) => {
+    expect(() => resolveServerOptions({ ...quiet, ...(opts as object) }, {})).toThrow(expect.objectContaining({ code: 'IPC_INVALID_OPTION', option }))
+  })
+
+  it('refuses a malformed environment variable, naming the option', () => {
+    expect(() => resolveServerOptions(quiet, { NAACCORD_SOCKET_MODE: 'everyone' })).toThrow(expect.objectContaining({ code: 'IPC_INVALID_OPTION', option: 'socketMode' }))
+  })
+
+  it('refuses a socket path that does not fit in sun_path', () => {
+    expect(() => resolveServerOptions({ ...quiet, socketPath: `/run/${'x'.repeat(110)}` }, {})).toThrow(expect.objectContaining({ code: 'IPC_SOCKET_PATH_TOO_LONG' }))
+  })
+})
