@@ -3,32 +3,28 @@ import http from 'node:http'
 import net from 'node:net'
 import path from 'node:path'
 import { request as undiciRequest } from 'undici'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createClient, resolveClientOptions, type IpcClient } from '@naaccord/ipc-client'
 import { serve, type Handler, type IpcServer } from '@naaccord/ipc-server'
-import { isRoot, NOBODY, runToEnd, spawnTs, tempDir } from './helpers.js'
+import { NOBODY, deferCleanup, isRoot, runToEnd, spawnTs, tempDir } from './helpers.js'
 
-let cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const c of cleanups.reverse()) await c()
-  cleanups = []
-})
+const defer = deferCleanup()
 
 function sock(): string {
   const t = tempDir()
-  cleanups.push(t.cleanup)
+  defer(t.cleanup)
   return path.join(t.dir, 's.sock')
 }
 
 async function start(socketPath: string, handler: Handler): Promise<IpcServer> {
   const ipc = await serve(handler, { socketPath, logger: false, handleSignals: false })
-  cleanups.push(() => ipc.close())
+  defer(() => ipc.close())
   return ipc
 }
 
 function client(socketPath: string, extra: Parameters<typeof createClient>[0] = {}): IpcClient {
   const c = createClient({ socketPath, logger: false, ...extra })
-  cleanups.push(() => c.destroy())
+  defer(() => c.destroy())
   return c
 }
 
@@ -78,7 +74,7 @@ describe('errors', () => {
 
   it.skipIf(!isRoot)('a client as another uid without permission -> IPC_PERMISSION_DENIED (needs root to spawn as uid 65534)', async () => {
     const t = tempDir()
-    cleanups.push(t.cleanup)
+    defer(t.cleanup)
     fs.chmodSync(t.dir, 0o711) // nobody may traverse, but the socket itself stays 0600
     const p = path.join(t.dir, 's.sock')
     await start(p, (_req, res) => res.end('never'))

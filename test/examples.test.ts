@@ -2,19 +2,15 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import request from 'supertest'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createClient } from '@naaccord/ipc-client'
 import { serve, type IpcServer } from '@naaccord/ipc-server'
 import { createServicesApp } from '../examples/services/app.js'
 import { createWebApp } from '../examples/web/app.js'
-import { exited, memoryLogger, ROOT, tempDir, waitForLine } from './helpers.js'
+import { ROOT, deferCleanup, exited, memoryLogger, tempDir, waitForLine } from './helpers.js'
 import { spawn } from 'node:child_process'
 
-let cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const c of cleanups.reverse()) await c()
-  cleanups = []
-})
+const defer = deferCleanup()
 
 describe('services app routes (supertest)', () => {
   const app = createServicesApp()
@@ -51,14 +47,14 @@ async function freePort(): Promise<number> {
 describe('the example pair end to end', () => {
   async function pair() {
     const t = tempDir()
-    cleanups.push(t.cleanup)
+    defer(t.cleanup)
     const socketPath = path.join(t.dir, 'service.sock')
     const services = memoryLogger()
     const ipc: IpcServer = await serve(createServicesApp(), { socketPath, logger: services.logger, handleSignals: false })
     const client = createClient({ socketPath, logger: false, retries: 0 })
     const web = createWebApp(client, memoryLogger().logger)
-    cleanups.push(() => client.destroy())
-    cleanups.push(() => ipc.close())
+    defer(() => client.destroy())
+    defer(() => ipc.close())
     return { ipc, web, services }
   }
 
@@ -85,7 +81,7 @@ describe('the example pair end to end', () => {
 
   it('`pnpm start` runs both processes: curl-able on the web port, clean stop on SIGTERM', async () => {
     const t = tempDir()
-    cleanups.push(t.cleanup)
+    defer(t.cleanup)
     const socketPath = path.join(t.dir, 'service.sock')
     const port = await freePort()
     const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@naaccord/source', path.join(ROOT, 'examples', 'start.ts')], {
@@ -93,7 +89,7 @@ describe('the example pair end to end', () => {
       env: { ...process.env, NAACCORD_SOCKET_PATH: socketPath, NAACCORD_WEB_PORT: String(port), NAACCORD_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
-    cleanups.push(async () => {
+    defer(async () => {
       child.kill('SIGKILL')
       await exited(child)
     })

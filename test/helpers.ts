@@ -4,6 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { pino, type Logger } from 'pino'
+import { afterEach } from 'vitest'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures')
@@ -82,4 +83,18 @@ export function runToEnd(child: ChildProcess, timeoutMs = 20_000): Promise<{ cod
 
 export function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())))
+}
+
+/**
+ * Register clean-up steps that run after each test, last registered first:
+ * `const defer = deferCleanup()` at the top of a file, then `defer(() => server.close())`.
+ */
+export function deferCleanup(): (fn: () => unknown) => void {
+  let steps: Array<() => unknown> = []
+  afterEach(async () => {
+    const todo = steps.reverse()
+    steps = []
+    for (const step of todo) await step()
+  })
+  return (fn) => void steps.push(fn)
 }

@@ -3,24 +3,20 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import express from 'express'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createClient } from '@naaccord/ipc-client'
 import { requirePeer, serve, type IpcServer, type ServerOptions } from '@naaccord/ipc-server'
 import { readProcessStartTime } from '@naaccord/ipc-shared'
-import { exited, isRoot, memoryLogger, NOBODY, runToEnd, spawnTs, tempDir, waitForLine } from './helpers.js'
+import { NOBODY, deferCleanup, exited, isRoot, memoryLogger, runToEnd, spawnTs, tempDir, waitForLine } from './helpers.js'
 
 const ROOT_REASON = 'needs root: spawns processes as uid 65534'
 
-let cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const c of cleanups.reverse()) await c()
-  cleanups = []
-})
+const defer = deferCleanup()
 
 /** A socket folder that uid 65534 can traverse (0711) but not list or write. */
 function openDir(): string {
   const t = tempDir()
-  cleanups.push(t.cleanup)
+  defer(t.cleanup)
   fs.chmodSync(t.dir, 0o711)
   return t.dir
 }
@@ -39,7 +35,7 @@ function countingApp() {
 
 async function start(socketPath: string, app: express.Express, extra: ServerOptions = {}): Promise<IpcServer> {
   const ipc = await serve(app, { socketPath, logger: false, handleSignals: false, ...extra })
-  cleanups.push(() => ipc.close())
+  defer(() => ipc.close())
   return ipc
 }
 
@@ -107,7 +103,7 @@ describe('server: kernel-checked peers', () => {
     const { app } = countingApp()
     const ipc = await start(path.join(dir, 's.sock'), app)
     const c = createClient({ socketPath: ipc.socketPath!, logger: false, connections: 1 })
-    cleanups.push(() => c.destroy())
+    defer(() => c.destroy())
     const peers = []
     for (let i = 0; i < 5; i++) peers.push(((await c.get('/whoami')) as { peer: object }).peer)
     expect(new Set(peers.map((p) => JSON.stringify(p))).size).toBe(1)
@@ -119,7 +115,7 @@ describe('server: kernel-checked peers', () => {
     const { app } = countingApp()
     const ipc = await start(path.join(dir, 's.sock'), app)
     const c = createClient({ socketPath: ipc.socketPath!, logger: false })
-    cleanups.push(() => c.destroy())
+    defer(() => c.destroy())
     const { peer } = (await c.get('/whoami')) as { peer: { pid: number } }
     const { stdout } = await promisify(execFile)('ss', ['-xp'], { encoding: 'utf8' })
     // ss names the socket by the name it was bound under (the private folder beside the final
@@ -145,7 +141,7 @@ describe('fail closed', () => {
   it('starts without the addon only with allow: false, said by name', async () => {
     const dir = openDir()
     const child = spawnTs('server.ts', [path.join(dir, 's.sock'), 'allow-off'], { env: { NAACCORD_PEERCRED_ADDON: path.join(dir, 'missing.node') } })
-    cleanups.push(async () => {
+    defer(async () => {
       child.kill('SIGKILL')
       await exited(child)
     })
@@ -161,7 +157,7 @@ describe('client: expectServer', () => {
     fs.chownSync(own, NOBODY, NOBODY)
     const socketPath = path.join(own, 's.sock')
     const child = spawnTs('server.ts', [socketPath, 'open'], { uid: NOBODY, gid: NOBODY })
-    cleanups.push(async () => {
+    defer(async () => {
       child.kill('SIGTERM')
       await exited(child)
     })
@@ -173,19 +169,19 @@ describe('client: expectServer', () => {
     const socketPath = await serverAsNobody()
     // The socket file's owner gives it away before connecting...
     const byFile = createClient({ socketPath, logger: false, retries: 0, expectServer: { uid: 0 } })
-    cleanups.push(() => byFile.destroy())
+    defer(() => byFile.destroy())
     const e1 = await byFile.get('/').catch((e: unknown) => e)
     expect(e1).toMatchObject({ code: 'IPC_PEER_REJECTED' })
     expect((e1 as Error).message).toContain('uid 65534')
     // ...and the kernel's credentials after connecting, even without the file check.
     const byKernel = createClient({ socketPath, logger: false, retries: 0, expectServer: { uid: 0, checkSocketFile: false } })
-    cleanups.push(() => byKernel.destroy())
+    defer(() => byKernel.destroy())
     const e2 = await byKernel.get('/').catch((e: unknown) => e)
     expect(e2).toMatchObject({ code: 'IPC_PEER_REJECTED' })
     expect((e2 as Error).message).toMatch(/runs as uid 65534 \(pid \d+\), expected uid 0/)
     // The right expectation passes.
     const right = createClient({ socketPath, logger: false, expectServer: { uid: NOBODY } })
-    cleanups.push(() => right.destroy())
+    defer(() => right.destroy())
     expect(await right.get('/')).toMatchObject({ uid: NOBODY })
   })
 })

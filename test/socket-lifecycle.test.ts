@@ -3,28 +3,24 @@ import { promisify } from 'node:util'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { serve, type IpcServer } from '@naaccord/ipc-server'
 import { createClient } from '@naaccord/ipc-client'
-import { exited, isRoot, memoryLogger, spawnTs, tempDir, waitForLine } from './helpers.js'
+import { deferCleanup, exited, isRoot, memoryLogger, spawnTs, tempDir, waitForLine } from './helpers.js'
 
 const ok = (_req: unknown, res: import('node:http').ServerResponse) => res.end('ok')
 
-let cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const c of cleanups.reverse()) await c()
-  cleanups = []
-})
+const defer = deferCleanup()
 
 function dir(): string {
   const t = tempDir()
-  cleanups.push(t.cleanup)
+  defer(t.cleanup)
   return t.dir
 }
 
 async function start(socketPath: string, extra: Parameters<typeof serve>[1] = {}): Promise<IpcServer> {
   const ipc = await serve(ok, { socketPath, logger: false, handleSignals: false, ...extra })
-  cleanups.push(() => ipc.close())
+  defer(() => ipc.close())
   return ipc
 }
 
@@ -164,7 +160,7 @@ describe('stale and live sockets', () => {
     const d = dir()
     const socketPath = path.join(d, 's.sock')
     const child = spawnTs('server.ts', [socketPath])
-    cleanups.push(async () => {
+    defer(async () => {
       child.kill('SIGKILL')
       await exited(child)
     })
@@ -193,7 +189,7 @@ describe('stale and live sockets', () => {
     )
     const winners = results.filter((r) => r.status === 'fulfilled')
     const losers = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
-    for (const w of winners) cleanups.push(() => (w as PromiseFulfilledResult<IpcServer>).value.close())
+    for (const w of winners) defer(() => (w as PromiseFulfilledResult<IpcServer>).value.close())
     expect(winners).toHaveLength(1)
     expect(losers.map((l) => (l.reason as { code: string }).code)).toEqual(Array(9).fill('IPC_SOCKET_IN_USE'))
     expect((await get(socketPath)).body).toBe('ok')
@@ -214,7 +210,7 @@ describe('graceful shutdown', () => {
       { socketPath, logger: false, handleSignals: false },
     )
     const client = createClient({ socketPath, logger: false, retries: 0 })
-    cleanups.push(() => client.destroy())
+    defer(() => client.destroy())
     const slow = client.request({ path: '/slow' })
     await inHandler
     const closing = ipc.close()
@@ -234,7 +230,7 @@ describe('graceful shutdown', () => {
     const socketPath = path.join(d, 's.sock')
     const ipc = await serve(() => {}, { socketPath, logger: false, handleSignals: false, shutdownTimeoutMs: 200 })
     const client = createClient({ socketPath, logger: false, retries: 0 })
-    cleanups.push(() => client.destroy())
+    defer(() => client.destroy())
     const hanging = client.request({ path: '/never' }).catch((e: unknown) => e)
     await new Promise((r) => setTimeout(r, 100))
     const t0 = Date.now()
