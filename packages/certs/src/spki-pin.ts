@@ -1,4 +1,5 @@
-import { X509Certificate, createHash } from 'node:crypto'
+import { X509Certificate } from 'node:crypto'
+import { spkiSha256 } from '@naaccord/ipc-shared'
 
 /**
  * The SPKI pin of a certificate: base64 SHA-256 of its DER SubjectPublicKeyInfo. This is the
@@ -13,7 +14,5 @@ import { X509Certificate, createHash } from 'node:crypto'
  * spkiPin(tlsSocket.getPeerX509Certificate())
  */
 export function spkiPin(cert: string | Buffer | X509Certificate): string {
-  const x509 = cert instanceof X509Certificate ? cert : new X509Certificate(cert)
-  const der = x509.publicKey.export({ type: 'spki', format: 'der' })
-  return createHash('sha256').update(der).digest('base64')
+  return spkiSha256(cert instanceof X509Certificate ? cert : new X509Certificate(cert))
 }

@@ -1,5 +1,6 @@
 // Order matters: tsyringe (loaded by @peculiar/x509) checks for Reflect.getMetadata on load.
-import './reflect-metadata.js'
+// @peculiar/x509 registers its algorithms with tsyringe, which needs the Reflect metadata API.
+import 'reflect-metadata'
 import { webcrypto } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 
