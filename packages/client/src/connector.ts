@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto'
 import { lstatSync } from 'node:fs'
 import net from 'node:net'
 import tls, { type TLSSocket } from 'node:tls'
@@ -5,12 +6,13 @@ import type { buildConnector } from 'undici'
 import {
   PeerRejectedError,
   TimeoutError,
+  TlsClientCertRequiredError,
   getPeerCredentials,
   spkiSha256,
   subjectOf,
   type IpcError,
 } from '@naaccord/ipc-shared'
-import { mapConnectError, tlsVerifyError, markConnectPhase } from './error-map.js'
+import { attachMappedError, clientCertRefused, mapConnectError, tlsVerifyError, markConnectPhase } from './error-map.js'
 import type { ResolvedClientOptions } from './options.js'
 
 /** The TLS credentials in force (swapped on rotation). */
@@ -20,26 +22,50 @@ export interface ClientTlsMaterial {
   key: string | undefined
 }
 
+/** A TLS session we may resume, with the server certificate that was verified when it was made. */
+interface CachedSession {
+  readonly session: Buffer
+  readonly peer: tls.PeerCertificate
+}
+
+/**
+ * The server certificate of a connection, as Node's legacy object (for checkServerIdentity).
+ * On the client, Node reads it from OpenSSL's peer chain, which a resumed session does not
+ * carry (only the leaf is kept in the session, and Node does not read that): a resumed
+ * connection shows `{}`. So for a resumed connection we use the certificate that was verified
+ * when the session was made, which is the one the session is bound to. We never call
+ * getPeerX509Certificate() on the client: in Node 20 it removes the leaf from the peer chain,
+ * after which getPeerCertificate() returns `{}` for everyone (undici, the user).
+ */
+function serverCertificate(socket: TLSSocket, offered: CachedSession | undefined): tls.PeerCertificate | undefined {
+  if (socket.isSessionReused() && offered) return offered.peer
+  const legacy = socket.getPeerCertificate()
+  return legacy?.raw ? legacy : undefined
+}
+
 /**
  * Check the server's certificate ourselves on every connection, resumed or not: Node skips
- * checkServerIdentity on resumed sessions, so chain, hostname and pin are all checked here, at
- * secureConnect, from the peer certificate the session carries. Returns an error or undefined.
+ * checkServerIdentity on resumed sessions, so chain, validity, hostname and pin are all checked
+ * here, at secureConnect. Returns an error, or undefined and the certificate that passed.
  */
-function verifyServer(socket: TLSSocket, opts: ResolvedClientOptions): IpcError | undefined {
+function verifyServer(socket: TLSSocket, opts: ResolvedClientOptions, offered: CachedSession | undefined): { err: IpcError } | { err: undefined; peer: tls.PeerCertificate } {
   const t = opts.tls!
-  const cert = socket.getPeerX509Certificate()
-  const facts = cert ? { subject: subjectOf(cert), validTo: cert.validTo } : undefined
-  if (!cert) return tlsVerifyError('NO_PEER_CERTIFICATE', opts.target, undefined)
+  const legacy = serverCertificate(socket, offered)
+  if (!legacy) return { err: tlsVerifyError('NO_PEER_CERTIFICATE', opts.target, undefined) }
+  const cert = new X509Certificate(legacy.raw)
+  const facts = { subject: subjectOf(cert), validTo: cert.validTo }
   if (!t.insecureSkipVerify) {
-    if (!socket.authorized) return tlsVerifyError(String(socket.authorizationError), opts.target, facts)
-    const hostErr = tls.checkServerIdentity(t.servername, socket.getPeerCertificate())
-    if (hostErr) return tlsVerifyError('ERR_TLS_CERT_ALTNAME_INVALID', opts.target, facts, `the certificate does not name "${t.servername}" (${hostErr.message})`)
+    if (!socket.authorized) return { err: tlsVerifyError(String(socket.authorizationError), opts.target, facts) }
+    // A resumed session keeps the verification result of its first handshake: check the dates again.
+    if (Date.parse(cert.validTo) <= Date.now()) return { err: tlsVerifyError('CERT_HAS_EXPIRED', opts.target, facts) }
+    const hostErr = tls.checkServerIdentity(t.servername, legacy)
+    if (hostErr) return { err: tlsVerifyError('ERR_TLS_CERT_ALTNAME_INVALID', opts.target, facts, `the certificate does not name "${t.servername}" (${hostErr.message})`) }
   }
   if (t.pins.length > 0) {
     const pin = spkiSha256(cert)
-    if (!t.pins.includes(pin)) return tlsVerifyError('PIN_MISMATCH', opts.target, facts, `server key pin ${pin} is not one of the configured pins`)
+    if (!t.pins.includes(pin)) return { err: tlsVerifyError('PIN_MISMATCH', opts.target, facts, `server key pin ${pin} is not one of the configured pins`) }
   }
-  return undefined
+  return { err: undefined, peer: legacy }
 }
 
 /** expectServer: compare the server's kernel credentials (read from our own socket) to what was asked. */
@@ -83,7 +109,7 @@ type Connector = buildConnector.connector
  * writes a byte. TLS sessions are cached per servername only after a connection passed every check.
  */
 export function createConnector(opts: ResolvedClientOptions, material: ClientTlsMaterial | undefined): Connector {
-  const sessions = new Map<string, Buffer>()
+  const sessions = new Map<string, CachedSession>()
   const t = opts.tls
   return (({ hostname, port }: { hostname: string; port: string }, callback: (err: Error | null, socket: net.Socket | null) => void) => {
     const early = checkSocketFile(opts)
@@ -93,6 +119,7 @@ export function createConnector(opts: ResolvedClientOptions, material: ClientTls
     }
     const where = opts.socketPath ? { path: opts.socketPath } : { host: opts.host ?? hostname, port: Number(opts.port ?? port) }
     let socket: net.Socket
+    const offered = t ? sessions.get(t.servername) : undefined
     if (t && material) {
       socket = tls.connect({
         ...where,
@@ -102,7 +129,7 @@ export function createConnector(opts: ResolvedClientOptions, material: ClientTls
         minVersion: t.minVersion,
         // Verification is done by verifyServer on every connection (see above), and fails closed.
         rejectUnauthorized: false,
-        session: sessions.get(t.servername),
+        session: offered?.session,
         ALPNProtocols: ['http/1.1'],
       })
     } else {
@@ -129,32 +156,74 @@ export function createConnector(opts: ResolvedClientOptions, material: ClientTls
     )
     timer.unref()
 
-    let verified = false
+    let verified: tls.PeerCertificate | undefined
     let pendingSession: Buffer | undefined
+    // Whether the server said anything after the handshake: a session ticket or response bytes.
+    let heardFromServer = false
+    let tls13 = false
     if (t) {
       socket.on('session', (session: Buffer) => {
-        if (verified) sessions.set(t.servername, session)
+        heardFromServer = true
+        if (verified) sessions.set(t.servername, { session, peer: verified })
         else pendingSession = session
       })
+      // A 'readable' listener (not 'data') leaves undici's paused-mode reading as it is.
+      socket.on('readable', () => {
+        if (socket.readableLength > 0) heardFromServer = true
+      })
+      // RFC 8446 4.4.2: in TLS 1.3 the client's handshake is complete before the server has
+      // checked the client certificate, so a refusal arrives after the socket was handed to
+      // undici, which would report it as "other side closed". We turn it into our error here
+      // (these listeners run before undici's): the server's alert (certificate required,
+      // unknown CA...), or, from servers that just close (Node's rejectUnauthorized, our
+      // allowClients), an end of stream or a broken pipe before any session ticket or byte.
+      socket.once('end', () => {
+        if (done && tls13 && !heardFromServer && !socket.destroyed) socket.destroy(closedAfterHandshake())
+      })
     }
+    const closedAfterHandshake = (cause?: Error) =>
+      clientCertRefused(opts.target, 'it closed the connection right after the TLS handshake, before any session ticket or response; its log says why', cause)
     socket.once(t ? 'secureConnect' : 'connect', () => {
+      if (t) tls13 = (socket as TLSSocket).getProtocol() === 'TLSv1.3'
       let err: IpcError | undefined
+      let peer: tls.PeerCertificate | undefined
       try {
-        err = (t ? verifyServer(socket as TLSSocket, opts) : undefined) ?? verifyServerProcess(socket, opts)
+        if (t) {
+          const v = verifyServer(socket as TLSSocket, opts, offered)
+          err = v.err
+          if (!v.err) peer = v.peer
+        }
+        err ??= verifyServerProcess(socket, opts)
       } catch (e) {
         finish(markConnectPhase(e as Error))
         return
       }
       if (err) {
-        sessions.delete(t?.servername ?? '')
+        if (t) sessions.delete(t.servername)
         finish(markConnectPhase(err))
         return
       }
-      verified = true
-      if (t && pendingSession) sessions.set(t.servername, pendingSession)
+      if (t && peer) {
+        verified = peer
+        if (pendingSession) sessions.set(t.servername, { session: pendingSession, peer })
+      }
       finish(null)
     })
-    socket.on('error', (err) => finish(markConnectPhase(mapConnectError(err, opts))))
+    socket.on('error', (err) => {
+      if (!done) return finish(markConnectPhase(mapConnectError(err, opts)))
+      // After the handover (see the 'end' listener above for why).
+      const mapped = mapConnectError(err, opts)
+      const code = (err as NodeJS.ErrnoException).code
+      let refusal: IpcError | undefined
+      if (mapped instanceof TlsClientCertRequiredError) refusal = mapped
+      else if (tls13 && !heardFromServer && (code === 'EPIPE' || code === 'ECONNRESET')) refusal = closedAfterHandshake(err)
+      if (!refusal) return
+      // An alert leaves the socket open and undici would replace it by "other side closed" at
+      // the end of stream: close with our error. A write error has already destroyed the
+      // socket, and undici reports this very error object: attach ours to it.
+      if (socket.destroyed) attachMappedError(err, refusal)
+      else socket.destroy(refusal)
+    })
     return socket
   }) as unknown as Connector
 }

@@ -24,6 +24,17 @@ export function isConnectPhase(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { [kConnectPhase]?: boolean })[kConnectPhase] === true
 }
 
+const kMapped = Symbol('naaccord.mappedError')
+
+/** Say what a socket error means, when only the connector knows (mapRequestError reads it). */
+export function attachMappedError(err: Error, mapped: IpcError): void {
+  ;(err as Error & { [kMapped]?: IpcError })[kMapped] = mapped
+}
+
+function mappedOf(err: unknown): IpcError | undefined {
+  return typeof err === 'object' && err !== null ? (err as { [kMapped]?: IpcError })[kMapped] : undefined
+}
+
 type Facts = { subject?: string | undefined; validTo?: string | undefined } | undefined
 
 const UNTRUSTED = new Set([
@@ -79,13 +90,21 @@ export function mapConnectError(err: Error, opts: ResolvedClientOptions): Error 
       return new ConnectionLostError(opts.target, `${code}: the server closed the connection (a refused peer, or a restart)`, { cause: err })
   }
   if (CLIENT_CERT_ALERTS.test(code) || CLIENT_CERT_ALERTS.test(err.message)) {
-    return new TlsClientCertRequiredError(
-      `the server at ${opts.target} refused our client certificate (${code || err.message}); give tls.cert/tls.key signed by the CA the server trusts`,
-      undefined,
-      { cause: err },
-    )
+    return clientCertRefused(opts.target, code || err.message, err)
   }
   return err
+}
+
+/**
+ * The server refused our client certificate (none, an untrusted one, or one not in its
+ * allowClients). `why` is the TLS alert, or what was observed when the server sent none.
+ */
+export function clientCertRefused(target: string, why: string, cause?: Error): TlsClientCertRequiredError {
+  return new TlsClientCertRequiredError(
+    `the server at ${target} refused our client certificate (${why}); give tls.cert/tls.key signed by the CA the server trusts, and listed in its allowClients if it has one`,
+    undefined,
+    cause === undefined ? undefined : { cause },
+  )
 }
 
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
@@ -96,6 +115,8 @@ export function mapRequestError(err: unknown, opts: ResolvedClientOptions): unkn
   if (err instanceof IpcError) return err
   if (!(err instanceof Error)) return err
   if (err.name === 'AbortError') return err
+  const known = mappedOf(err) ?? mappedOf((err as { cause?: unknown }).cause)
+  if (known) return known
   const code = (err as NodeJS.ErrnoException).code ?? ''
   if (TIMEOUTS.has(code)) {
     return new TimeoutError(opts.target, code === 'UND_ERR_CONNECT_TIMEOUT' ? opts.connectTimeoutMs : opts.timeoutMs, code === 'UND_ERR_BODY_TIMEOUT' ? 'response body' : 'response', { cause: err })

@@ -137,7 +137,12 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
         const known = peerOf(raw) ?? { transport: 'tcp' as const, remoteAddress: raw.remoteAddress }
         setPeer(raw, { ...known, certificate: verdict.identity })
       })
-      server.on('tlsClientError', (err) => log.warn({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'TLS handshake failed'))
+      server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+        // A client certificate that fails verification is closed by Node itself (rejectUnauthorized),
+        // which reports a bare ECONNRESET; the reason is on the socket.
+        const clientCertificate = socket.authorizationError === undefined ? undefined : String(socket.authorizationError)
+        log.warn({ err: { message: err.message, code: err.code }, clientCertificate }, 'TLS handshake failed')
+      })
     }
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
