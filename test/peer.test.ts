@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import express from 'express'
@@ -96,6 +97,23 @@ describe('server: kernel-checked peers', () => {
     expect((await clientAs(ipc.socketPath!, NOBODY, '/whoami')).status).toBe(200)
     expect((await clientAs(ipc.socketPath!, NOBODY, '/admin')).status).toBe(403)
     expect((await clientAs(ipc.socketPath!, undefined, '/admin')).status).toBe(200)
+  })
+
+  it('survives refused peers that hang up at once (no unhandled socket error)', async () => {
+    const dir = openDir()
+    const { app, hits } = countingApp()
+    const ipc = await start(path.join(dir, 's.sock'), app, { allow: { uids: [54321] } })
+    for (let i = 0; i < 50; i++) {
+      const sock = net.connect(ipc.socketPath!)
+      sock.on('error', () => {})
+      sock.on('connect', () => {
+        sock.write('GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n')
+        sock.destroy()
+      })
+    }
+    await new Promise((r) => setTimeout(r, 300))
+    expect(hits.count).toBe(0)
+    expect((await clientAs(ipc.socketPath!)).status).toBe(403) // still up, still refusing
   })
 
   it('checks once per connection: keep-alive requests share the credentials read at accept', async () => {

@@ -261,6 +261,41 @@ describe('graceful shutdown', () => {
   })
 })
 
+describe('signals', () => {
+  it('Ctrl-C then SIGTERM (as a terminal and a supervisor send them) still removes socket and lock', async () => {
+    const d = dir()
+    const socketPath = path.join(d, 's.sock')
+    const child = spawnTs('server.ts', [socketPath])
+    await waitForLine(child, 'ready')
+    child.kill('SIGINT')
+    child.kill('SIGTERM')
+    await exited(child)
+    expect(child.exitCode).toBe(0)
+    expect(fs.readdirSync(d)).toEqual([])
+  })
+})
+
+describe('HTTP hardening', () => {
+  it('answers 431 to oversized headers and 413 to an oversized declared body, before the app', async () => {
+    const d = dir()
+    let hits = 0
+    const ipc = await start(path.join(d, 's.sock'), { limits: { maxBodyBytes: 10 } })
+    ipc.server.prependListener('request', () => hits++)
+    const raw = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const sock = net.connect(ipc.socketPath!)
+        let data = ''
+        sock.on('data', (c) => (data += c.toString()))
+        sock.on('error', reject)
+        sock.on('close', () => resolve(data))
+        sock.write(text)
+      })
+    expect(await raw(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1.1 431 /)
+    expect(await raw('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello world')).toMatch(/^HTTP\/1.1 413 /)
+    expect(hits).toBe(1) // the 413 request reached our wrapper, never the app (which would answer "ok")
+  })
+})
+
 describe('an independent client', () => {
   it('curl --unix-socket talks to the server', async () => {
     const d = dir()

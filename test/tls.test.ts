@@ -247,6 +247,24 @@ describe('allowClients', () => {
     expect(lines.some((l) => l.msg === 'refused TLS client')).toBe(true)
   })
 
+  it('a refused client that writes a request at once never reaches the app, over the socket and TCP', async () => {
+    const s = await setup()
+    let hits = 0
+    const ipc = await start(s, { listen: [{ socketPath: s.socketPath }, { host: '127.0.0.1', port: 0 }], tls: { allowClients: ['reports-worker'] } }, (_req, res) => {
+      hits++
+      res.end('ran')
+    })
+    for (const where of [{ path: s.socketPath }, { host: '127.0.0.1', port: tcpPort(ipc) }]) {
+      for (let i = 0; i < 10; i++) {
+        const sock = tls.connect({ ...where, servername: 'localhost', ca: s.pki.ca.certPem, cert: s.pki.client.certPem, key: s.pki.client.keyPem })
+        sock.on('error', () => {})
+        sock.once('secureConnect', () => sock.write('POST /delete-everything HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'))
+        await once(sock, 'close')
+      }
+    }
+    expect(hits).toBe(0)
+  })
+
   it.each([
     ['its CN', () => 'web-server'],
     ['its URI SAN', () => 'urn:naaccord:client:web-server'],

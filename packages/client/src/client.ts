@@ -98,7 +98,7 @@ export function createClient(options: ClientOptions = {}): IpcClient {
         const next = loadMaterial(opts)!
         if (next.cert === material!.cert && next.key === material!.key && next.ca === material!.ca) return
         material = next
-        void dispatcher.swap(createPool(opts, next))
+        dispatcher.swap(createPool(opts, next)).catch((err: unknown) => log.warn({ err }, 'closing the previous pool failed'))
         log.info({ files: next.files }, 'client TLS files reloaded; new connections use them')
       } catch (err) {
         log.error({ err }, 'new client TLS files rejected; the current ones stay in use')
@@ -132,7 +132,7 @@ export function createClient(options: ClientOptions = {}): IpcClient {
         const err = mapRequestError(raw, opts)
         if (attempt >= retries || closed || ro.signal?.aborted || !shouldRetry(err, method, replayable)) throw err
         const delay = retryDelay(attempt, opts.retryDelayMs, opts.maxRetryDelayMs)
-        log.debug({ err: (err as Error).message, attempt: attempt + 1, delay, method, path: ro.path }, 'retrying')
+        log.debug({ err: (err as Error).message, attempt: attempt + 1, delay, method, path: ro.path.split('?', 1)[0] }, 'retrying')
         await sleep(delay, undefined, ro.signal ? { signal: ro.signal } : undefined)
       }
     }

@@ -8,7 +8,8 @@ export function createPool(opts: ResolvedClientOptions, material: ClientTlsMater
     connections: opts.connections,
     pipelining: 1,
     keepAliveTimeout: opts.keepAliveTimeoutMs,
-    keepAliveMaxTimeout: Math.max(opts.keepAliveTimeoutMs, 600_000),
+    // Caps the server's Keep-Alive hint too, so the client always closes idle connections first.
+    keepAliveMaxTimeout: opts.keepAliveTimeoutMs,
     headersTimeout: opts.timeoutMs,
     bodyTimeout: opts.timeoutMs,
     connect: createConnector(opts, material),

@@ -75,6 +75,8 @@ export function mapConnectError(err: Error, opts: ResolvedClientOptions): Error 
   switch (code) {
     case 'ENOENT':
       return new ServiceUnavailableError(opts.target, 'no socket file there; is the services server running?', { cause: err })
+    case 'EAGAIN': // unix(7): the listener's backlog is full
+      return new ServiceUnavailableError(opts.target, 'EAGAIN: the server is not accepting connections fast enough (backlog full)', { cause: err })
     case 'ECONNREFUSED':
       return new ServiceUnavailableError(opts.target, 'connection refused: nothing listens there (a stale socket, or the server is restarting)', { cause: err })
     case 'EACCES':

@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs'
 import type { Server } from 'node:net'
 import path from 'node:path'
-import { SocketInUseError } from '@naaccord/ipc-shared'
+import { SocketInUseError, UnsafeSocketPathError } from '@naaccord/ipc-shared'
 
 function listen(server: Server, socketPath: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -43,9 +43,11 @@ export async function bindSocket(server: Server, socketPath: string, mode: numbe
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'EEXIST') throw new SocketInUseError(socketPath, undefined, 'another socket appeared at', { cause: err })
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err
-      // Filesystems without hard links: rename(2) is still atomic.
-      await fsp.rename(tmpPath, socketPath)
+      throw new UnsafeSocketPathError(
+        socketPath,
+        `cannot publish the socket with link(2) (${code}); put the socket on a filesystem with hard links, such as /run (tmpfs)`,
+        { cause: err },
+      )
     }
     const st = await fsp.lstat(socketPath)
     return { ino: st.ino }

@@ -157,8 +157,10 @@ function resolveAllow(value: unknown, env: Env): ResolvedServerOptions['allow'] 
   }
   const given = value as AllowPolicy | undefined
   rejectUnknown('allow', given, ['uids', 'gids'])
-  const uidsRaw = pick(given?.uids, env, ENV.allowUids)
-  const gidsRaw = pick(given?.gids, env, ENV.allowGids)
+  // An explicit policy is taken whole: a stray NAACCORD_ALLOW_GIDS must not widen it.
+  const fromEnv = given === undefined ? env : {}
+  const uidsRaw = pick(given?.uids, fromEnv, ENV.allowUids)
+  const gidsRaw = pick(given?.gids, fromEnv, ENV.allowGids)
   const uids = uidsRaw === undefined ? [process.getuid?.() ?? os.userInfo().uid] : parseIdList('allow.uids', uidsRaw)
   const gids = gidsRaw === undefined ? [] : parseIdList('allow.gids', gidsRaw)
   if (uids.length === 0 && gids.length === 0) {

@@ -17,13 +17,14 @@ export type ConnectionGate = (socket: Socket) => boolean
 
 /**
  * Put `gate` in front of the server's own connection handling: Node's http/https servers attach
- * their parser (or TLS layer) in their 'connection' listeners, so those are moved behind the gate
- * and called only for admitted sockets. A refused socket is never read by them.
+ * their parser (or TLS layer) in their 'connection' listeners (https: the HTTP parser in its
+ * 'secureConnection' listener), so those are moved behind the gate and called only for admitted
+ * sockets. A refused socket is never read by them.
  */
-export function gateConnections(server: EventEmitter, gate: ConnectionGate): void {
-  const inner = server.listeners('connection') as Array<(socket: Socket) => void>
-  server.removeAllListeners('connection')
-  server.on('connection', function (this: EventEmitter, socket: Socket) {
+export function gateConnections(server: EventEmitter, gate: ConnectionGate, event: 'connection' | 'secureConnection' = 'connection'): void {
+  const inner = server.listeners(event) as Array<(socket: Socket) => void>
+  server.removeAllListeners(event)
+  server.on(event, function (this: EventEmitter, socket: Socket) {
     if (!gate(socket)) return
     for (const listener of inner) listener.call(this, socket)
   })
@@ -64,11 +65,14 @@ export function createPeerCheck(allow: ResolvedServerOptions['allow'], log: Logg
       `refused connection from uid ${creds.uid} gid ${creds.gid} pid ${creds.pid}: not in the allow policy`,
     )
     if (tls) {
+      socket.on('error', discard)
       socket.destroy()
     } else {
       // Nothing of the request is parsed or handed on: incoming bytes are discarded unread (a
       // Unix socket closed with unread data makes the peer's read fail with ECONNRESET before it
       // sees the 403), the fixed answer is sent, and the connection is cut soon after regardless.
+      // The peer may already have hung up: a write error must not become an unhandled 'error'.
+      socket.on('error', discard)
       socket.on('data', discard)
       socket.end(REFUSAL)
       setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref()

@@ -14,6 +14,8 @@ export interface RequestContextOptions {
   maxBodyBytes: number
   /** Set while the server drains: answers carry `Connection: close`. */
   isClosing: () => boolean
+  /** Responses not yet finished, so close() can mark them `Connection: close`. */
+  inFlight: Set<ServerResponse>
   onResponseDone: () => void
 }
 
@@ -31,7 +33,7 @@ function pathOnly(url: string | undefined): string {
  * authorisation headers are never logged.
  */
 export function withRequestContext(handler: RequestListener, opts: RequestContextOptions): RequestListener {
-  const { log, requestLog, maxBodyBytes, isClosing, onResponseDone } = opts
+  const { log, requestLog, maxBodyBytes, isClosing, inFlight, onResponseDone } = opts
   return (req, res) => {
     const start = process.hrtime.bigint()
     const given = req.headers[REQUEST_ID_HEADER]
@@ -41,8 +43,10 @@ export function withRequestContext(handler: RequestListener, opts: RequestContex
     const peer = peerOf(req.socket)
     if (peer) req.peer = peer
     if (isClosing()) res.setHeader('connection', 'close')
+    inFlight.add(res)
 
-    res.once('close', () => {
+    res.on('close', () => {
+      inFlight.delete(res)
       if (requestLog) {
         const durationMs = Number(process.hrtime.bigint() - start) / 1e6
         log.info(

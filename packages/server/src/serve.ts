@@ -1,6 +1,7 @@
 import http from 'node:http'
 import https from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
+import path from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import { TlsRequiredError, assertPeerCredentialsAvailable, type Logger, type TlsMaterial } from '@naaccord/ipc-shared'
 import { bindSocket, unlinkIfOurs, type BoundSocket } from './bind-socket.js'
@@ -39,7 +40,8 @@ export interface IpcServer {
 
 interface SocketListener {
   server: http.Server
-  target: Extract<ResolvedListenTarget, { kind: 'socket' }>
+  /** The socket path under the checked real folder. */
+  fsPath: string
   lock: HeldLock
   bound: BoundSocket
 }
@@ -84,6 +86,7 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
   }
 
   let closing = false
+  const inFlight = new Set<http.ServerResponse>()
   const servers: http.Server[] = []
   const listeners: ListenerHealth[] = []
   const sockets: SocketListener[] = []
@@ -103,6 +106,7 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
       requestLog: opts.requestLog,
       maxBodyBytes: opts.limits.maxBodyBytes,
       isClosing: () => closing,
+      inFlight,
       onResponseDone: () => {
         if (closing) for (const s of servers) s.closeIdleConnections()
       },
@@ -118,25 +122,39 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
       noDelay: true,
     }
     const server = opts.tls
-      ? (https.createServer({ ...httpOptions, ...serverTlsOptions(opts.tls) }, wrapped) as unknown as http.Server)
+      ? (https.createServer(
+          // A handshake that stalls is cut at the headers timeout (Node's default is 120 s, which
+          // would also hold a graceful shutdown that long).
+          { ...httpOptions, ...serverTlsOptions(opts.tls), handshakeTimeout: opts.limits.headersTimeoutMs },
+          wrapped,
+        ) as unknown as http.Server)
       : http.createServer(httpOptions, wrapped)
     server.keepAliveTimeout = opts.limits.keepAliveTimeoutMs
     server.headersTimeout = opts.limits.headersTimeoutMs
     server.requestTimeout = opts.limits.requestTimeoutMs
     if (opts.tls) {
       const tls = opts.tls
-      server.on('secureConnection', (socket: TLSSocket) => {
-        const verdict = checkClientCertificate(socket, tls)
-        if (!verdict.ok) {
-          log.warn({ reason: verdict.reason }, 'refused TLS client')
-          socket.destroy()
-          return
-        }
-        // The peer entry lives on the raw socket (unix credentials); add the certificate to it.
-        const raw = (socket as TLSSocket & { _parent?: Socket })._parent ?? socket
-        const known = peerOf(raw) ?? { transport: 'tcp' as const, remoteAddress: raw.remoteAddress }
-        setPeer(raw, { ...known, certificate: verdict.identity })
-      })
+      // The HTTP parser is attached in https' own 'secureConnection' listener: gate it, so a
+      // refused certificate's bytes never reach the app.
+      gateConnections(
+        server,
+        (s) => {
+          const socket = s as TLSSocket
+          const verdict = checkClientCertificate(socket, tls)
+          if (!verdict.ok) {
+            log.warn({ reason: verdict.reason }, 'refused TLS client')
+            socket.on('error', () => {})
+            socket.destroy()
+            return false
+          }
+          // The peer entry lives on the raw socket (unix credentials); add the certificate to it.
+          const raw = (socket as TLSSocket & { _parent?: Socket })._parent ?? socket
+          const known = peerOf(raw) ?? { transport: 'tcp' as const, remoteAddress: raw.remoteAddress }
+          setPeer(raw, { ...known, certificate: verdict.identity })
+          return true
+        },
+        'secureConnection',
+      )
       server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
         // A client certificate that fails verification is closed by Node itself (rejectUnauthorized),
         // which reports a bare ECONNRESET; the reason is on the socket.
@@ -145,7 +163,9 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
       })
     }
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+      const status =
+        err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
+      if (socket.writable && !socket.destroyed) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
       else socket.destroy()
       log.debug({ err: { code: err.code, message: err.message } }, 'client error')
     })
@@ -158,7 +178,7 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
   const cleanup = async () => {
     await closeGracefully(servers, 0)
     for (const s of sockets) {
-      await unlinkIfOurs(s.target.socketPath, s.bound.ino)
+      await unlinkIfOurs(s.fsPath, s.bound.ino)
       await s.lock.release()
     }
   }
@@ -168,12 +188,15 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
       const server = createNodeServer()
       if (target.kind === 'socket') {
         gateConnections(server, peerCheck)
-        await ensureSocketFolder(target.socketPath, opts.dirMode, opts.socketGid)
-        const lock = await acquireSocketLock(target.socketPath, log)
+        // Every step after the folder check works on the checked real folder, so a symlink above
+        // it cannot be repointed in between.
+        const realDir = await ensureSocketFolder(target.socketPath, opts.dirMode, opts.socketGid)
+        const fsPath = path.join(realDir, path.basename(target.socketPath))
+        const lock = await acquireSocketLock(fsPath, log)
         try {
-          await clearStaleSocket(target.socketPath, await lockOwnerPid(target.socketPath), log)
-          const bound = await bindSocket(server, target.socketPath, opts.socketMode, opts.socketGid)
-          sockets.push({ server, target, lock, bound })
+          await clearStaleSocket(fsPath, await lockOwnerPid(fsPath), log)
+          const bound = await bindSocket(server, fsPath, opts.socketMode, opts.socketGid)
+          sockets.push({ server, fsPath, lock, bound })
         } catch (err) {
           await lock.release()
           throw err
@@ -207,7 +230,14 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
     : undefined
 
   let closePromise: Promise<void> | undefined
+  // The handlers stay installed until close() has finished: a second signal (Ctrl-C reaches
+  // every process of the group, then a supervisor sends SIGTERM) must not kill the process
+  // before the socket and the lock are removed.
   const onSignal = (signal: NodeJS.Signals) => {
+    if (closePromise) {
+      log.info({ signal }, 'already shutting down')
+      return
+    }
     log.info({ signal }, 'shutting down')
     void ipc.close().then(
       () => process.exit(0),
@@ -218,8 +248,8 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
     )
   }
   if (opts.handleSignals) {
-    process.once('SIGTERM', onSignal)
-    process.once('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
   }
 
   const ipc: IpcServer = {
@@ -235,15 +265,17 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
     close() {
       closePromise ??= (async () => {
         closing = true
-        process.off('SIGTERM', onSignal)
-        process.off('SIGINT', onSignal)
+        // Answers still being prepared tell the client not to reuse the connection.
+        for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close')
         certWatch?.close()
         const { forced } = await closeGracefully(servers, opts.shutdownTimeoutMs)
         if (forced) log.warn({ shutdownTimeoutMs: opts.shutdownTimeoutMs }, 'in-flight requests cut at the shutdown timeout')
         for (const s of sockets) {
-          await unlinkIfOurs(s.target.socketPath, s.bound.ino)
+          await unlinkIfOurs(s.fsPath, s.bound.ino)
           await s.lock.release()
         }
+        process.off('SIGTERM', onSignal)
+        process.off('SIGINT', onSignal)
         log.info({ listeners }, 'server closed')
       })()
       return closePromise

@@ -153,7 +153,8 @@ export class HttpStatusError extends IpcError {
     readonly body: unknown,
     readonly headers: Record<string, string | string[] | undefined> = {},
   ) {
-    super(`${method} ${path} answered ${status}`)
+    // The query string may carry identifiers: the message keeps the path only.
+    super(`${method} ${path.split('?', 1)[0]} answered ${status}`)
   }
 }
 
