@@ -1,0 +1,246 @@
+import type { Environment } from './environment.js'
+import { baselineId, rowsInSection, SECTIONS, type RowSpec } from './rows.js'
+import type { RowResult, Spread } from './stats.js'
+import type { RatioCheck, TargetResult } from './targets.js'
+
+export interface Settings {
+  readonly mode: 'full' | 'quick' | 'partial'
+  readonly rounds: number
+  readonly durationMs: number
+  readonly warmupMs: number
+  readonly order: string
+}
+
+export interface BenchReport {
+  readonly environment: Environment
+  readonly settings: Settings
+  readonly runtimeS: number
+  readonly rows: readonly RowResult[]
+  readonly targets: readonly TargetResult[]
+}
+
+type Align = 'l' | 'r'
+type Block =
+  | { kind: 'heading'; level: 1 | 2 | 3; text: string }
+  | { kind: 'text'; text: string }
+  | { kind: 'table'; head: readonly string[]; align: readonly Align[]; body: ReadonlyArray<readonly string[]> }
+
+const dash = '–'
+
+export function fmtInt(n: number): string {
+  return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a'
+}
+
+export function fmtMs(ms: number): string {
+  if (!Number.isFinite(ms)) return 'n/a'
+  return ms < 1 ? ms.toFixed(3) : ms < 10 ? ms.toFixed(2) : ms.toFixed(1)
+}
+
+function fmtUs(us: number): string {
+  return Number.isFinite(us) ? (us < 100 ? us.toFixed(1) : us.toFixed(0)) : 'n/a'
+}
+
+export function fmtRatio(s: Spread | undefined, withSpread = true): string {
+  if (!s || !Number.isFinite(s.median)) return 'n/a'
+  return withSpread && s.max > s.min ? `${s.median.toFixed(2)}x (${s.min.toFixed(2)}${dash}${s.max.toFixed(2)})` : `${s.median.toFixed(2)}x`
+}
+
+function fmtPercent(s: Spread | undefined): string {
+  if (!s || !Number.isFinite(s.median)) return 'n/a'
+  const p = (x: number) => `${Math.round(x * 100)}%`
+  return s.max > s.min ? `${p(s.median)} (${p(s.min)}${dash}${p(s.max)})` : p(s.median)
+}
+
+function fmtPercentMedian(s: Spread | undefined): string {
+  return s && Number.isFinite(s.median) ? `${Math.round(s.median * 100)}%` : 'n/a'
+}
+
+function fmtRps(s: Spread): string {
+  return s.max > s.min ? `${fmtInt(s.median)} (${fmtInt(s.min)}${dash}${fmtInt(s.max)})` : fmtInt(s.median)
+}
+
+function signedMs(ms: number): string {
+  if (!Number.isFinite(ms)) return 'n/a'
+  return `${ms >= 0 ? '+' : '−'}${fmtMs(Math.abs(ms))} ms`
+}
+
+function labelIn(spec: RowSpec, section: string): string {
+  return spec.appears.find((a) => a.section === section)?.label ?? spec.id
+}
+
+function designNoteTable(rows: readonly RowResult[]): Block[] {
+  const byId = new Map(rows.map((r) => [r.spec.id, r]))
+  const body: string[][] = []
+  for (const handler of ['bare', 'serve'] as const) {
+    for (const [transport, tls] of [['tcp', false], ['tcp', true], ['unix', false], ['unix', true]] as const) {
+      const key = `${transport}-${tls ? 'tls' : 'plain'}-${handler}`
+      const c1 = byId.get(`${key}-c1`)
+      const c32 = byId.get(`${key}-c32`)
+      const base1 = byId.get(baselineId(1))
+      const base32 = byId.get(baselineId(32))
+      if (!c1 && !c32) continue
+      const label = (c1 ?? c32)!.spec.appears[0]!.label
+      const isBase = key === 'tcp-plain-bare'
+      body.push([
+        label + (isBase ? ' (baseline)' : ''),
+        isBase ? `${fmtMs(c1?.stats.p50.median ?? NaN)} ms p50` : c1 && base1 ? signedMs(c1.stats.p50.median - base1.stats.p50.median) : 'n/a',
+        isBase ? `${fmtMs(c32?.stats.p50.median ?? NaN)} ms p50` : c32 && base32 ? signedMs(c32.stats.p50.median - base32.stats.p50.median) : 'n/a',
+        fmtPercent(c1?.vsBaseline?.rps),
+        fmtPercent(c32?.vsBaseline?.rps),
+        c32 ? `${fmtUs(c32.stats.serverCpuUs.median)} µs (${fmtPercentMedian(c32.vsBaseline?.serverCpuUs)})` : 'n/a',
+      ])
+    }
+  }
+  return [
+    { kind: 'heading', level: 2, text: 'In the design note\'s shape' },
+    {
+      kind: 'text',
+      text: 'Baseline: plain HTTP over TCP loopback to a bare node:http listener ("today"), at the same concurrency. Latency impact is the change in median p50; throughput is requests/s as a share of the baseline (median of per-round ratios, min–max in brackets); CPU is server CPU time per request at c=32 and its share of the baseline\'s.',
+    },
+    {
+      kind: 'table',
+      head: ['Transport · security · handler', 'Latency impact c=1', 'Latency impact c=32', 'Throughput c=1', 'Throughput c=32', 'Server CPU / req (c=32)'],
+      align: ['l', 'r', 'r', 'r', 'r', 'r'],
+      body,
+    },
+  ]
+}
+
+/** How much of its one CPU each side used (CPU per request x requests/s): near 100% is the bottleneck. */
+function busy(r: RowResult): string {
+  const share = (us: number) => (Number.isFinite(us) ? `${Math.round((us * r.stats.rps.median) / 1e4)}%` : 'n/a')
+  return `${share(r.stats.serverCpuUs.median)}/${share(r.stats.loadCpuUs.median)}`
+}
+
+function sectionTables(rows: readonly RowResult[]): Block[] {
+  const blocks: Block[] = [{ kind: 'heading', level: 2, text: 'Every row, as ratios to the baseline' }]
+  for (const section of SECTIONS) {
+    const inSection = rowsInSection(rows, section.id)
+    if (inSection.length === 0) continue
+    blocks.push({ kind: 'heading', level: 3, text: section.title }, { kind: 'text', text: section.about })
+    const body = inSection.map((r) => {
+      const notes: string[] = []
+      if (r.errors > 0) notes.push(`${r.errors} errors: ${r.samples.find((s) => s.firstError)?.firstError ?? ''}`)
+      if (r.resumedShare !== undefined) notes.push(`${Math.round(r.resumedShare * 100)}% resumed`)
+      if (r.otherCpu !== undefined && r.otherCpu >= 0.05) notes.push(`other processes ${Math.round(r.otherCpu * 100)}%`)
+      return [
+        labelIn(r.spec, section.id),
+        String(r.spec.concurrency),
+        fmtRps(r.stats.rps),
+        fmtRatio(r.vsBaseline?.rps),
+        fmtMs(r.stats.p50.median),
+        fmtMs(r.stats.p99.median),
+        fmtRatio(r.vsBaseline?.p50, false),
+        fmtUs(r.stats.serverCpuUs.median),
+        fmtUs(r.stats.loadCpuUs.median),
+        busy(r),
+        notes.join('; '),
+      ]
+    })
+    blocks.push({
+      kind: 'table',
+      head: ['Row', 'c', 'req/s (min–max)', 'req/s vs baseline', 'p50 ms', 'p99 ms', 'p50 vs baseline', 'server CPU µs/req', 'client CPU µs/req', 'busy server/client', 'notes'],
+      align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+      body,
+    })
+  }
+  return blocks
+}
+
+function checkLine(c: RatioCheck): string {
+  const goal = c.goal ? ` (goal ${c.goal.op} ${c.goal.value.toFixed(2)}x)` : ''
+  const verdict = c.pass === undefined ? '' : c.pass ? ' PASS' : ' MISS'
+  const metric = c.metric === 'rps' ? 'req/s' : c.metric === 'p50' ? 'p50' : 'server CPU/req'
+  return `${c.label}: ${metric} ${fmtRatio(c.measured)}${goal}${verdict} — ${c.numerator} / ${c.denominator}`
+}
+
+function targetBlocks(targets: readonly TargetResult[]): Block[] {
+  return [
+    { kind: 'heading', level: 2, text: 'Targets (issue 5, "What we aim for")' },
+    {
+      kind: 'text',
+      text: 'Median of the per-round ratios (min–max). Throughput is judged at c=32, p50 at c=1. Benchmarks never gate: a MISS is reported, the exit code stays 0.',
+    },
+    {
+      kind: 'table',
+      head: ['#', 'Target', 'Measured', 'Verdict'],
+      align: ['r', 'l', 'l', 'l'],
+      body: targets.map((t) => [String(t.n), t.title, t.checks.map((c) => `${c.label}: ${fmtRatio(c.measured)}`).join('; '), t.verdict]),
+    },
+    ...targets.map((t): Block => ({ kind: 'text', text: `${t.n}. ${t.verdict} — ${t.title}\n${[...t.checks, ...t.context].map((c) => `   - ${checkLine(c)}`).join('\n')}` })),
+  ]
+}
+
+function otherLoadLine(rows: readonly RowResult[]): string | undefined {
+  const all = rows.flatMap((r) => r.samples.map((s) => s.otherCpu)).filter((x): x is number => x !== undefined)
+  if (all.length === 0) return undefined
+  const sorted = [...all].sort((a, b) => a - b)
+  const median = sorted[sorted.length >> 1]!
+  const noisy = all.filter((x) => x >= 0.05).length
+  return `Other processes (and hypervisor steal) used a median ${(median * 100).toFixed(1)}% of the machine during measurements, at most ${(sorted[sorted.length - 1]! * 100).toFixed(0)}%; ${noisy} of ${all.length} measurements saw 5% or more${noisy > 0 ? ' (rows marked in the notes; their min–max spread shows it)' : ''}.`
+}
+
+function headerBlocks(r: BenchReport): Block[] {
+  const e = r.environment
+  const s = r.settings
+  const other = otherLoadLine(r.rows)
+  return [
+    { kind: 'heading', level: 1, text: `naaccord-ipc benchmarks (${s.mode} run)` },
+    {
+      kind: 'text',
+      text: [
+        `Machine: ${e.cpu}, ${e.cores} CPU(s), ${e.memoryGiB} GiB; ${e.os} (${e.kernel})`,
+        `Node ${e.node}; ${Object.entries(e.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+        `Pinning: ${e.pinning}`,
+        ...(other ? [other] : []),
+        `Run: ${e.date}${e.commit ? `, commit ${e.commit}` : ''}; ${s.rounds} round(s) x ${r.rows.length} rows, ${s.durationMs} ms measured + ${s.warmupMs} ms warm-up per row and round, ${s.order}; total ${Math.round(r.runtimeS)} s`,
+        ...(s.mode === 'quick' ? ['Quick mode: one short round, a smoke test; single samples on a shared VM swing by ±30%, so draw no conclusions from these ratios.'] : []),
+        'Reproduce: pnpm bench (full, ~4-5 min), pnpm bench -- --quick (under a minute); see bench/README.md.',
+      ].join('\n'),
+    },
+  ]
+}
+
+export function reportBlocks(r: BenchReport): Block[] {
+  return [...headerBlocks(r), ...designNoteTable(r.rows), ...targetBlocks(r.targets), ...sectionTables(r.rows)]
+}
+
+function escapeCell(s: string): string {
+  return s.replace(/\|/g, '\\|')
+}
+
+export function toMarkdown(blocks: readonly Block[], chartFile?: string): string {
+  const out: string[] = []
+  for (const [i, b] of blocks.entries()) {
+    if (b.kind === 'heading') out.push(`${'#'.repeat(b.level)} ${b.text}`)
+    else if (b.kind === 'text') {
+      // Hard line breaks, except before a nested list item, which Markdown starts on its own line.
+      const lines = b.text.split('\n')
+      out.push(lines.map((l, j) => (j < lines.length - 1 && !/^\s+- /.test(lines[j + 1]!) ? `${l}  ` : l)).join('\n'))
+    }
+    else {
+      out.push(`| ${b.head.map(escapeCell).join(' | ')} |`)
+      out.push(`|${b.align.map((a) => (a === 'r' ? ' ---: ' : ' --- ')).join('|')}|`)
+      for (const row of b.body) out.push(`| ${row.map(escapeCell).join(' | ')} |`)
+    }
+    out.push('')
+    if (i === 1 && chartFile) out.push(`![requests/s and p99 per row](${chartFile})`, '')
+  }
+  return out.join('\n')
+}
+
+export function toText(blocks: readonly Block[]): string {
+  const out: string[] = []
+  for (const b of blocks) {
+    if (b.kind === 'heading') out.push(b.level === 1 ? `\n=== ${b.text} ===` : b.level === 2 ? `\n--- ${b.text} ---` : `\n${b.text}`)
+    else if (b.kind === 'text') out.push(b.text)
+    else {
+      const widths = b.head.map((h, i) => Math.max(h.length, ...b.body.map((row) => (row[i] ?? '').length)))
+      const line = (cells: readonly string[]) =>
+        cells.map((c, i) => (b.align[i] === 'r' ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()
+      out.push(line(b.head), widths.map((w) => '-'.repeat(w)).join('  '))
+      for (const row of b.body) out.push(line(row))
+    }
+  }
+  return out.join('\n')
+}

@@ -1,0 +1,95 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { runnerFlags, type Runner } from './runner.js'
+import { pinnedCommand, type Pinning } from './pinning.js'
+import type { ChildMessage, ChildRequest, Endpoints, ServerChildConfig } from './protocol.js'
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const CHILD = path.join(ROOT, 'bench', 'servers.ts')
+
+export interface ServerChild {
+  readonly pid: number
+  readonly endpoints: Endpoints
+  /** User + system CPU time of the whole server process so far, microseconds. */
+  cpuMicros(): Promise<number>
+  /** Close every server and wait for the process to exit (so a --cpu-prof profile is written). */
+  stop(): Promise<void>
+}
+
+export interface StartOptions {
+  readonly config: ServerChildConfig
+  readonly pinning: Pinning
+  /** How our TypeScript packages are loaded in the child. */
+  readonly runner: Runner
+  /** Run the child under `node --cpu-prof`, writing the profile into this folder. */
+  readonly cpuProfDir?: string
+}
+
+/**
+ * Start bench/servers.ts in its own Node process (our packages compiled from their sources by
+ * `runner`), pinned to the server CPU, and wait until every server listens.
+ */
+export function startServerChild(options: StartOptions): Promise<ServerChild> {
+  const nodeArgs = [
+    ...runnerFlags(options.runner, ROOT),
+    ...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []),
+    CHILD,
+    JSON.stringify(options.config),
+  ]
+  const { command, args } = pinnedCommand(options.pinning, process.execPath, nodeArgs)
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, NAACCORD_LOG_LEVEL: 'info' },
+  })
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => reject(new Error(`server child exited (${signal ?? code}) before it was ready`))
+    child.once('exit', onExit)
+    child.once('error', reject)
+    child.on('message', function onMessage(message: ChildMessage) {
+      if (message.type === 'failed') {
+        child.off('message', onMessage)
+        reject(new Error(`server child failed to start:\n${message.message}`))
+      } else if (message.type === 'ready') {
+        child.off('message', onMessage)
+        child.off('exit', onExit)
+        resolve(control(child, message.endpoints, message.pid))
+      }
+    })
+  })
+}
+
+function control(child: ChildProcess, endpoints: Endpoints, pid: number): ServerChild {
+  let nextId = 1
+  const waiting = new Map<number, (message: ChildMessage) => void>()
+  child.on('message', (message: ChildMessage) => {
+    if ('id' in message) {
+      waiting.get(message.id)?.(message)
+      waiting.delete(message.id)
+    }
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const ask = (type: ChildRequest['type']) =>
+    new Promise<ChildMessage>((resolve) => {
+      const id = nextId++
+      waiting.set(id, resolve)
+      child.send({ id, type } satisfies ChildRequest)
+    })
+  return {
+    pid,
+    endpoints,
+    async cpuMicros() {
+      const reply = await ask('cpu')
+      if (reply.type !== 'cpu') throw new Error(`unexpected reply ${reply.type}`)
+      return reply.micros
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.send({ id: nextId++, type: 'stop' } satisfies ChildRequest)
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+      await exited
+      clearTimeout(timer)
+    },
+  }
+}

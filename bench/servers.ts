@@ -1,0 +1,137 @@
+// The server child: every server of every row, listening at once in one process that does nothing
+// else. run.ts starts it (pinned to its own core when taskset is there), loads one endpoint at a
+// time, and asks it over the IPC channel for process.cpuUsage() before and after each measurement.
+import { readFileSync } from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
+import type { AddressInfo } from 'node:net'
+import path from 'node:path'
+import { serve, type IpcServer, type ServerOptions } from '@naaccord/ipc-server'
+import { createLogger } from '@naaccord/ipc-shared'
+import { bareHandler, createExpressApp } from './apps.js'
+import type { ChildMessage, ChildRequest, Endpoint, EndpointName, Endpoints, ServerChildConfig } from './protocol.js'
+
+const config = JSON.parse(process.argv[2] ?? '') as ServerChildConfig
+const send = (message: ChildMessage) => process.send?.(message)
+
+const tlsFiles = {
+  cert: readFileSync(config.pki.cert, 'utf8'),
+  key: readFileSync(config.pki.key, 'utf8'),
+  ca: readFileSync(config.pki.ca, 'utf8'),
+}
+const socket = (name: string) => path.join(config.workDir, `${name}.sock`)
+
+const nodeServers: http.Server[] = []
+const ipcServers: IpcServer[] = []
+const endpoints: Partial<Record<EndpointName, Endpoint>> = {}
+
+function listen(server: http.Server, where: { path: string } | { host: string; port: 0 }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(where, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+}
+
+/** A bare node:http (or https, mutual TLS 1.3) server on TCP loopback and on a Unix socket. */
+async function startBare(tls: boolean): Promise<void> {
+  const security = tls ? 'tls' : 'plain'
+  for (const transport of ['tcp', 'unix'] as const) {
+    const server = tls
+      ? (https.createServer({ ...tlsFiles, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' }, bareHandler) as unknown as http.Server)
+      : http.createServer(bareHandler)
+    nodeServers.push(server)
+    const name = `bare-${transport}-${security}` as const
+    if (transport === 'tcp') {
+      await listen(server, { host: '127.0.0.1', port: 0 })
+      endpoints[name] = { name, transport, tls, port: (server.address() as AddressInfo).port }
+    } else {
+      const socketPath = socket(name)
+      await listen(server, { path: socketPath })
+      endpoints[name] = { name, transport, tls, socketPath }
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const app = createExpressApp()
+  // Request logs go to a real file, as in production; run.ts truncates it between measurements.
+  const logger = createLogger({ name: 'bench', destination: path.join(config.workDir, 'requests.log') })
+  const uid = process.getuid?.() ?? 0
+  const common = { logger, handleSignals: false, acknowledgePlaintextSocket: true, allowPlaintextTcp: true } satisfies ServerOptions
+  const tls = { cert: config.pki.cert, key: config.pki.key, ca: config.pki.ca, clientAuth: 'require', watch: false } as const
+
+  await startBare(false)
+  await startBare(true)
+
+  // serve() with the product's defaults: peer check on, request id, one log line per request.
+  for (const security of ['plain', 'tls'] as const) {
+    const socketPath = socket(`serve-unix-${security}`)
+    const ipc = await serve(app, {
+      ...common,
+      socketPath,
+      allow: { uids: [uid] },
+      listen: [{ socketPath }, { host: '127.0.0.1', port: 0 }],
+      ...(security === 'tls' ? { tls } : {}),
+    })
+    ipcServers.push(ipc)
+    const tcp = ipc.listeners.find((l) => l.transport === 'tcp')!
+    endpoints[`serve-unix-${security}`] = { name: `serve-unix-${security}`, transport: 'unix', tls: security === 'tls', socketPath }
+    endpoints[`serve-tcp-${security}`] = {
+      name: `serve-tcp-${security}`,
+      transport: 'tcp',
+      tls: security === 'tls',
+      port: Number(tcp.address.slice(tcp.address.lastIndexOf(':') + 1)),
+    }
+  }
+
+  // The same app on a plain server.listen(path): what serve() is measured against.
+  const plainExpress = http.createServer(app)
+  nodeServers.push(plainExpress)
+  await listen(plainExpress, { path: socket('express-unix-plain') })
+  endpoints['express-unix-plain'] = { name: 'express-unix-plain', transport: 'unix', tls: false, socketPath: socket('express-unix-plain') }
+
+  // One thing changed at a time against serve-unix-plain.
+  const variants = [
+    ['serve-unix-plain-nopeer', { allow: false }],
+    ['serve-unix-plain-nolog', { allow: { uids: [uid] }, requestLog: false }],
+  ] as const
+  for (const [name, extra] of variants) {
+    const socketPath = socket(name)
+    ipcServers.push(await serve(app, { ...common, ...extra, socketPath }))
+    endpoints[name] = { name, transport: 'unix', tls: false, socketPath }
+  }
+
+  send({ type: 'ready', endpoints: endpoints as Endpoints, pid: process.pid })
+}
+
+async function stop(): Promise<void> {
+  await Promise.all(ipcServers.map((s) => s.close()))
+  await Promise.all(
+    nodeServers.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          s.close(() => resolve())
+          s.closeAllConnections()
+        }),
+    ),
+  )
+}
+
+process.on('message', (raw: ChildRequest) => {
+  if (raw.type === 'cpu') {
+    const { user, system } = process.cpuUsage()
+    send({ type: 'cpu', id: raw.id, micros: user + system })
+  } else if (raw.type === 'stop') {
+    // A normal exit (not a kill), so that --cpu-prof writes its profile; run.ts waits for it.
+    void stop().finally(() => process.exit(0))
+  }
+})
+process.on('disconnect', () => process.exit(0))
+
+main().catch((err: unknown) => {
+  send({ type: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) })
+  process.exit(1)
+})
