@@ -158,7 +158,7 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
       server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
         // A client certificate that fails verification is closed by Node itself (rejectUnauthorized),
         // which reports a bare ECONNRESET; the reason is on the socket.
-        const clientCertificate = socket.authorizationError === undefined ? undefined : String(socket.authorizationError)
+        const clientCertificate = socket.authorizationError ? String(socket.authorizationError) : undefined
         log.warn({ err: { message: err.message, code: err.code }, clientCertificate }, 'TLS handshake failed')
       })
     }
