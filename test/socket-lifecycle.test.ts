@@ -181,6 +181,17 @@ describe('stale and live sockets', () => {
     expect((await get(first.socketPath!)).body).toBe('ok')
   })
 
+  it("never removes a fresh lock that sits beside a dead holder's owner file", async () => {
+    const d = dir()
+    const socketPath = path.join(d, 's.sock')
+    // A server that has just made the lock folder but not yet written its owner file: the owner
+    // file still names the previous, dead holder, whose lock folder had another inode.
+    fs.mkdirSync(`${socketPath}.lock`)
+    fs.writeFileSync(`${socketPath}.lock.owner`, JSON.stringify({ pid: 2 ** 22 + 7, startTime: 1, lockIno: 1 }))
+    await expect(start(socketPath)).rejects.toMatchObject({ code: 'IPC_SOCKET_IN_USE' })
+    expect(fs.existsSync(`${socketPath}.lock`)).toBe(true)
+  })
+
   it('ten servers started at once on one path: exactly one wins', async () => {
     const d = dir()
     const socketPath = path.join(d, 's.sock')

@@ -15,16 +15,32 @@ export interface IpcResponse {
   dump(): Promise<void>
 }
 
-export function wrapResponse(data: Dispatcher.ResponseData): IpcResponse {
-  return {
-    status: data.statusCode,
-    headers: data.headers as Headers,
-    body: data.body,
-    json: <T>() => data.body.json() as Promise<T>,
-    text: () => data.body.text(),
-    arrayBuffer: () => data.body.arrayBuffer(),
-    dump: () => data.body.dump(),
+class Response implements IpcResponse {
+  readonly status: number
+  readonly headers: Headers
+  readonly body: Dispatcher.ResponseData['body']
+  constructor(data: Dispatcher.ResponseData) {
+    this.status = data.statusCode
+    this.headers = data.headers as Headers
+    this.body = data.body
   }
+  json<T = unknown>(): Promise<T> {
+    return this.body.json() as Promise<T>
+  }
+  text(): Promise<string> {
+    return this.body.text()
+  }
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return this.body.arrayBuffer()
+  }
+  dump(): Promise<void> {
+    return this.body.dump()
+  }
+}
+
+/** One small object per response (no closures per call: this is the request path). */
+export function wrapResponse(data: Dispatcher.ResponseData): IpcResponse {
+  return new Response(data)
 }
 
 /** Read a body as JSON when it says it is JSON, else as text (empty -> undefined). */

@@ -11,7 +11,7 @@ import { peerOf, setPeer } from './peer.js'
 import { createPeerCheck, gateConnections } from './peer-check.js'
 import { withRequestContext, type RequestListener } from './request-context.js'
 import { closeGracefully } from './shutdown.js'
-import { acquireSocketLock, lockOwnerPid, type HeldLock } from './socket-lock.js'
+import { acquireSocketLock, type HeldLock } from './socket-lock.js'
 import { ensureSocketFolder } from './socket-path.js'
 import { clearStaleSocket } from './stale-socket.js'
 import { checkClientCertificate, serverTlsOptions, watchServerCertificates } from './tls-context.js'
@@ -194,7 +194,8 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
         const fsPath = path.join(realDir, path.basename(target.socketPath))
         const lock = await acquireSocketLock(fsPath, log)
         try {
-          await clearStaleSocket(fsPath, await lockOwnerPid(fsPath), log)
+          // We hold the lock, so whoever answers on the socket holds none: its pid is unknown.
+          await clearStaleSocket(fsPath, undefined, log)
           const bound = await bindSocket(server, fsPath, opts.socketMode, opts.socketGid)
           sockets.push({ server, fsPath, lock, bound })
         } catch (err) {

@@ -18,6 +18,8 @@ function ownerPathFor(socketPath: string): string {
 interface LockOwner {
   pid: number
   startTime: number | undefined
+  /** Inode of the lock folder this owner made: tells its lock from a newer one. */
+  lockIno?: number
 }
 
 async function readOwner(socketPath: string): Promise<LockOwner | undefined> {
@@ -67,14 +69,19 @@ export async function acquireSocketLock(socketPath: string, log: Logger, staleMs
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err
       const owner = await readOwner(socketPath)
-      if (attempt === 0 && owner && !isAlive(owner)) {
+      // The owner file is written just after the lock folder is made, so a fresh lock can sit
+      // beside the previous holder's owner file for a moment. Remove the lock only when the
+      // owner file describes this very folder (same inode) and its process is gone.
+      const lockIno = await fsp.stat(lockPath).then((st) => st.ino, () => undefined)
+      const ownsThisLock = owner !== undefined && owner.lockIno !== undefined && owner.lockIno === lockIno
+      if (attempt === 0 && owner && ownsThisLock && !isAlive(owner)) {
         log.warn({ lockPath, pid: owner.pid }, 'removing the lock of a server that no longer runs')
         await fsp.rm(lockPath, { recursive: true, force: true })
         continue
       }
-      throw new SocketInUseError(socketPath, owner?.pid, 'another server holds the lock for', { cause: err })
+      throw new SocketInUseError(socketPath, ownsThisLock ? owner?.pid : undefined, 'another server holds the lock for', { cause: err })
     }
-    const owner: LockOwner = { pid: process.pid, startTime: readProcessStartTime(process.pid) }
+    const owner: LockOwner = { pid: process.pid, startTime: readProcessStartTime(process.pid), lockIno: (await fsp.stat(lockPath)).ino }
     await fsp.writeFile(ownerPathFor(socketPath), JSON.stringify(owner), { mode: 0o600 })
     return {
       async release() {
@@ -83,9 +90,4 @@ export async function acquireSocketLock(socketPath: string, log: Logger, staleMs
       },
     }
   }
-}
-
-/** The pid recorded in the lock, if any (for messages). */
-export async function lockOwnerPid(socketPath: string): Promise<number | undefined> {
-  return (await readOwner(socketPath))?.pid
 }

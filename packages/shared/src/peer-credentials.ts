@@ -222,7 +222,8 @@ export function parseProcStat(
   const pidText = text.slice(0, open).trim()
   if (!/^\d+$/.test(pidText)) return undefined
   // After ")" come fields 3 (state) onwards, so field 22 is at index 22 - 3.
-  const rest = text.slice(close + 1).trim().split(/\s+/)
+  // proc(5): fields are separated by single spaces; only the first 20 after comm are needed.
+  const rest = text.slice(close + 1).trimStart().split(' ', 20)
   const state = rest[0]
   const startText = rest[22 - 3]
   if (state === undefined || startText === undefined || !/^\d+$/.test(startText)) return undefined
