@@ -10,19 +10,15 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createTestPki, issueToDir, spkiPin, writeFilesAtomic, type TestPki, type TestPkiEntry } from '@naaccord/ipc-certs'
 import { createClient, resolveClientOptions, type ClientOptions, type IpcClient } from '@naaccord/ipc-client'
 import { serve, type IpcServer, type ServerOptions, type ServerTlsOptions } from '@naaccord/ipc-server'
-import { isRoot, memoryLogger, NOBODY, runToEnd, spawnTs, tempDir } from './helpers.js'
+import { NOBODY, deferCleanup, isRoot, memoryLogger, runToEnd, spawnTs, tempDir } from './helpers.js'
 
 const execFileAsync = promisify(execFile)
 
-let cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const c of cleanups.reverse()) await c()
-  cleanups = []
-})
+const defer = deferCleanup()
 
 interface Setup {
   dir: string
@@ -33,7 +29,7 @@ interface Setup {
 /** A temp folder with a socket path and a test PKI inside it. */
 async function setup(pkiOptions: Parameters<typeof createTestPki>[0] = {}): Promise<Setup> {
   const t = tempDir()
-  cleanups.push(t.cleanup)
+  defer(t.cleanup)
   const pki = await createTestPki({ ...pkiOptions, dir: path.join(t.dir, 'pki') })
   return { dir: t.dir, socketPath: path.join(t.dir, 's.sock'), pki }
 }
@@ -54,7 +50,7 @@ async function start(s: Setup, extra: StartOptions = {}, handler: http.RequestLi
     ...extra,
     tls: { cert: s.pki.server.certPath, key: s.pki.server.keyPath, ca: s.pki.ca.certPath, ...extra.tls },
   })
-  cleanups.push(() => ipc.close())
+  defer(() => ipc.close())
   return ipc
 }
 
@@ -66,7 +62,7 @@ function client(s: Setup, extra: ClientOptions = {}): IpcClient {
     ...extra,
     tls: { ca: s.pki.ca.certPath, cert: s.pki.client.certPath, key: s.pki.client.keyPath, ...extra.tls },
   } as ClientOptions)
-  cleanups.push(() => c.destroy())
+  defer(() => c.destroy())
   return c
 }
 
@@ -165,7 +161,7 @@ describe('refused handshakes', () => {
     const server = https.createServer({ cert: s.pki.expiredServer.certPem, key: s.pki.expiredServer.keyPem }, (_req, res) => res.end('no'))
     server.listen(s.socketPath)
     await once(server, 'listening')
-    cleanups.push(() => new Promise((r) => server.close(r)))
+    defer(() => new Promise((r) => server.close(r)))
     const err = await errorOf(client(s).get('/who'))
     expect(err).toMatchObject({ code: 'IPC_TLS_EXPIRED', subject: 'CN=localhost' })
   })
@@ -203,7 +199,7 @@ describe('pinning', () => {
       checks.push(true)
       return original(host, cert)
     }
-    cleanups.push(() => {
+    defer(() => {
       tls.checkServerIdentity = original
     })
     const first = await c.get<Whoami>('/1')
@@ -548,7 +544,7 @@ describe('behind nginx', () => {
       },
       { socketPath: s.socketPath, logger: false, handleSignals: false, acknowledgePlaintextSocket: true },
     )
-    cleanups.push(() => ipc.close())
+    defer(() => ipc.close())
     const port = await freePort()
     const prefix = path.join(s.dir, 'nginx')
     await mkdir(prefix)
@@ -580,7 +576,7 @@ http {
 `
     await writeFile(path.join(prefix, 'nginx.conf'), conf)
     const nginx = spawn(NGINX, ['-p', prefix, '-e', path.join(prefix, 'error.log'), '-c', path.join(prefix, 'nginx.conf')], { stdio: 'ignore' })
-    cleanups.push(async () => {
+    defer(async () => {
       if (nginx.exitCode === null && nginx.signalCode === null) {
         nginx.kill('SIGTERM')
         await once(nginx, 'exit')
