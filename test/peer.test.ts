@@ -102,7 +102,8 @@ describe('server: kernel-checked peers', () => {
   it('survives refused peers that hang up at once (no unhandled socket error)', async () => {
     const dir = openDir()
     const { app, hits } = countingApp()
-    const ipc = await start(path.join(dir, 's.sock'), app, { allow: { uids: [54321] } })
+    const { logger, lines } = memoryLogger()
+    const ipc = await start(path.join(dir, 's.sock'), app, { allow: { uids: [54321] }, logger })
     for (let i = 0; i < 50; i++) {
       const sock = net.connect(ipc.socketPath!)
       sock.on('error', () => {})
@@ -114,6 +115,8 @@ describe('server: kernel-checked peers', () => {
     await new Promise((r) => setTimeout(r, 300))
     expect(hits.count).toBe(0)
     expect((await clientAs(ipc.socketPath!)).status).toBe(403) // still up, still refusing
+    // 51 refusals within about a second: the log keeps a bounded number of lines.
+    expect(lines.filter((l) => String(l.msg).startsWith('refused connection')).length).toBeLessThanOrEqual(20)
   })
 
   it('checks once per connection: keep-alive requests share the credentials read at accept', async () => {

@@ -5,6 +5,35 @@ import type { ResolvedServerOptions } from './options.js'
 import { setPeer } from './peer.js'
 
 const REFUSAL_LINGER_MS = 1000
+// A refused peer that reconnects in a loop must not flood the log (or the event loop with procfs reads).
+const REFUSALS_LOGGED_PER_SECOND = 10
+
+/** At most `perSecond` log lines a second; counts what it held back, reported with the next line. */
+function logBudget(perSecond: number): { take(): boolean; suppressed(): number | undefined } {
+  let windowStart = 0
+  let used = 0
+  let held = 0
+  return {
+    take() {
+      const now = Date.now()
+      if (now - windowStart >= 1000) {
+        windowStart = now
+        used = 0
+      }
+      if (used < perSecond) {
+        used++
+        return true
+      }
+      held++
+      return false
+    },
+    suppressed() {
+      const n = held
+      held = 0
+      return n === 0 ? undefined : n
+    },
+  }
+}
 const discard = () => {}
 const REFUSAL_BODY = 'peer not allowed by the naaccord-ipc allow policy\n'
 const REFUSAL = Buffer.from(
@@ -43,6 +72,7 @@ export function createPeerCheck(allow: ResolvedServerOptions['allow'], log: Logg
       return true
     }
   }
+  const refusalLog = logBudget(REFUSALS_LOGGED_PER_SECOND)
   const uids = new Set(allow.uids)
   const gids = new Set(allow.gids)
   return (socket) => {
@@ -59,11 +89,13 @@ export function createPeerCheck(allow: ResolvedServerOptions['allow'], log: Logg
       setPeer(socket, { transport: 'unix', ...creds })
       return true
     }
-    const proc = describeProcess(creds.pid)
-    log.warn(
-      { peer: { uid: creds.uid, gid: creds.gid, pid: creds.pid, exe: proc.exe, comm: proc.comm }, allow },
-      `refused connection from uid ${creds.uid} gid ${creds.gid} pid ${creds.pid}: not in the allow policy`,
-    )
+    if (refusalLog.take()) {
+      const proc = describeProcess(creds.pid)
+      log.warn(
+        { peer: { uid: creds.uid, gid: creds.gid, pid: creds.pid, exe: proc.exe, comm: proc.comm }, allow, suppressed: refusalLog.suppressed() },
+        `refused connection from uid ${creds.uid} gid ${creds.gid} pid ${creds.pid}: not in the allow policy`,
+      )
+    }
     if (tls) {
       socket.on('error', discard)
       socket.destroy()
