@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { promisify } from 'node:util'
 import fs from 'node:fs'
 import net from 'node:net'
@@ -33,6 +33,15 @@ function get(socketPath: string): Promise<{ status: number; body: string }> {
     sock.on('end', () => resolve({ status: Number(data.split(' ')[1]), body: data.split('\r\n\r\n')[1] ?? '' }))
     sock.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
   })
+}
+
+/** A services server in a child process, on a socket in a fresh folder, once it says it is ready. */
+async function serverChild(): Promise<{ d: string; socketPath: string; child: ChildProcess; pid: number }> {
+  const d = dir()
+  const socketPath = path.join(d, 's.sock')
+  const child = spawnTs('server.ts', [socketPath])
+  const line = await waitForLine(child, 'ready')
+  return { d, socketPath, child, pid: Number(line.split(' ')[1]) }
 }
 
 const mode = (p: string) => fs.lstatSync(p).mode & 0o7777
@@ -142,10 +151,7 @@ describe('unsafe folders and paths', () => {
 
 describe('stale and live sockets', () => {
   it('removes the socket of a server killed with SIGKILL and starts', async () => {
-    const d = dir()
-    const socketPath = path.join(d, 's.sock')
-    const child = spawnTs('server.ts', [socketPath])
-    await waitForLine(child, 'ready')
+    const { socketPath, child } = await serverChild()
     child.kill('SIGKILL')
     await exited(child)
     expect(fs.lstatSync(socketPath).isSocket()).toBe(true) // left behind by the crash
@@ -157,15 +163,11 @@ describe('stale and live sockets', () => {
   })
 
   it('never removes a live server: a second serve gets IPC_SOCKET_IN_USE with the pid', async () => {
-    const d = dir()
-    const socketPath = path.join(d, 's.sock')
-    const child = spawnTs('server.ts', [socketPath])
+    const { socketPath, child, pid } = await serverChild()
     defer(async () => {
       child.kill('SIGKILL')
       await exited(child)
     })
-    const line = await waitForLine(child, 'ready')
-    const pid = Number(line.split(' ')[1])
     const err = await start(socketPath).catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'IPC_SOCKET_IN_USE', pid })
     expect((err as Error).message).toContain(socketPath)
@@ -261,10 +263,7 @@ describe('graceful shutdown', () => {
   })
 
   it('closes on SIGTERM in a child process and removes its socket', async () => {
-    const d = dir()
-    const socketPath = path.join(d, 's.sock')
-    const child = spawnTs('server.ts', [socketPath])
-    await waitForLine(child, 'ready')
+    const { socketPath, child } = await serverChild()
     child.kill('SIGTERM')
     await exited(child)
     expect(child.exitCode).toBe(0)
@@ -274,10 +273,7 @@ describe('graceful shutdown', () => {
 
 describe('signals', () => {
   it('Ctrl-C then SIGTERM (as a terminal and a supervisor send them) still removes socket and lock', async () => {
-    const d = dir()
-    const socketPath = path.join(d, 's.sock')
-    const child = spawnTs('server.ts', [socketPath])
-    await waitForLine(child, 'ready')
+    const { d, child } = await serverChild()
     child.kill('SIGINT')
     child.kill('SIGTERM')
     await exited(child)

@@ -59,13 +59,11 @@ export interface IpcClient {
 function loadMaterial(opts: ResolvedClientOptions): (ClientTlsMaterial & { files: readonly string[] }) | undefined {
   const t = opts.tls
   if (!t) return undefined
-  if (t.cert !== undefined) {
-    const m = loadTlsMaterial('tls', { cert: t.cert, key: t.key, ca: undefined })
-    const ca = t.ca === undefined ? undefined : loadCaBundle('tls.ca', t.ca)
-    return { ca: ca?.pem, cert: m.cert, key: m.key, files: [...m.files, ...(ca?.file ? [ca.file] : [])] }
-  }
+  // The CA is loaded on its own: it verifies the server, it is not the issuer check of our pair.
   const ca = t.ca === undefined ? undefined : loadCaBundle('tls.ca', t.ca)
-  return { ca: ca?.pem, cert: undefined, key: undefined, files: ca?.file ? [ca.file] : [] }
+  const pair = t.cert === undefined ? undefined : loadTlsMaterial('tls', { cert: t.cert, key: t.key, ca: undefined })
+  const files = [...(pair?.files ?? []), ...(ca?.file ? [ca.file] : [])]
+  return { ca: ca?.pem, cert: pair?.cert, key: pair?.key, files }
 }
 
 /**

@@ -13,7 +13,8 @@ export const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'T
 export function shouldRetry(err: unknown, method: string, replayable: boolean): boolean {
   if (!replayable) return false
   if (err instanceof PermissionDeniedError) return false
-  if (isConnectPhase(err) && (err instanceof ServiceUnavailableError || (err instanceof TimeoutError && /connect/.test(err.message)))) return true
+  // Connect-phase timeouts come from the connector only: nothing was sent.
+  if (isConnectPhase(err) && (err instanceof ServiceUnavailableError || err instanceof TimeoutError)) return true
   return IDEMPOTENT.has(method) && (err instanceof ConnectionLostError || err instanceof ServiceUnavailableError)
 }
 

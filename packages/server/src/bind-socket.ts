@@ -1,14 +1,14 @@
 import { promises as fsp } from 'node:fs'
-import type { Server } from 'node:net'
+import type { ListenOptions, Server } from 'node:net'
 import path from 'node:path'
 import { SocketInUseError, UnsafeSocketPathError } from '@naaccord/ipc-shared'
 
-function listen(server: Server, socketPath: string): Promise<void> {
+/** server.listen() as a promise that rejects on the listen error (EADDRINUSE, EACCES...). */
+export function listen(server: Server, options: ListenOptions): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err)
-    server.once('error', onError)
-    server.listen({ path: socketPath, backlog: 511 }, () => {
-      server.off('error', onError)
+    server.once('error', reject)
+    server.listen(options, () => {
+      server.off('error', reject)
       resolve()
     })
   })
@@ -34,7 +34,7 @@ export async function bindSocket(server: Server, socketPath: string, mode: numbe
   const tmpPath = path.join(privateDir, 's')
   try {
     await fsp.chmod(privateDir, 0o700)
-    await listen(server, tmpPath)
+    await listen(server, { path: tmpPath, backlog: 511 })
     await fsp.chmod(tmpPath, mode)
     if (gid !== undefined) await fsp.chown(tmpPath, process.getuid?.() ?? -1, gid)
     try {

@@ -2,19 +2,18 @@ import http from 'node:http'
 import https from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
 import path from 'node:path'
-import type { TLSSocket } from 'node:tls'
 import { TlsRequiredError, assertPeerCredentialsAvailable, type Logger, type TlsMaterial } from '@naaccord/ipc-shared'
-import { bindSocket, unlinkIfOurs, type BoundSocket } from './bind-socket.js'
+import { bindSocket, listen, unlinkIfOurs, type BoundSocket } from './bind-socket.js'
 import { sendHealth, type ListenerHealth } from './health.js'
 import { resolveServerOptions, type ResolvedListenTarget, type ResolvedServerOptions, type ServerOptions } from './options.js'
-import { peerOf, setPeer } from './peer.js'
+import { setPeer } from './peer.js'
 import { createPeerCheck, gateConnections } from './peer-check.js'
 import { withRequestContext, type RequestListener } from './request-context.js'
 import { closeGracefully } from './shutdown.js'
 import { acquireSocketLock, type HeldLock } from './socket-lock.js'
 import { ensureSocketFolder } from './socket-path.js'
 import { clearStaleSocket } from './stale-socket.js'
-import { checkClientCertificate, serverTlsOptions, watchServerCertificates } from './tls-context.js'
+import { gateClientCertificates, serverTlsOptions, watchServerCertificates } from './tls-context.js'
 
 /** Anything that handles Node requests: an Express app, a Koa `callback()`, a plain function. */
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => unknown
@@ -39,7 +38,6 @@ export interface IpcServer {
 }
 
 interface SocketListener {
-  server: http.Server
   /** The socket path under the checked real folder. */
   fsPath: string
   lock: HeldLock
@@ -132,36 +130,7 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
     server.keepAliveTimeout = opts.limits.keepAliveTimeoutMs
     server.headersTimeout = opts.limits.headersTimeoutMs
     server.requestTimeout = opts.limits.requestTimeoutMs
-    if (opts.tls) {
-      const tls = opts.tls
-      // The HTTP parser is attached in https' own 'secureConnection' listener: gate it, so a
-      // refused certificate's bytes never reach the app.
-      gateConnections(
-        server,
-        (s) => {
-          const socket = s as TLSSocket
-          const verdict = checkClientCertificate(socket, tls)
-          if (!verdict.ok) {
-            log.warn({ reason: verdict.reason }, 'refused TLS client')
-            socket.on('error', () => {})
-            socket.destroy()
-            return false
-          }
-          // The peer entry lives on the raw socket (unix credentials); add the certificate to it.
-          const raw = (socket as TLSSocket & { _parent?: Socket })._parent ?? socket
-          const known = peerOf(raw) ?? { transport: 'tcp' as const, remoteAddress: raw.remoteAddress }
-          setPeer(raw, { ...known, certificate: verdict.identity })
-          return true
-        },
-        'secureConnection',
-      )
-      server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-        // A client certificate that fails verification is closed by Node itself (rejectUnauthorized),
-        // which reports a bare ECONNRESET; the reason is on the socket.
-        const clientCertificate = socket.authorizationError ? String(socket.authorizationError) : undefined
-        log.warn({ err: { message: err.message, code: err.code }, clientCertificate }, 'TLS handshake failed')
-      })
-    }
+    if (opts.tls) gateClientCertificates(server, opts.tls, log)
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       const status =
         err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
@@ -175,8 +144,8 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
 
   const peerCheck = createPeerCheck(opts.allow, log, opts.tls !== undefined)
 
-  const cleanup = async () => {
-    await closeGracefully(servers, 0)
+  /** Remove each socket that is still ours and release its lock. */
+  const releaseSockets = async () => {
     for (const s of sockets) {
       await unlinkIfOurs(s.fsPath, s.bound.ino)
       await s.lock.release()
@@ -194,10 +163,9 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
         const fsPath = path.join(realDir, path.basename(target.socketPath))
         const lock = await acquireSocketLock(fsPath, log)
         try {
-          // We hold the lock, so whoever answers on the socket holds none: its pid is unknown.
-          await clearStaleSocket(fsPath, undefined, log)
+          await clearStaleSocket(fsPath, log)
           const bound = await bindSocket(server, fsPath, opts.socketMode, opts.socketGid)
-          sockets.push({ server, fsPath, lock, bound })
+          sockets.push({ fsPath, lock, bound })
         } catch (err) {
           await lock.release()
           throw err
@@ -208,19 +176,14 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
           setPeer(socket, { transport: 'tcp', remoteAddress: socket.remoteAddress })
           return true
         })
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject)
-          server.listen({ host: target.host, port: target.port }, () => {
-            server.off('error', reject)
-            resolve()
-          })
-        })
+        await listen(server, { host: target.host, port: target.port })
         const addr = server.address() as AddressInfo
         listeners.push({ transport: 'tcp', address: `${addr.address}:${addr.port}`, tls: opts.tls !== undefined })
       }
     }
   } catch (err) {
-    await cleanup()
+    await closeGracefully(servers, 0)
+    await releaseSockets()
     throw err
   }
 
@@ -271,10 +234,7 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
         certWatch?.close()
         const { forced } = await closeGracefully(servers, opts.shutdownTimeoutMs)
         if (forced) log.warn({ shutdownTimeoutMs: opts.shutdownTimeoutMs }, 'in-flight requests cut at the shutdown timeout')
-        for (const s of sockets) {
-          await unlinkIfOurs(s.fsPath, s.bound.ino)
-          await s.lock.release()
-        }
+        await releaseSockets()
         process.off('SIGTERM', onSignal)
         process.off('SIGINT', onSignal)
         log.info({ listeners }, 'server closed')

@@ -28,12 +28,13 @@ function probe(socketPath: string, timeoutMs: number): Promise<Probe> {
  * by a crash) is removed; a live server's socket and anything that is not a socket are never
  * touched.
  */
-export async function clearStaleSocket(socketPath: string, lockOwner: number | undefined, log: Logger): Promise<void> {
+export async function clearStaleSocket(socketPath: string, log: Logger): Promise<void> {
   const state = await inspectSocketPath(socketPath)
   if (state.kind === 'absent') return
   if (state.kind === 'other') refuseNonSocket(socketPath, state.what)
   const result = await probe(socketPath, 1000)
-  if (result === 'live') throw new SocketInUseError(socketPath, lockOwner)
+  // The caller holds the lock, so whoever answers holds none: its pid is unknown.
+  if (result === 'live') throw new SocketInUseError(socketPath, undefined)
   if (result === 'gone') return
   if (typeof result === 'object') {
     throw new UnsafeSocketPathError(
@@ -43,7 +44,7 @@ export async function clearStaleSocket(socketPath: string, lockOwner: number | u
   }
   // Remove only the socket we probed: if the inode changed since, someone else is at work here.
   const again = await inspectSocketPath(socketPath)
-  if (again.kind !== 'socket' || again.ino !== state.ino) throw new SocketInUseError(socketPath, lockOwner, 'the socket was replaced while probing')
+  if (again.kind !== 'socket' || again.ino !== state.ino) throw new SocketInUseError(socketPath, undefined, 'the socket was replaced while probing')
   await fsp.unlink(socketPath)
   log.warn({ socketPath }, 'removed a stale socket left by a server that is no longer running')
 }

@@ -1,7 +1,10 @@
 import type { X509Certificate } from 'node:crypto'
+import type { EventEmitter } from 'node:events'
+import type { Socket } from 'node:net'
 import type { SecureContextOptions, TLSSocket, TlsOptions } from 'node:tls'
 import { loadTlsMaterial, watchFiles, type FileWatch, type Logger, type TlsMaterial } from '@naaccord/ipc-shared'
-import type { PeerCertificate } from './peer.js'
+import { peerOf, setPeer, type PeerCertificate } from './peer.js'
+import { gateConnections } from './peer-check.js'
 import type { ResolvedServerTls } from './tls-options.js'
 
 /** The options handed to https.createServer / setSecureContext for the current material. */
@@ -94,5 +97,39 @@ export function watchServerCertificates(
     current = next
     onSwap(next)
     log.info({ subject: next.leaf.subject.replace(/\n/g, ', '), validTo: next.leaf.validTo, fingerprint256: next.leaf.fingerprint256 }, 'TLS certificate reloaded')
+  })
+}
+
+/**
+ * Check the client certificate of every completed handshake before HTTP: https attaches its
+ * parser in its own 'secureConnection' listener, so that listener is put behind the check and a
+ * refused certificate's bytes never reach the app. Admitted connections get their certificate
+ * identity added to the peer entry of the raw socket (which holds the Unix credentials). Failed
+ * handshakes are logged with the reason Node keeps on the socket.
+ */
+export function gateClientCertificates(server: EventEmitter, tls: ResolvedServerTls, log: Logger): void {
+  gateConnections(
+    server,
+    (s) => {
+      const socket = s as TLSSocket
+      const verdict = checkClientCertificate(socket, tls)
+      if (!verdict.ok) {
+        log.warn({ reason: verdict.reason }, 'refused TLS client')
+        socket.on('error', () => {})
+        socket.destroy()
+        return false
+      }
+      const raw = (socket as TLSSocket & { _parent?: Socket })._parent ?? socket
+      const known = peerOf(raw) ?? { transport: 'tcp' as const, remoteAddress: raw.remoteAddress }
+      setPeer(raw, { ...known, certificate: verdict.identity })
+      return true
+    },
+    'secureConnection',
+  )
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    // A client certificate that fails verification is closed by Node itself (rejectUnauthorized),
+    // which reports a bare ECONNRESET; the reason is on the socket.
+    const clientCertificate = socket.authorizationError ? String(socket.authorizationError) : undefined
+    log.warn({ err: { message: err.message, code: err.code }, clientCertificate }, 'TLS handshake failed')
   })
 }
