@@ -35,12 +35,9 @@ export function setPeer(socket: Socket, peer: Peer): void {
   peers.set(socket, peer)
 }
 
-/**
- * The peer of a request's connection. For TLS, credentials were read from the raw socket at
- * accept; the TLS socket keeps it as `_parent` (Node's tls.Server wraps the accepted socket).
- */
+/** The peer of a connection, as set once at accept (or, for TLS, at the end of the handshake). */
 export function peerOf(socket: Socket): Peer | undefined {
-  return peers.get(socket) ?? peers.get((socket as Socket & { _parent?: Socket })._parent as Socket)
+  return peers.get(socket)
 }
 
 export type { IncomingMessage }

@@ -103,8 +103,8 @@ export function watchServerCertificates(
 /**
  * Check the client certificate of every completed handshake before HTTP: https attaches its
  * parser in its own 'secureConnection' listener, so that listener is put behind the check and a
- * refused certificate's bytes never reach the app. Admitted connections get their certificate
- * identity added to the peer entry of the raw socket (which holds the Unix credentials). Failed
+ * refused certificate's bytes never reach the app. Admitted connections get the peer entry of
+ * the raw socket (the Unix credentials) with their certificate identity added. Failed
  * handshakes are logged with the reason Node keeps on the socket.
  */
 export function gateClientCertificates(server: EventEmitter, tls: ResolvedServerTls, log: Logger): void {
@@ -119,9 +119,12 @@ export function gateClientCertificates(server: EventEmitter, tls: ResolvedServer
         socket.destroy()
         return false
       }
+      // Node's tls.Server wraps the accepted socket and keeps it as `_parent`: the Unix
+      // credentials read at accept are there. The merged entry goes on the TLS socket, which is
+      // `req.socket` for every request of this connection (one lookup per request).
       const raw = (socket as TLSSocket & { _parent?: Socket })._parent ?? socket
       const known = peerOf(raw) ?? { transport: 'tcp' as const, remoteAddress: raw.remoteAddress }
-      setPeer(raw, { ...known, certificate: verdict.identity })
+      setPeer(socket, { ...known, certificate: verdict.identity })
       return true
     },
     'secureConnection',
