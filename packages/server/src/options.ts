@@ -4,8 +4,8 @@ import {
   DEFAULT_SOCKET_PATH,
   ENV,
   InvalidOptionError,
-  SUN_PATH_MAX,
-  SocketPathTooLongError,
+  SERVER_SOCKET_PATH_MAX,
+  assertSocketPathFits,
   parseBoolean,
   parseIdList,
   parseInteger,
@@ -146,7 +146,7 @@ export function resolveSocketPath(name: string, value: unknown): string {
   const raw = parseString(name, value)
   if (raw.includes('\0')) throw new InvalidOptionError(name, 'must not contain a NUL byte (abstract sockets are not supported)')
   const resolved = path.resolve(raw)
-  if (Buffer.byteLength(resolved) > SUN_PATH_MAX) throw new SocketPathTooLongError(resolved, SUN_PATH_MAX)
+  assertSocketPathFits(resolved, SERVER_SOCKET_PATH_MAX)
   return resolved
 }
 

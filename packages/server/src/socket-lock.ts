@@ -1,93 +1,202 @@
-import { promises as fsp } from 'node:fs'
-import lockfile from 'proper-lockfile'
-import { SocketInUseError, readProcessStartTime, type Logger } from '@naaccord/ipc-shared'
+import fs, { constants as fsc } from 'node:fs'
+import path from 'node:path'
+import {
+  SocketInUseError,
+  SocketPathAccessError,
+  UnsafeSocketPathError,
+  flockAvailable,
+  readProcessStartTime,
+  tryLockExclusive,
+  type Logger,
+} from '@naaccord/ipc-shared'
 
-/** The lock beside the socket: a folder made by mkdir(2) (proper-lockfile). */
+/** The lock beside the socket: a regular file, `<socketPath>.lock`, held with flock(2). */
 export function lockPathFor(socketPath: string): string {
   return `${socketPath}.lock`
 }
 
+/** A holder that released (and unlinked) the file between our open and our flock makes us retry. */
+const MAX_ATTEMPTS = 20
+
 /**
- * Who holds the lock, beside it: proper-lockfile watches the lock folder's mtime to detect a
- * takeover, so nothing may be written inside it.
+ * open(2) flags for the lock file: never through a symlink (O_NOFOLLOW: ELOOP), never blocking on
+ * a FIFO planted there (O_NONBLOCK), never a controlling terminal. Node adds O_CLOEXEC, so a child
+ * process never inherits (and never keeps) the lock.
  */
-function ownerPathFor(socketPath: string): string {
-  return `${socketPath}.lock.owner`
+const OPEN_FLAGS = fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY
+
+export interface HeldLock {
+  /** The lock file, or undefined when running without a lock (no flock: see acquireSocketLock). */
+  readonly path: string | undefined
+  /**
+   * Unlink the lock file if it is still the one this process locked (same device and inode), then
+   * close it, which drops the lock. Idempotent, synchronous inside, safe to call at any time
+   * (also before draining connections, so a successor can start at once).
+   */
+  release(): Promise<void>
 }
 
-interface LockOwner {
+/** What the holder writes into the lock file: for error messages and operators, never trusted for the lock itself. */
+export interface LockOwner {
   pid: number
   startTime: number | undefined
-  /** Inode of the lock folder this owner made: tells its lock from a newer one. */
-  lockIno?: number
 }
 
-async function readOwner(socketPath: string): Promise<LockOwner | undefined> {
+function uid(): number {
+  return process.getuid?.() ?? -1
+}
+
+function readOwnerFd(fd: number): LockOwner | undefined {
   try {
-    const owner = JSON.parse(await fsp.readFile(ownerPathFor(socketPath), 'utf8')) as LockOwner
-    return Number.isInteger(owner.pid) ? owner : undefined
+    const buf = Buffer.alloc(256)
+    const n = fs.readSync(fd, buf, 0, buf.length, 0)
+    const owner = JSON.parse(buf.subarray(0, n).toString('utf8')) as LockOwner
+    return Number.isSafeInteger(owner.pid) && owner.pid > 0 ? owner : undefined
   } catch {
     return undefined
   }
 }
 
-/** A lock owner is alive when its pid exists and (where readable) started when the owner said. */
-function isAlive(owner: LockOwner): boolean {
+/**
+ * Who holds the lock at `socketPath` by its own account (the pid it wrote), for operator tools and
+ * messages; undefined when the file is absent, unreadable or empty. Not proof that it still runs.
+ *
+ * @example
+ * readLockOwner('/run/naaccord/service.sock') // { pid: 4121, startTime: 1234567 }
+ */
+export function readLockOwner(socketPath: string): LockOwner | undefined {
+  let fd: number
   try {
-    process.kill(owner.pid, 0)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false
+    fd = fs.openSync(lockPathFor(socketPath), fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK)
+  } catch {
+    return undefined
   }
-  if (owner.startTime === undefined) return true
-  const now = readProcessStartTime(owner.pid)
-  // A different start time means the pid was reused by another process: the owner is gone.
-  return now === undefined || now === owner.startTime
+  try {
+    return fs.fstatSync(fd).isFile() ? readOwnerFd(fd) : undefined
+  } finally {
+    fs.closeSync(fd)
+  }
 }
 
-export interface HeldLock {
-  release(): Promise<void>
+function openLockFile(lockPath: string): number {
+  try {
+    return fs.openSync(lockPath, OPEN_FLAGS, 0o600)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ELOOP') {
+      throw new UnsafeSocketPathError(lockPath, 'is a symlink; the lock file is never opened through a link. Remove it if it is yours, or choose another socketPath', { cause: err })
+    }
+    if (code === 'EISDIR') {
+      throw new UnsafeSocketPathError(
+        lockPath,
+        'is a folder, not a lock file (a lock left by naaccord-ipc 0.1, which used a folder?); if no server runs on this path, remove it (rm -r) and start again',
+        { cause: err },
+      )
+    }
+    if (code === 'ENXIO') {
+      throw new UnsafeSocketPathError(lockPath, 'is not a regular file (a socket or device); remove it if it is yours, or choose another socketPath', { cause: err })
+    }
+    let folder = ''
+    try {
+      const st = fs.statSync(path.dirname(lockPath))
+      folder = `; ${path.dirname(lockPath)} is owned by uid ${st.uid}, mode 0o${(st.mode & 0o7777).toString(8)}`
+    } catch {}
+    throw new SocketPathAccessError(
+      lockPath,
+      `cannot open the socket lock (${code})${folder}; this process runs as uid ${uid()}. Run the server as the folder's owner, or give it a folder of its own`,
+      { cause: err },
+    )
+  }
 }
 
 /**
- * Take the lock that guards probe-and-remove of a stale socket and is held for the server's
- * life. proper-lockfile refreshes its mtime so a crashed holder goes stale after `staleMs`; we
- * also read the holder's pid (and process start time) from the lock, so a lock left by a
- * process that no longer exists is recovered at once instead of after the stale period.
+ * Take the lock that guards the socket path (probe and removal of a stale socket, stray bind
+ * folders, the bind itself) and is held for the server's life:
+ *
+ * 1. open `<socketPath>.lock` with O_CREAT|O_NOFOLLOW (a symlink planted there is refused, never
+ *    followed) and check with fstat that it is a regular file of ours or root's with one link;
+ * 2. flock(2) it, exclusive and non-blocking: one atomic step. Held: `IPC_SOCKET_IN_USE` with the
+ *    holder's pid (as it wrote it);
+ * 3. check that the path still names the file we locked: a holder that releases unlinks the file
+ *    while still holding the lock, so a lock on an unlinked file is worthless; open again.
+ *
+ * The kernel drops the lock when its holder's descriptors close, also on SIGKILL, and before a
+ * dead process is a zombie: a crash leaves at most an unlocked file, which the next start locks
+ * at once. No stale period, no pid guessing, no takeover step to race. The holder's pid and start
+ * time are written into the file through the locked descriptor, for messages only.
+ *
+ * Without flock (the native addon is missing, which serve() only allows with `allow: false`), no
+ * lock is taken: a warning is logged and the returned lock has no path. The socket is still
+ * published with link(2), which never replaces another socket, and a stale socket is still
+ * probed before removal; what is lost is the guarantee for two servers started at the same
+ * moment on a stale socket.
+ *
+ * @throws {SocketInUseError} IPC_SOCKET_IN_USE: another process holds the lock (err.pid when known).
+ * @throws {UnsafeSocketPathError} IPC_UNSAFE_SOCKET_PATH: a symlink, folder, hard link or foreign file at the lock path.
+ * @throws {SocketPathAccessError} IPC_SOCKET_PATH_ACCESS: the lock file cannot be created (EACCES, EROFS...).
+ * @example
+ * const lock = await acquireSocketLock('/run/naaccord/service.sock', log)
+ * try { ... } finally { await lock.release() }
  */
-export async function acquireSocketLock(socketPath: string, log: Logger, staleMs = 10_000): Promise<HeldLock> {
+export async function acquireSocketLock(socketPath: string, log: Logger): Promise<HeldLock> {
   const lockPath = lockPathFor(socketPath)
-  for (let attempt = 0; ; attempt++) {
-    let release: () => Promise<void>
+  const flock = flockAvailable()
+  if (!flock.available) {
+    log.warn({ lockPath, reason: flock.reason }, 'no socket lock: flock(2) comes with the native addon, which is unavailable; two servers started at the same moment on a stale socket are not kept apart')
+    return { path: undefined, release: async () => {} }
+  }
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const fd = openLockFile(lockPath)
+    let keep = false
     try {
-      release = await lockfile.lock(socketPath, {
-        lockfilePath: lockPath,
-        realpath: false,
-        stale: staleMs,
-        retries: 0,
-        onCompromised: (err) => log.error({ err, lockPath }, 'socket lock compromised: another process took it over'),
-      })
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err
-      const owner = await readOwner(socketPath)
-      // The owner file is written just after the lock folder is made, so a fresh lock can sit
-      // beside the previous holder's owner file for a moment. Remove the lock only when the
-      // owner file describes this very folder (same inode) and its process is gone.
-      const lockIno = await fsp.stat(lockPath).then((st) => st.ino, () => undefined)
-      const ownsThisLock = owner !== undefined && owner.lockIno !== undefined && owner.lockIno === lockIno
-      if (attempt === 0 && owner && ownsThisLock && !isAlive(owner)) {
-        log.warn({ lockPath, pid: owner.pid }, 'removing the lock of a server that no longer runs')
-        await fsp.rm(lockPath, { recursive: true, force: true })
-        continue
+      const st = fs.fstatSync(fd)
+      if (!st.isFile()) throw new UnsafeSocketPathError(lockPath, 'is not a regular file; remove it if it is yours, or choose another socketPath')
+      if (st.uid !== uid() && st.uid !== 0) {
+        throw new UnsafeSocketPathError(lockPath, `is owned by uid ${st.uid}, not by this process (uid ${uid()}) or root; remove it if no server runs on this path`)
       }
-      throw new SocketInUseError(socketPath, ownsThisLock ? owner?.pid : undefined, 'another server holds the lock for', { cause: err })
+      if (st.nlink !== 1) {
+        throw new UnsafeSocketPathError(lockPath, `has ${st.nlink} hard links, so it is another file too; never written. Remove the link and start again`)
+      }
+      if (!tryLockExclusive(fd)) {
+        const owner = readOwnerFd(fd)
+        throw new SocketInUseError(socketPath, owner?.pid, 'another server holds the lock for')
+      }
+      let now: fs.Stats | undefined
+      try {
+        now = fs.lstatSync(lockPath)
+      } catch {}
+      if (now === undefined || now.ino !== st.ino || now.dev !== st.dev) continue // released under us: open again
+      fs.ftruncateSync(fd, 0)
+      const owner: LockOwner = { pid: process.pid, startTime: readProcessStartTime(process.pid) }
+      fs.writeSync(fd, JSON.stringify(owner), 0)
+      keep = true
+      return heldLock(lockPath, fd, st)
+    } catch (err) {
+      if (err instanceof Error && !('code' in err && typeof err.code === 'string' && err.code.startsWith('IPC_'))) {
+        throw new SocketPathAccessError(lockPath, `cannot take the socket lock (${(err as NodeJS.ErrnoException).code ?? err.message}) as uid ${uid()}`, { cause: err })
+      }
+      throw err
+    } finally {
+      if (!keep) fs.closeSync(fd)
     }
-    const owner: LockOwner = { pid: process.pid, startTime: readProcessStartTime(process.pid), lockIno: (await fsp.stat(lockPath)).ino }
-    await fsp.writeFile(ownerPathFor(socketPath), JSON.stringify(owner), { mode: 0o600 })
-    return {
-      async release() {
-        await fsp.rm(ownerPathFor(socketPath), { force: true })
-        await release().catch(() => {})
-      },
-    }
+  }
+  throw new SocketInUseError(socketPath, undefined, `the lock changed hands ${MAX_ATTEMPTS} times while this process tried to take it, for`)
+}
+
+function heldLock(lockPath: string, fd: number, st: fs.Stats): HeldLock {
+  let released = false
+  return {
+    path: lockPath,
+    async release() {
+      if (released) return
+      released = true
+      // Unlink while still holding the lock, and only the file we locked: whoever opened it
+      // meanwhile finds the path gone or new after its flock, and opens again.
+      try {
+        const now = fs.lstatSync(lockPath)
+        if (now.ino === st.ino && now.dev === st.dev) fs.unlinkSync(lockPath)
+      } catch {}
+      fs.closeSync(fd)
+    },
   }
 }

@@ -1,31 +1,63 @@
-import { promises as fsp, type Stats } from 'node:fs'
+import { constants as fsc, promises as fsp, type Stats } from 'node:fs'
 import path from 'node:path'
-import { UnsafeSocketPathError } from '@naaccord/ipc-shared'
+import { SocketPathAccessError, UnsafeSocketPathError } from '@naaccord/ipc-shared'
 
 const S_ISVTX = 0o1000
+/** path_resolution(7): Linux gives up after 40 symlinks (ELOOP). */
+const MAX_SYMLINKS = 40
+/** Folders above the socket's own folder that we create (mkdir -p) get this mode. */
+const PARENT_DIR_MODE = 0o755
+
+function myUid(): number {
+  return process.getuid?.() ?? -1
+}
 
 function ownerIsTrusted(st: Stats, uid: number): boolean {
   return st.uid === uid || st.uid === 0
 }
 
-function modeText(mode: number): string {
+/** `0o755`, with the sticky bit when set: `0o1777`. */
+export function modeText(mode: number): string {
   return `0o${(mode & 0o7777).toString(8).padStart(3, '0')}`
 }
 
+/** "owned by uid 0, mode 0o755" for a message. */
+function found(st: Stats): string {
+  return `owned by uid ${st.uid} (gid ${st.gid}), mode ${modeText(st.mode)}`
+}
+
+function errnoOf(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? 'error'
+}
+
 /**
- * A folder is safe to hold our socket when nobody but its owner can create, rename or remove
- * entries in it (no group/other write bit, unless the sticky bit limits removal to each
- * entry's owner, as on /tmp) and its owner is us or root. The same holds for every folder
- * above it: whoever can rename an ancestor can swap the whole path. Symlinks above the folder
- * (/var/run -> /run) are followed; the check runs on the real path.
+ * What a refused folder should tell the user to do. A sticky folder that others can write (/tmp)
+ * is shared by design: the fix is a private subfolder, never `chmod go-w /tmp`.
  */
-async function checkFolder(dir: string, uid: number, isSocketFolder: boolean): Promise<void> {
-  const st = await fsp.stat(dir)
-  if (!st.isDirectory()) throw new UnsafeSocketPathError(dir, 'is not a folder; the socket path must be inside a folder')
+function writableHint(dir: string, st: Stats, isSocketFolder: boolean, socketName: string): string {
+  if (st.mode & S_ISVTX) {
+    return `a sticky folder shared with other users (like /tmp) cannot hold the socket itself; use a private subfolder, e.g. ${path.join(dir, 'naaccord', socketName)}`
+  }
+  return isSocketFolder
+    ? `use a private subfolder (e.g. ${path.join(dir, 'naaccord', socketName)}), or, if the folder is yours alone, chmod go-w ${dir}`
+    : `chmod go-w ${dir} (whoever can write it can rename what lies below), or choose a socketPath under a folder only its owner can change`
+}
+
+/**
+ * A folder is safe to lie on the socket's path when its owner is us or root and nobody else can
+ * create, rename or remove entries in it: no group/other write bit, unless the sticky bit limits
+ * renames and removals to each entry's owner (/tmp), which is enough above the socket's folder
+ * (the entry below it is ours or root's) but never for the socket's own folder.
+ */
+function checkFolder(dir: string, st: Stats, uid: number, isSocketFolder: boolean, socketName: string): void {
+  if (!st.isDirectory()) {
+    throw new UnsafeSocketPathError(dir, `is not a folder (${found(st)}); the socket path must be inside a folder`)
+  }
   if (!ownerIsTrusted(st, uid)) {
     throw new UnsafeSocketPathError(
       dir,
-      `is owned by uid ${st.uid}, not by this process (uid ${uid}) or root; use a folder this user owns (e.g. chown ${uid} ${dir})`,
+      `is ${found(st)}, not owned by this process (uid ${uid}) or root, so its owner could swap what lies below it; ` +
+        `use a folder owned by uid ${uid} (e.g. chown ${uid} ${dir}) or by root`,
     )
   }
   const writableByOthers = (st.mode & 0o022) !== 0
@@ -33,47 +65,154 @@ async function checkFolder(dir: string, uid: number, isSocketFolder: boolean): P
   if (writableByOthers && !(sticky && !isSocketFolder)) {
     throw new UnsafeSocketPathError(
       dir,
-      `is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${modeText(st.mode)}), so another user could replace the socket; ` +
-        `chmod go-w ${dir}${isSocketFolder ? ' or let naaccord-ipc create a private folder' : ''}`,
+      `is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (${found(st)}; this process is uid ${uid}), so another user could replace ` +
+        `${isSocketFolder ? 'the socket' : 'a folder below it'}; ${writableHint(dir, st, isSocketFolder, socketName)}`,
     )
   }
 }
 
 /**
- * Make sure the socket's folder exists with `dirMode` (creating it when missing) and that it
- * and its ancestors are safe. Returns the folder's real path.
+ * A symlink on the way is followed only when nobody but us or root could have made or can change
+ * it: owned by us or root (its containing folder has passed checkFolder, so nobody else can
+ * replace it: a sticky /tmp only lets the link's owner rename or remove it). A link that another
+ * user owns, as one planted in /tmp, is refused. systemd's chase() with CHASE_SAFE does the same.
+ */
+function checkSymlink(link: string, st: Stats, container: Stats, uid: number): void {
+  if (!ownerIsTrusted(st, uid)) {
+    throw new UnsafeSocketPathError(
+      link,
+      `is a symlink owned by uid ${st.uid}, in ${path.dirname(link)} (${found(container)}); this process (uid ${uid}) follows only links ` +
+        'owned by itself or root, since another user could point it anywhere. Give the real path as socketPath, or remove the link if it is not yours',
+    )
+  }
+}
+
+function accessError(target: string, what: string, err: unknown, parent: Stats | undefined, uid: number, fix: string): SocketPathAccessError {
+  const where = parent ? `; ${path.dirname(target)} is ${found(parent)}` : ''
+  return new SocketPathAccessError(target, `cannot ${what} (${errnoOf(err)})${where}; this process runs as uid ${uid}. ${fix}`, { cause: err })
+}
+
+/**
+ * Create one missing folder inside a checked folder, then set its mode (and group) through a
+ * descriptor opened with O_DIRECTORY|O_NOFOLLOW and confirmed by fstat: never chmod/chown by path,
+ * which would follow a link swapped in meanwhile. Returns false when something appeared at the
+ * name first (the caller looks again).
+ */
+async function createFolder(dir: string, parentSt: Stats, mode: number, gid: number | undefined, uid: number): Promise<boolean> {
+  try {
+    await fsp.mkdir(dir, { mode })
+  } catch (err) {
+    if (errnoOf(err) === 'EEXIST') return false
+    throw accessError(
+      dir,
+      'create the socket folder',
+      err,
+      parentSt,
+      uid,
+      `Create it for this user first (e.g. install -d -o ${uid} -m ${modeText(mode).slice(2)} ${dir}, or systemd RuntimeDirectory=), or choose a socketPath in a folder this user owns`,
+    )
+  }
+  let fh: fsp.FileHandle
+  try {
+    fh = await fsp.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW)
+  } catch (err) {
+    throw new UnsafeSocketPathError(dir, `was replaced right after this process (uid ${uid}) created it (${errnoOf(err)}); someone else is at work in ${path.dirname(dir)}`, { cause: err })
+  }
+  try {
+    const st = await fh.stat()
+    if (!st.isDirectory() || st.uid !== uid) {
+      throw new UnsafeSocketPathError(dir, `is not the folder this process (uid ${uid}) just created (${found(st)}); someone else is at work in ${path.dirname(dir)}`)
+    }
+    // mkdir(2) applies the umask; set the exact mode (it can only have come out narrower).
+    await fh.chmod(mode)
+    if (gid !== undefined) await fh.chown(uid, gid)
+  } finally {
+    await fh.close()
+  }
+  return true
+}
+
+/**
+ * Check the socket's folder and every folder and symlink on the way to it, as written, from `/`
+ * down, creating what is missing only after the part above it has been checked:
+ *
+ * - every folder on the way is owned by us or root and not writable by group or others (a sticky
+ *   folder such as /tmp is accepted above the socket's folder, never as it);
+ * - a symlink on the way (`/var/run -> /run`) is followed only when owned by us or root, and its
+ *   target is walked the same way;
+ * - a missing folder is created (the socket's folder with `dirMode` and `gid`, those above it 0755)
+ *   and its mode and group set through a descriptor (O_DIRECTORY|O_NOFOLLOW, fstat), never by path;
+ * - a folder this process cannot write gets `IPC_SOCKET_PATH_ACCESS` with its owner, mode and our uid.
+ *
+ * Once checked, nobody but us or root can change any part of the chain, so the returned real
+ * folder path stays what was checked. Usable on its own (a supervisor that binds a plain
+ * net.Server calls this, then acquireSocketLock, clearStaleSocket and bindSocket).
+ *
+ * @returns the socket folder's real path (symlinks resolved); join the socket's name to it.
+ * @throws {UnsafeSocketPathError} IPC_UNSAFE_SOCKET_PATH: a folder or link on the way is unsafe.
+ * @throws {SocketPathAccessError} IPC_SOCKET_PATH_ACCESS: cannot create or use the folder.
+ * @example
+ * const realDir = await ensureSocketFolder('/run/naaccord/service.sock', 0o750, naaccordGid)
+ * const fsPath = path.join(realDir, 'service.sock')
  */
 export async function ensureSocketFolder(socketPath: string, dirMode: number, gid: number | undefined): Promise<string> {
-  const uid = process.getuid?.() ?? -1
-  const dir = path.dirname(socketPath)
-  let created = false
-  try {
-    await fsp.mkdir(dir, { mode: dirMode })
-    created = true
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') {
-      await fsp.mkdir(path.dirname(dir), { recursive: true, mode: 0o755 })
-      await fsp.mkdir(dir, { mode: dirMode })
-      created = true
-    } else if (code !== 'EEXIST') {
-      throw new UnsafeSocketPathError(dir, `cannot create the socket folder (${code}); create it owned by uid ${uid} with mode ${modeText(dirMode)}`, { cause: err })
+  const uid = myUid()
+  const socketName = path.basename(socketPath)
+  const queue = path.dirname(path.resolve(socketPath)).split('/').filter((p) => p !== '' && p !== '.')
+  let real = '/'
+  let realSt = await fsp.stat('/')
+  checkFolder('/', realSt, uid, queue.length === 0, socketName)
+  let links = 0
+  let creations = 0
+  while (queue.length > 0) {
+    const name = queue.shift()!
+    if (name === '..') {
+      // Every prefix of `real` was checked on the way down.
+      real = path.dirname(real)
+      realSt = await fsp.lstat(real)
+      continue
     }
+    const next = path.join(real, name)
+    const isSocketFolder = queue.length === 0
+    let st: Stats
+    try {
+      st = await fsp.lstat(next)
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') {
+        throw accessError(next, 'look at the socket folder', err, realSt, uid, 'Give this user search (x) permission on the folders above it, or choose another socketPath')
+      }
+      if (++creations > MAX_SYMLINKS) throw new UnsafeSocketPathError(next, 'keeps appearing and disappearing while this process creates it; someone else is at work here')
+      await createFolder(next, realSt, isSocketFolder ? dirMode : PARENT_DIR_MODE, isSocketFolder ? gid : undefined, uid)
+      queue.unshift(name) // look again: lstat and check what now stands there
+      continue
+    }
+    if (st.isSymbolicLink()) {
+      checkSymlink(next, st, realSt, uid)
+      if (++links > MAX_SYMLINKS) throw new UnsafeSocketPathError(socketPath, `has more than ${MAX_SYMLINKS} symlinks on its way (a loop?)`)
+      const target = await fsp.readlink(next)
+      if (path.isAbsolute(target)) {
+        real = '/'
+        realSt = await fsp.stat('/')
+      }
+      queue.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'))
+      continue
+    }
+    checkFolder(next, st, uid, isSocketFolder, socketName)
+    real = next
+    realSt = st
   }
-  if (created) {
-    // mkdir(2) applies the umask; set the exact mode (it can only have come out narrower).
-    await fsp.chmod(dir, dirMode)
-    if (gid !== undefined) await fsp.chown(dir, uid, gid)
-  }
-  // A symlinked folder (/var/run -> /run) is followed: its target must pass the same checks.
-  const real = await fsp.realpath(dir)
-  await checkFolder(real, uid, true)
-  let parent = path.dirname(real)
-  for (;;) {
-    await checkFolder(parent, uid, false)
-    const up = path.dirname(parent)
-    if (up === parent) break
-    parent = up
+  // The socket's own folder: this process must be able to create the socket and its lock there.
+  try {
+    await fsp.access(real, fsc.W_OK | fsc.X_OK)
+  } catch (err) {
+    throw accessError(
+      path.join(real, socketName),
+      'create the socket or its lock',
+      err,
+      realSt,
+      uid,
+      `Make the folder this user's (e.g. chown ${uid} ${real}, or systemd RuntimeDirectory= with User=), or run the server as its owner`,
+    )
   }
   return real
 }
@@ -86,12 +225,12 @@ export async function inspectSocketPath(socketPath: string): Promise<SocketPathS
   try {
     st = await fsp.lstat(socketPath)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' }
-    throw err
+    if (errnoOf(err) === 'ENOENT') return { kind: 'absent' }
+    throw new SocketPathAccessError(socketPath, `cannot look at the socket path (${errnoOf(err)}) as uid ${myUid()}; check the folder's permissions`, { cause: err })
   }
   if (st.isSocket()) return { kind: 'socket', ino: st.ino, uid: st.uid }
   const what = st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a folder' : st.isFile() ? 'a regular file' : 'not a socket'
-  return { kind: 'other', what }
+  return { kind: 'other', what: `${what} (${found(st)})` }
 }
 
 /** Refuse anything at the socket path that is not a socket; touch nothing. */

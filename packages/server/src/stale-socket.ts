@@ -1,6 +1,7 @@
 import net from 'node:net'
 import { promises as fsp } from 'node:fs'
 import { SocketInUseError, UnsafeSocketPathError, type Logger } from '@naaccord/ipc-shared'
+import { removeStrayBindFolders } from './bind-socket.js'
 import { inspectSocketPath, refuseNonSocket } from './socket-path.js'
 
 type Probe = 'live' | 'refused' | 'gone' | { denied: string }
@@ -24,11 +25,18 @@ function probe(socketPath: string, timeoutMs: number): Promise<Probe> {
 }
 
 /**
- * With the lock held: make the socket path free, or explain why it is not. A stale socket (left
- * by a crash) is removed; a live server's socket and anything that is not a socket are never
- * touched.
+ * With the lock held: make the socket path free, or explain why it is not. Private bind folders
+ * and a stale socket left by a crash are removed; a live server's socket and anything that is
+ * not a socket are never touched.
+ *
+ * @throws {SocketInUseError} IPC_SOCKET_IN_USE: a live server answers on the socket.
+ * @throws {UnsafeSocketPathError} IPC_UNSAFE_SOCKET_PATH: a symlink, file or folder at the path.
+ * @example
+ * const lock = await acquireSocketLock(fsPath, log)
+ * await clearStaleSocket(fsPath, log)
  */
 export async function clearStaleSocket(socketPath: string, log: Logger): Promise<void> {
+  await removeStrayBindFolders(socketPath, log)
   const state = await inspectSocketPath(socketPath)
   if (state.kind === 'absent') return
   if (state.kind === 'other') refuseNonSocket(socketPath, state.what)
@@ -45,6 +53,13 @@ export async function clearStaleSocket(socketPath: string, log: Logger): Promise
   // Remove only the socket we probed: if the inode changed since, someone else is at work here.
   const again = await inspectSocketPath(socketPath)
   if (again.kind !== 'socket' || again.ino !== state.ino) throw new SocketInUseError(socketPath, undefined, 'the socket was replaced while probing')
-  await fsp.unlink(socketPath)
+  try {
+    await fsp.unlink(socketPath)
+  } catch (err) {
+    // Gone meanwhile (ENOENT) is what we wanted; anything else is the folder's permissions.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new UnsafeSocketPathError(socketPath, `cannot remove the stale socket (${(err as NodeJS.ErrnoException).code}) owned by uid ${state.uid} as uid ${process.getuid?.()}; remove it as its owner`, { cause: err })
+    }
+  }
   log.warn({ socketPath }, 'removed a stale socket left by a server that is no longer running')
 }

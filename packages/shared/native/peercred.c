@@ -224,6 +224,8 @@ static napi_value make_support(napi_env env) {
   return result;
 }
 
+static napi_status register_flock(napi_env env, napi_value exports);
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn, support;
   NAPI_CALL(env, napi_create_function(env, "getPeerCredentials", NAPI_AUTO_LENGTH, GetPeerCredentials,
@@ -232,7 +234,77 @@ static napi_value Init(napi_env env, napi_value exports) {
   support = make_support(env);
   if (support == NULL) return NULL;
   NAPI_CALL(env, napi_set_named_property(env, exports, "support", support));
+  if (register_flock(env, exports) != napi_ok) return NULL;
   return exports;
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
+
+/*
+ * flock(fd, exclusive, nonblocking) -> boolean
+ *
+ * flock(2) on a file descriptor Node opened: the socket lock of naaccord-ipc. The kernel drops the
+ * lock when the last descriptor of that open file is closed, so a holder that dies (SIGKILL, and a
+ * zombie too, since a process's descriptors are closed before it becomes one) never leaves a lock
+ * behind: no stale period, no pid checks. Returns true when the lock was taken, false when it is
+ * held by another open file and nonblocking was asked (EWOULDBLOCK). Other failures throw with
+ * `code`/`errno`/`syscall` like Node's system errors. Never call it blocking from the main thread.
+ */
+#include <sys/file.h>
+
+static const char *flock_errno_name(int err) {
+  switch (err) {
+    case EBADF: return "EBADF";
+    case EINVAL: return "EINVAL";
+    case ENOLCK: return "ENOLCK";
+    case EINTR: return "EINTR";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    default: return "EUNKNOWN";
+  }
+}
+
+static napi_value Flock(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_valuetype type;
+  int32_t fd;
+  bool exclusive = true, nonblocking = true;
+  int op, rc;
+  napi_value result;
+
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "flock(fd, exclusive, nonblocking): 3 arguments required");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_typeof(env, argv[0], &type));
+  if (type != napi_number) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "flock(fd, exclusive, nonblocking): fd must be a number");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_get_value_int32(env, argv[0], &fd));
+  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &exclusive));
+  NAPI_CALL(env, napi_get_value_bool(env, argv[2], &nonblocking));
+
+  op = (exclusive ? LOCK_EX : LOCK_SH) | (nonblocking ? LOCK_NB : 0);
+  do {
+    rc = flock(fd, op);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    if (errno == EWOULDBLOCK && nonblocking) {
+      NAPI_CALL(env, napi_get_boolean(env, false, &result));
+      return result;
+    }
+    throw_system_error(env, flock_errno_name(errno), errno, "flock", strerror(errno));
+    return NULL;
+  }
+  NAPI_CALL(env, napi_get_boolean(env, true, &result));
+  return result;
+}
+
+static napi_status register_flock(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_status status = napi_create_function(env, "flock", NAPI_AUTO_LENGTH, Flock, NULL, &fn);
+  if (status != napi_ok) return status;
+  return napi_set_named_property(env, exports, "flock", fn);
+}

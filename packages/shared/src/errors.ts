@@ -39,9 +39,10 @@ export class SocketPathTooLongError extends IpcError {
   constructor(
     readonly socketPath: string,
     readonly limit: number,
+    why = '',
   ) {
     super(
-      `socket path ${socketPath} is ${Buffer.byteLength(socketPath)} bytes; this platform allows at most ${limit}. ` +
+      `socket path ${socketPath} is ${Buffer.byteLength(socketPath)} bytes; this platform allows at most ${limit}${why}. ` +
         'Choose a shorter socketPath (e.g. under /run/naaccord/).',
     )
   }
@@ -50,6 +51,21 @@ export class SocketPathTooLongError extends IpcError {
 /** The socket path or its folder is not safe to use: wrong owner, writable by others, a symlink, or not a socket. */
 export class UnsafeSocketPathError extends IpcError {
   readonly code = 'IPC_UNSAFE_SOCKET_PATH'
+  constructor(
+    readonly path: string,
+    reason: string,
+    options?: IpcErrorOptions,
+  ) {
+    super(`${path}: ${reason}`, options)
+  }
+}
+
+/**
+ * The socket's folder, lock file or socket cannot be created or opened by this process
+ * (EACCES, EPERM, EROFS, ENOSPC...): the message names the path, its owner and mode, our uid and the fix.
+ */
+export class SocketPathAccessError extends IpcError {
+  readonly code = 'IPC_SOCKET_PATH_ACCESS'
   constructor(
     readonly path: string,
     reason: string,
@@ -232,6 +248,7 @@ export const ERROR_CODES = {
   IPC_INVALID_OPTION: InvalidOptionError,
   IPC_SOCKET_PATH_TOO_LONG: SocketPathTooLongError,
   IPC_UNSAFE_SOCKET_PATH: UnsafeSocketPathError,
+  IPC_SOCKET_PATH_ACCESS: SocketPathAccessError,
   IPC_SOCKET_IN_USE: SocketInUseError,
   IPC_PEER_CREDENTIALS_UNAVAILABLE: PeerCredentialsUnavailableError,
   IPC_PEER_REJECTED: PeerRejectedError,

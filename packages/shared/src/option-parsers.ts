@@ -1,4 +1,5 @@
-import { InvalidOptionError } from './errors.js'
+import { SUN_PATH_MAX } from './constants.js'
+import { InvalidOptionError, SocketPathTooLongError } from './errors.js'
 
 /**
  * Small validators shared by the options resolvers of server and client. Each takes the option's
@@ -92,4 +93,29 @@ export function rejectUnknown(scope: string, given: object | undefined, known: r
       )
     }
   }
+}
+
+/**
+ * A server binds its socket at `<dir>/.<name>.XXXXXX/s` (a private folder beside the final path,
+ * see bindSocket), 10 bytes longer than `<dir>/<name>`: every path it binds must fit sun_path.
+ */
+export const BIND_PATH_EXTRA_BYTES = 10
+
+/** The longest socket path a server can bind here: sun_path (107 on Linux, 103 on macOS/BSD) less the private bind folder. */
+export const SERVER_SOCKET_PATH_MAX = SUN_PATH_MAX - BIND_PATH_EXTRA_BYTES
+
+/**
+ * Refuse a socket path that does not fit: `limit` is SUN_PATH_MAX for a path we connect to,
+ * SERVER_SOCKET_PATH_MAX for one a server binds.
+ *
+ * @example
+ * assertSocketPathFits('/run/naaccord/service.sock', SERVER_SOCKET_PATH_MAX)
+ */
+export function assertSocketPathFits(socketPath: string, limit: number): void {
+  if (Buffer.byteLength(socketPath) <= limit) return
+  const why =
+    limit === SERVER_SOCKET_PATH_MAX
+      ? ` for a server (sun_path holds ${SUN_PATH_MAX} bytes, and the socket is bound ${BIND_PATH_EXTRA_BYTES} bytes deeper, in a private folder beside it)`
+      : ''
+  throw new SocketPathTooLongError(socketPath, limit, why)
 }

@@ -98,6 +98,19 @@ function load(): Loaded {
 }
 
 /**
+ * The native addon as loaded once per process (module object), or why it could not be loaded.
+ * For the other native functions of the addon (flock in file-lock.ts); not part of the API.
+ *
+ * @example
+ * const addon = loadNativeAddon()
+ * if (addon.ok && typeof addon.binding.flock === 'function') addon.binding.flock(fd, true, true)
+ */
+export function loadNativeAddon(): { ok: true; binding: Record<string, unknown> } | { ok: false; reason: string } {
+  const result = load()
+  return result.ok ? { ok: true, binding: result.binding as unknown as Record<string, unknown> } : { ok: false, reason: result.reason }
+}
+
+/**
  * Whether the kernel's peer credentials can be read here: the addon loaded and the platform has
  * SO_PEERCRED or getpeereid(3). Never throws; the first call loads the addon and caches the answer.
  *
