@@ -1,0 +1,288 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { serve, type IpcServer } from '@naaccord/ipc-server'
+import { SERVER_SOCKET_PATH_MAX, SUN_PATH_MAX } from '@naaccord/ipc-shared'
+import { resolveGroup } from '../packages/server/src/group.js'
+import { deferCleanup, exited, isRoot, NOBODY, tempDir, waitForLine } from './helpers.js'
+
+const ok = (_req: unknown, res: import('node:http').ServerResponse) => res.end('ok')
+const defer = deferCleanup()
+
+function dir(): string {
+  const t = tempDir()
+  defer(t.cleanup)
+  return t.dir
+}
+
+async function start(socketPath: string, extra: Parameters<typeof serve>[1] = {}): Promise<IpcServer> {
+  const ipc = await serve(ok, { socketPath, logger: false, handleSignals: false, ...extra })
+  defer(() => ipc.close())
+  return ipc
+}
+
+function failure(p: Promise<unknown>): Promise<{ code?: string; message: string; limit?: number }> {
+  return p.then(
+    () => {
+      throw new Error('expected a refusal')
+    },
+    (e: unknown) => e as { code?: string; message: string },
+  )
+}
+
+function get(socketPath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(socketPath)
+    let data = ''
+    sock.on('data', (d) => (data += d.toString()))
+    sock.on('error', reject)
+    sock.on('end', () => resolve(data.split('\r\n\r\n')[1] ?? ''))
+    sock.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  })
+}
+
+/** Everything below `root`, as relative paths (lstat, links not followed). */
+function tree(root: string): string[] {
+  return (fs.readdirSync(root, { recursive: true }) as string[]).sort()
+}
+
+/** A 1777 folder like /tmp, made by the test inside its own temp folder (never /tmp itself). */
+function stickyFolder(): string {
+  const d = dir()
+  fs.chmodSync(d, 0o755)
+  const t = path.join(d, 'tmp')
+  fs.mkdirSync(t)
+  fs.chmodSync(t, 0o1777)
+  return t
+}
+
+/** A plain script that uid 65534 can run: in a 0711 folder of its own, no access to the checkout needed. */
+function foreignScript(source: string): string {
+  const d = dir()
+  fs.chmodSync(d, 0o711)
+  const file = path.join(d, 'script.mjs')
+  fs.writeFileSync(file, source, { mode: 0o644 })
+  return file
+}
+
+function runAsNobody(script: string, args: string[]): ChildProcess {
+  const child = spawn(process.execPath, [script, ...args], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] })
+  defer(async () => {
+    child.kill('SIGKILL')
+    await exited(child)
+  })
+  return child
+}
+
+/** A name making `<folder>/<name>` exactly `bytes` long. */
+function pathOfLength(folder: string, bytes: number): string {
+  const p = path.join(folder, 'x'.repeat(bytes - folder.length - 1))
+  expect(Buffer.byteLength(p)).toBe(bytes)
+  return p
+}
+
+describe('socket path length (every path we bind fits sun_path)', () => {
+  it('refuses a path whose private bind path would not fit, naming the maximum, and creates nothing', async () => {
+    const d = dir()
+    for (const bytes of [SUN_PATH_MAX, SERVER_SOCKET_PATH_MAX + 1]) {
+      const err = await failure(start(pathOfLength(d, bytes)))
+      expect(err.code).toBe('IPC_SOCKET_PATH_TOO_LONG')
+      expect(err.limit).toBe(SERVER_SOCKET_PATH_MAX)
+      expect(err.message).toContain(`at most ${SERVER_SOCKET_PATH_MAX}`)
+    }
+    expect(tree(d)).toEqual([]) // no stray 0755 socket, no private folder
+  })
+
+  it('serves on a path of exactly the maximum length', async () => {
+    const d = dir()
+    const ipc = await start(pathOfLength(d, SERVER_SOCKET_PATH_MAX))
+    expect(await get(ipc.socketPath!)).toBe('ok')
+    expect(fs.lstatSync(ipc.socketPath!).mode & 0o777).toBe(0o600)
+  })
+
+  it('checks the real folder: a short path through a symlink to a long folder is refused before binding', async () => {
+    const d = dir()
+    const long = path.join(d, 'l'.repeat(SERVER_SOCKET_PATH_MAX - d.length - 12))
+    fs.mkdirSync(long, { mode: 0o700 })
+    fs.symlinkSync(long, path.join(d, 'short'))
+    const err = await failure(start(path.join(d, 'short', 'service.sock')))
+    expect(err.code).toBe('IPC_SOCKET_PATH_TOO_LONG')
+    expect(fs.readdirSync(long).filter((n) => !n.endsWith('.lock'))).toEqual([])
+  })
+})
+
+describe('the folder chain, walked as written', () => {
+  it('a socket directly in a sticky shared folder is refused with a private-subfolder hint, not chmod go-w', async () => {
+    const t = stickyFolder()
+    const err = await failure(start(path.join(t, 'service.sock')))
+    expect(err.code).toBe('IPC_UNSAFE_SOCKET_PATH')
+    expect(err.message).toContain(`use a private subfolder, e.g. ${path.join(t, 'naaccord', 'service.sock')}`)
+    expect(err.message).not.toContain('chmod go-w')
+    expect(err.message).toContain(`uid ${process.getuid?.()}`)
+    expect(err.message).toContain('0o1777')
+  })
+
+  it('a private subfolder of a sticky folder is created with dirMode and works', async () => {
+    const t = stickyFolder()
+    const ipc = await start(path.join(t, 'naaccord', 'service.sock'), { dirMode: 0o700 })
+    expect(fs.lstatSync(path.join(t, 'naaccord')).mode & 0o7777).toBe(0o700)
+    expect(await get(ipc.socketPath!)).toBe('ok')
+  })
+
+  it('follows a symlink of our own (or root) in a sticky folder', async () => {
+    const t = stickyFolder()
+    const real = dir()
+    fs.symlinkSync(real, path.join(t, 'mine'))
+    const ipc = await start(path.join(t, 'mine', 'service.sock'))
+    expect(await get(ipc.socketPath!)).toBe('ok')
+    expect(fs.lstatSync(path.join(real, 'service.sock')).isSocket()).toBe(true)
+  })
+
+  it.skipIf(!isRoot)('refuses a symlink planted by another user in a sticky folder, as the socket folder or above it (needs root)', async () => {
+    const t = stickyFolder()
+    const target = dir() // root's, 0700: a folder the server would happily use
+    const planter = foreignScript(`import fs from 'node:fs'; for (const [to, at] of JSON.parse(process.argv[2])) fs.symlinkSync(to, at); console.log('planted')`)
+    const child = runAsNobody(planter, [JSON.stringify([[target, path.join(t, 'sock-dir')], [target, path.join(t, 'above')]])])
+    await waitForLine(child, 'planted')
+    expect(fs.lstatSync(path.join(t, 'sock-dir')).uid).toBe(NOBODY)
+    for (const socketPath of [path.join(t, 'sock-dir', 's.sock'), path.join(t, 'above', 'run', 's.sock')]) {
+      const err = await failure(start(socketPath))
+      expect(err.code).toBe('IPC_UNSAFE_SOCKET_PATH')
+      expect(err.message).toContain(`symlink owned by uid ${NOBODY}`)
+    }
+    expect(tree(target)).toEqual([]) // nothing created through the links
+  })
+
+  it.skipIf(!isRoot)('a root server never chmods or chowns a file another user points a swapped symlink at (needs root)', async () => {
+    const t = stickyFolder()
+    const base = dir()
+    // The victim: a root file 0600 that uid 65534 must never be able to read.
+    const victimDir = path.join(base, 'victim')
+    fs.mkdirSync(victimDir, { mode: 0o755 })
+    const victim = path.join(victimDir, 'run')
+    fs.writeFileSync(victim, 'secret', { mode: 0o600 })
+    const decoy = path.join(base, 'decoy') // an empty root folder where mkdir succeeds
+    fs.mkdirSync(decoy, { mode: 0o755 })
+    // uid 65534 flips <sticky>/a between the decoy and the victim's folder as fast as it can.
+    const flipper = foreignScript(`
+      import fs from 'node:fs'
+      const [link, a, b, ms] = process.argv.slice(2); const tmp = link + '.n'; const end = Date.now() + Number(ms)
+      fs.symlinkSync(a, link); console.log('flipping'); let i = 0
+      while (Date.now() < end) { try { fs.rmSync(tmp, { force: true }); fs.symlinkSync(i++ % 2 ? b : a, tmp); fs.renameSync(tmp, link) } catch {} }
+    `)
+    const child = runAsNobody(flipper, [path.join(t, 'a'), decoy, victimDir, '3000'])
+    await waitForLine(child, 'flipping')
+    const codes = new Set<string | undefined>()
+    const t0 = Date.now()
+    let rounds = 0
+    while (Date.now() - t0 < 2000) {
+      fs.rmSync(path.join(decoy, 'run'), { recursive: true, force: true })
+      const ipc = await serve(ok, { socketPath: path.join(t, 'a', 'run', 's.sock'), socketGroup: NOBODY, logger: false, handleSignals: false }).catch((e: { code?: string }) => {
+        codes.add(e.code)
+        return undefined
+      })
+      await ipc?.close()
+      if (ipc) codes.add('started')
+      rounds++
+    }
+    const st = fs.lstatSync(victim)
+    expect(rounds).toBeGreaterThan(20)
+    expect({ mode: st.mode & 0o7777, uid: st.uid, gid: st.gid }).toEqual({ mode: 0o600, uid: 0, gid: 0 })
+    expect([...codes]).toEqual(['IPC_UNSAFE_SOCKET_PATH'])
+  })
+
+  it.skipIf(!isRoot)('a folder pre-created by another user in a sticky folder is refused, not adopted (needs root)', async () => {
+    const t = stickyFolder()
+    const theirs = path.join(t, 'naaccord')
+    fs.mkdirSync(theirs, { mode: 0o700 })
+    fs.chownSync(theirs, NOBODY, NOBODY)
+    const err = await failure(start(path.join(theirs, 's.sock')))
+    expect(err.code).toBe('IPC_UNSAFE_SOCKET_PATH')
+    expect(err.message).toContain(`uid ${NOBODY}`)
+    expect(fs.lstatSync(theirs).mode & 0o7777).toBe(0o700)
+    expect(fs.lstatSync(theirs).uid).toBe(NOBODY)
+    expect(fs.readdirSync(theirs)).toEqual([])
+  })
+
+  it('a root link in a root folder above the socket (/var/run -> /run) keeps working, also relative', async () => {
+    const d = dir()
+    fs.mkdirSync(path.join(d, 'run'), { mode: 0o755 })
+    fs.symlinkSync('run', path.join(d, 'varrun')) // relative, as /var/run -> ../run
+    const ipc = await start(path.join(d, 'varrun', 'naaccord', 'service.sock'))
+    expect(await get(ipc.socketPath!)).toBe('ok')
+    expect(fs.lstatSync(path.join(d, 'run', 'naaccord', 'service.sock')).isSocket()).toBe(true)
+  })
+})
+
+describe('the lock file is never written through a link', () => {
+  function victimFile(): string {
+    const v = path.join(dir(), 'victim')
+    fs.writeFileSync(v, 'precious', { mode: 0o640 })
+    return v
+  }
+
+  it.each([
+    ['a symlink at the lock path', '.lock', (v: string, p: string) => fs.symlinkSync(v, p)],
+    ['a hard link at the lock path', '.lock', (v: string, p: string) => fs.linkSync(v, p)],
+    ['a symlink at the old owner-file path', '.lock.owner', (v: string, p: string) => fs.symlinkSync(v, p)],
+  ])('%s: the file it points at is left as it was', async (_what, suffix, plant) => {
+    const d = dir()
+    const socketPath = path.join(d, 's.sock')
+    const victim = victimFile()
+    const before = fs.statSync(victim)
+    plant(victim, socketPath + suffix)
+    const result = await serve(ok, { socketPath, logger: false, handleSignals: false }).then(
+      async (ipc) => {
+        await ipc.close()
+        return 'started'
+      },
+      (e: { code?: string }) => e.code,
+    )
+    expect(result).toBe(suffix === '.lock' ? 'IPC_UNSAFE_SOCKET_PATH' : 'started')
+    const after = fs.statSync(victim)
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious')
+    expect([after.mode, after.uid, after.mtimeMs]).toEqual([before.mode, before.uid, before.mtimeMs])
+  })
+})
+
+describe('start failures are IpcErrors that say what to do', () => {
+  it('a file where the socket folder should be: IPC_UNSAFE_SOCKET_PATH naming it', async () => {
+    const d = dir()
+    fs.writeFileSync(path.join(d, 'run'), '')
+    const err = await failure(start(path.join(d, 'run', 's.sock')))
+    expect(err.code).toBe('IPC_UNSAFE_SOCKET_PATH')
+    expect(err.message).toContain(path.join(d, 'run'))
+  })
+})
+
+describe('socketGroup by name, through NSS', () => {
+  const userdb = '/run/userdb'
+  const name = `nipc${process.pid}`
+  const gid = 60_000 + (process.pid % 5000)
+  it.skipIf(!isRoot)('resolves a group that only the name service knows (systemd userdb record, not in /etc/group) (needs root)', () => {
+    fs.mkdirSync(userdb, { recursive: true })
+    const record = path.join(userdb, `${name}.group`)
+    const byGid = path.join(userdb, `${gid}.group`)
+    fs.writeFileSync(record, JSON.stringify({ groupName: name, gid }))
+    fs.symlinkSync(`${name}.group`, byGid)
+    defer(() => {
+      fs.rmSync(record, { force: true })
+      fs.rmSync(byGid, { force: true })
+    })
+    let nss: string
+    try {
+      nss = execFileSync('getent', ['group', name], { encoding: 'utf8' })
+    } catch {
+      return void console.warn('skipped: nss-systemd is not in nsswitch.conf here, so no NSS-only group can be made')
+    }
+    expect(nss).toContain(`:${gid}:`)
+    expect(fs.readFileSync('/etc/group', 'utf8')).not.toContain(`${name}:`)
+    expect(resolveGroup('socketGroup', name)).toBe(gid)
+  })
+
+  it('an unknown group name is IPC_INVALID_OPTION naming the group', () => {
+    expect(() => resolveGroup('socketGroup', 'no-such-group-here')).toThrow(expect.objectContaining({ code: 'IPC_INVALID_OPTION', message: expect.stringContaining('"no-such-group-here"') }))
+  })
+})
