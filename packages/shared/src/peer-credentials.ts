@@ -28,7 +28,7 @@ interface NativeBinding {
   support: { supported: boolean; mechanism: string; pid: boolean; platform: string }
 }
 
-type Loaded = { ok: true; binding: NativeBinding } | { ok: false; reason: string; cause: unknown }
+type Loaded = { ok: true; binding: NativeBinding; file: string } | { ok: false; reason: string; cause: unknown }
 
 const OPT_OUT = 'pass allow: false to serve() to run without the peer check'
 const BUILD_HINT = 'build it with "pnpm --filter @naaccord/ipc-shared run install" (needs a C toolchain and Python 3)'
@@ -61,7 +61,7 @@ function loadFrom(file: string, label: string): Loaded {
       cause: undefined,
     }
   }
-  return { ok: true, binding }
+  return { ok: true, binding, file }
 }
 
 // Once per process: the answer cannot change without a restart, and a failure is remembered so
@@ -105,9 +105,9 @@ function load(): Loaded {
  * const addon = loadNativeAddon()
  * if (addon.ok && typeof addon.binding.flock === 'function') addon.binding.flock(fd, true, true)
  */
-export function loadNativeAddon(): { ok: true; binding: Record<string, unknown> } | { ok: false; reason: string } {
+export function loadNativeAddon(): { ok: true; binding: Record<string, unknown>; file: string } | { ok: false; reason: string } {
   const result = load()
-  return result.ok ? { ok: true, binding: result.binding as unknown as Record<string, unknown> } : { ok: false, reason: result.reason }
+  return result.ok ? { ok: true, binding: result.binding as unknown as Record<string, unknown>, file: result.file } : { ok: false, reason: result.reason }
 }
 
 /**
