@@ -30,8 +30,15 @@ export async function bundleFixture(file: string): Promise<{ script: string; env
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   })
   fs.chmodSync(script, 0o644)
+  // A copy of the addon beside the script, so that a process of another uid can load it too.
   const addon = loadNativeAddon()
-  const env: NodeJS.ProcessEnv = addon.ok ? { NAACCORD_PEERCRED_ADDON: addon.file } : {}
+  const env: NodeJS.ProcessEnv = {}
+  if (addon.ok) {
+    const copy = path.join(dir, 'peercred.node')
+    fs.copyFileSync(addon.file, copy)
+    fs.chmodSync(copy, 0o644)
+    env.NAACCORD_PEERCRED_ADDON = copy
+  }
   return { script, env, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) }
 }
 

@@ -2,10 +2,11 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { serve, type IpcServer } from '@naaccord/ipc-server'
 import { SERVER_SOCKET_PATH_MAX, SUN_PATH_MAX } from '@naaccord/ipc-shared'
 import { resolveGroup } from '../packages/server/src/group.js'
+import { bundleFixture, spawnBundle } from './bundle.js'
 import { deferCleanup, exited, isRoot, NOBODY, tempDir, waitForLine } from './helpers.js'
 
 const ok = (_req: unknown, res: import('node:http').ServerResponse) => res.end('ok')
@@ -248,6 +249,48 @@ describe('the lock file is never written through a link', () => {
 })
 
 describe('start failures are IpcErrors that say what to do', () => {
+  let racer: Awaited<ReturnType<typeof bundleFixture>> | undefined
+  beforeAll(async () => {
+    if (isRoot) racer = await bundleFixture('racer.ts')
+  })
+  afterAll(() => racer?.cleanup())
+
+  /** serve() in a process of uid 65534; its one answer line ("won ..." or "lost <code> <message>"). */
+  async function serveAsNobody(socketPath: string): Promise<string> {
+    const child = spawnBundle(racer!, [socketPath], { uid: NOBODY, gid: NOBODY, stdio: ['pipe', 'pipe', 'pipe'] })
+    defer(async () => {
+      child.kill('SIGKILL')
+      await exited(child)
+    })
+    await waitForLine(child, 'loaded')
+    child.stdin!.write('start\n')
+    return waitForLine(child, 'lost')
+  }
+
+  it.skipIf(!isRoot)("a folder of root's that we cannot write: IPC_SOCKET_PATH_ACCESS with owner, mode, our uid and the fix (needs root)", async () => {
+    const d = dir()
+    fs.chmodSync(d, 0o755)
+    const run = path.join(d, 'run')
+    fs.mkdirSync(run, { mode: 0o755 })
+    const line = await serveAsNobody(path.join(run, 's.sock'))
+    expect(line).toMatch(/^lost IPC_SOCKET_PATH_ACCESS /)
+    expect(line).toContain(path.join(run, 's.sock'))
+    expect(line).toContain('owned by uid 0')
+    expect(line).toContain('mode 0o755')
+    expect(line).toContain(`runs as uid ${NOBODY}`)
+    expect(line).toContain(`chown ${NOBODY} ${run}`)
+    expect(fs.readdirSync(run)).toEqual([])
+  })
+
+  it.skipIf(!isRoot)("a missing folder under root's folder: IPC_SOCKET_PATH_ACCESS saying how to create it (needs root)", async () => {
+    const d = dir()
+    fs.chmodSync(d, 0o755)
+    const line = await serveAsNobody(path.join(d, 'naaccord', 's.sock'))
+    expect(line).toMatch(/^lost IPC_SOCKET_PATH_ACCESS /)
+    expect(line).toContain(`install -d -o ${NOBODY} -m 700 ${path.join(d, 'naaccord')}`)
+    expect(line).toContain(`runs as uid ${NOBODY}`)
+  })
+
   it('a file where the socket folder should be: IPC_UNSAFE_SOCKET_PATH naming it', async () => {
     const d = dir()
     fs.writeFileSync(path.join(d, 'run'), '')
