@@ -12,3 +12,11 @@ export type { ServerTlsOptions, ClientAuth } from './tls-options.js'
 export type { Peer, PeerCertificate } from './peer.js'
 export { requirePeer, type RequirePeerOptions } from './require-peer.js'
 export { healthReport, certificateHealth, EXPIRY_WARNING_DAYS, type Health, type CertificateHealth } from './health.js'
+// The socket lifecycle, step by step, for a process that binds a plain net.Server itself (a
+// supervisor): ensureSocketFolder -> acquireSocketLock -> clearStaleSocket -> bindSocket; on exit
+// unlinkIfOurs and lock.release().
+export { ensureSocketFolder, inspectSocketPath, type SocketPathState } from './socket-path.js'
+export { acquireSocketLock, lockPathFor, readLockOwner, type HeldLock, type LockOwner } from './socket-lock.js'
+export { clearStaleSocket } from './stale-socket.js'
+export { bindSocket, removeStrayBindFolders, unlinkIfOurs, type BoundSocket } from './bind-socket.js'
+export { resolveGroup } from './group.js'
