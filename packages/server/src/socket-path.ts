@@ -125,7 +125,15 @@ async function createFolder(dir: string, parentSt: Stats, mode: number, gid: num
     }
     // mkdir(2) applies the umask; set the exact mode (it can only have come out narrower).
     await fh.chmod(mode)
-    if (gid !== undefined) await fh.chown(uid, gid)
+    if (gid !== undefined) {
+      await fh.chown(uid, gid).catch((err: unknown) => {
+        throw new SocketPathAccessError(
+          dir,
+          `cannot give the new socket folder to group ${gid} (${errnoOf(err)}); this process (uid ${uid}) must be a member of that group, or run as root`,
+          { cause: err },
+        )
+      })
+    }
   } finally {
     await fh.close()
   }
@@ -156,6 +164,26 @@ async function createFolder(dir: string, parentSt: Stats, mode: number, gid: num
  * const fsPath = path.join(realDir, 'service.sock')
  */
 export async function ensureSocketFolder(socketPath: string, dirMode: number, gid: number | undefined): Promise<string> {
+  try {
+    return await walkAndCreate(socketPath, dirMode, gid)
+  } catch (err) {
+    throw asStartError(err, path.dirname(socketPath), 'check or create the socket folder')
+  }
+}
+
+/**
+ * Every start failure is one of ours: an error that is not (a folder removed under us, EIO...)
+ * becomes IPC_SOCKET_PATH_ACCESS naming the path, the errno and our uid, with the cause kept.
+ *
+ * @example
+ * catch (err) { throw asStartError(err, socketPath, 'bind the socket') }
+ */
+export function asStartError(err: unknown, target: string, what: string): Error {
+  if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('IPC_')) return err
+  return new SocketPathAccessError(target, `cannot ${what} (${errnoOf(err)}: ${err instanceof Error ? err.message : String(err)}) as uid ${myUid()}; check the folder's owner and mode`, { cause: err })
+}
+
+async function walkAndCreate(socketPath: string, dirMode: number, gid: number | undefined): Promise<string> {
   const uid = myUid()
   const socketName = path.basename(socketPath)
   const queue = path.dirname(path.resolve(socketPath)).split('/').filter((p) => p !== '' && p !== '.')

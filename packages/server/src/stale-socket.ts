@@ -2,7 +2,7 @@ import net from 'node:net'
 import { promises as fsp } from 'node:fs'
 import { SocketInUseError, UnsafeSocketPathError, type Logger } from '@naaccord/ipc-shared'
 import { removeStrayBindFolders } from './bind-socket.js'
-import { inspectSocketPath, refuseNonSocket } from './socket-path.js'
+import { asStartError, inspectSocketPath, refuseNonSocket } from './socket-path.js'
 
 type Probe = 'live' | 'refused' | 'gone' | { denied: string }
 
@@ -36,6 +36,14 @@ function probe(socketPath: string, timeoutMs: number): Promise<Probe> {
  * await clearStaleSocket(fsPath, log)
  */
 export async function clearStaleSocket(socketPath: string, log: Logger): Promise<void> {
+  try {
+    await clear(socketPath, log)
+  } catch (err) {
+    throw asStartError(err, socketPath, 'clear the socket path')
+  }
+}
+
+async function clear(socketPath: string, log: Logger): Promise<void> {
   await removeStrayBindFolders(socketPath, log)
   const state = await inspectSocketPath(socketPath)
   if (state.kind === 'absent') return
