@@ -3,10 +3,9 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { serve } from '@naaccord/ipc-server'
+import { acquireSocketLock, lockPathFor, readLockOwner, serve } from '@naaccord/ipc-server'
 import { deferCleanup, exited, memoryLogger, runToEnd, spawnTs, tempDir, waitForLine } from './helpers.js'
 import { bundleFixture, spawnBundle } from './bundle.js'
-import { acquireSocketLock, lockPathFor, readLockOwner } from '../packages/server/src/socket-lock.js'
 
 const ok = (_req: unknown, res: import('node:http').ServerResponse) => res.end('ok')
 const defer = deferCleanup()

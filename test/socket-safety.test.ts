@@ -5,7 +5,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { serve, type IpcServer } from '@naaccord/ipc-server'
 import { SERVER_SOCKET_PATH_MAX, SUN_PATH_MAX } from '@naaccord/ipc-shared'
-import { resolveGroup } from '../packages/server/src/group.js'
+import { resolveGroup } from '@naaccord/ipc-server'
 import { bundleFixture, spawnBundle } from './bundle.js'
 import { deferCleanup, exited, isRoot, NOBODY, tempDir, waitForLine } from './helpers.js'
 
@@ -205,6 +205,14 @@ describe('the folder chain, walked as written', () => {
     expect(fs.lstatSync(theirs).mode & 0o7777).toBe(0o700)
     expect(fs.lstatSync(theirs).uid).toBe(NOBODY)
     expect(fs.readdirSync(theirs)).toEqual([])
+  })
+
+  it.skipIf(!isRoot || !fs.lstatSync('/var/run', { throwIfNoEntry: false })?.isSymbolicLink())('the real /var/run -> /run link is followed (needs root)', async () => {
+    const folder = `/var/run/nipc-test-${process.pid}`
+    defer(() => fs.rmSync(`/run/nipc-test-${process.pid}`, { recursive: true, force: true }))
+    const ipc = await start(path.join(folder, 's.sock'))
+    expect(await get(ipc.socketPath!)).toBe('ok')
+    expect(fs.lstatSync(`/run/nipc-test-${process.pid}/s.sock`).isSocket()).toBe(true)
   })
 
   it('a root link in a root folder above the socket (/var/run -> /run) keeps working, also relative', async () => {
