@@ -125,7 +125,8 @@ function openLockFile(lockPath: string): number {
  * at once. No stale period, no pid guessing, no takeover step to race. The holder's pid and start
  * time are written into the file through the locked descriptor, for messages only.
  *
- * Without flock (the native addon is missing, which serve() only allows with `allow: false`), no
+ * Without flock (the native addon is missing, which serve() only allows with `allow: false`, or
+ * is a build from before flock was added), no
  * lock is taken: a warning is logged and the returned lock has no path. The socket is still
  * published with link(2), which never replaces another socket, and a stale socket is still
  * probed before removal; what is lost is the guarantee for two servers started at the same
@@ -157,6 +158,8 @@ export async function acquireSocketLock(socketPath: string, log: Logger): Promis
       if (st.nlink !== 1) {
         throw new UnsafeSocketPathError(lockPath, `has ${st.nlink} hard links, so it is another file too; never written. Remove the link and start again`)
       }
+      // Whoever can open the file can flock it: keep it ours alone, whatever made it wider.
+      if (st.mode & 0o077 && st.uid === uid()) fs.fchmodSync(fd, 0o600)
       if (!tryLockExclusive(fd)) {
         const owner = readOwnerFd(fd)
         throw new SocketInUseError(socketPath, owner?.pid, 'another server holds the lock for')
