@@ -158,21 +158,30 @@ describe('SIGKILL at every step of serve() and of close()', () => {
       { phase: 'start' as const, k: 2 * steps.start! },
       ...Array.from({ length: 2 * steps.close! }, (_, i) => ({ phase: 'close' as const, k: i + 1 })),
     ]
-    const outcomes = await pool(points, 4, async ({ phase, k }) => {
+    // First every kill (four processes at a time, each in its own folder: what a killed process
+    // leaves on disk does not change afterwards), then every next start, one at a time, timed alone.
+    const killed = await pool(points, 4, async ({ phase, k }) => {
       const folder = path.join(root, `${phase}-${k}`, 'run')
-      const socketPath = path.join(folder, 's.sock')
-      const child = spawnBundle(killPoint, [socketPath, phase, String(k)])
+      const child = spawnBundle(killPoint, [path.join(folder, 's.sock'), phase, String(k)])
       const run = await runToEnd(child)
       expect(child.signalCode, `${phase} point ${k}: ${run.stdout}${run.stderr}`).toBe('SIGKILL')
+      return { phase, k, folder }
+    })
+    const outcomes = []
+    for (const { phase, k, folder } of killed) {
+      const socketPath = path.join(folder, 's.sock')
       const t0 = Date.now()
       const ipc = await serve(ok, { socketPath, logger: false, handleSignals: false }).catch((e: unknown) => e as Error)
       const ms = Date.now() - t0
-      if (ipc instanceof Error) return { phase, k, ms, error: `${(ipc as { code?: string }).code} ${ipc.message}` }
+      if (ipc instanceof Error) {
+        outcomes.push({ phase, k, ms, error: `${(ipc as { code?: string }).code} ${ipc.message}` })
+        continue
+      }
       const running = fs.readdirSync(folder).sort()
       const answer = await get(socketPath)
       await ipc.close()
-      return { phase, k, ms, running, answer, after: fs.readdirSync(folder) }
-    })
+      outcomes.push({ phase, k, ms, running, answer, after: fs.readdirSync(folder) })
+    }
     console.log(`kill points: ${steps.start} steps of serve(), ${steps.close} of close(); ${outcomes.length} kills; slowest next start ${Math.max(...outcomes.map((o) => o.ms))} ms`)
     for (const o of outcomes) {
       expect(o, `${o.phase} point ${o.k}`).toMatchObject({ running: ['s.sock', 's.sock.lock'], answer: 'ok', after: [] })

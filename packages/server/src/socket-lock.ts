@@ -1,10 +1,12 @@
 import fs, { constants as fsc } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 import path from 'node:path'
 import {
   SocketInUseError,
   SocketPathAccessError,
   UnsafeSocketPathError,
   flockAvailable,
+  parseProcStat,
   readProcessStartTime,
   tryLockExclusive,
   type Logger,
@@ -17,6 +19,30 @@ export function lockPathFor(socketPath: string): string {
 
 /** A holder that released (and unlinked) the file between our open and our flock makes us retry. */
 const MAX_ATTEMPTS = 20
+/**
+ * How long to wait for a holder that is dying: after SIGKILL the main thread can already show as a
+ * zombie while the process's other threads still hold its descriptors (and so the lock) for a few
+ * milliseconds more. A live holder is refused at once.
+ */
+const DYING_HOLDER_WAIT_MS = 1000
+
+/** True when `pid` has exited (gone, or a zombie whose descriptors are being closed). */
+function isExiting(pid: number | undefined): boolean {
+  if (pid === undefined) return false
+  let text: string
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    try {
+      process.kill(pid, 0)
+      return false // alive, no procfs here
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH'
+    }
+  }
+  const state = parseProcStat(text)?.state
+  return state === 'Z' || state === 'X' || state === 'x'
+}
 
 /**
  * open(2) flags for the lock file: never through a symlink (O_NOFOLLOW: ELOOP), never blocking on
@@ -120,10 +146,13 @@ function openLockFile(lockPath: string): number {
  * 3. check that the path still names the file we locked: a holder that releases unlinks the file
  *    while still holding the lock, so a lock on an unlinked file is worthless; open again.
  *
- * The kernel drops the lock when its holder's descriptors close, also on SIGKILL, and before a
- * dead process is a zombie: a crash leaves at most an unlocked file, which the next start locks
- * at once. No stale period, no pid guessing, no takeover step to race. The holder's pid and start
- * time are written into the file through the locked descriptor, for messages only.
+ * The kernel drops the lock when its holder's descriptors close, also on SIGKILL, and by the time
+ * a dead process is a zombie: a crash leaves at most an unlocked file, which the next start locks
+ * at once. No stale period, no takeover step to race. The holder's pid and start time are written
+ * into the file through the locked descriptor, for messages, and for one thing more: a holder
+ * whose pid is gone or a zombie is still closing its descriptors (a killed process's main thread
+ * shows as a zombie while its other threads exit), so the lock is tried again for up to 1 s
+ * instead of refusing the start; a live holder is refused at once.
  *
  * Without flock (the native addon is missing, which serve() only allows with `allow: false`, or
  * is a build from before flock was added), no
@@ -146,8 +175,10 @@ export async function acquireSocketLock(socketPath: string, log: Logger): Promis
     log.warn({ lockPath, reason: flock.reason }, 'no socket lock: flock(2) comes with the native addon, which is unavailable; two servers started at the same moment on a stale socket are not kept apart')
     return { path: undefined, release: async () => {} }
   }
+  const dyingDeadline = Date.now() + DYING_HOLDER_WAIT_MS
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const fd = openLockFile(lockPath)
+    let retryAfterMs = 0
     let keep = false
     try {
       const st = fs.fstatSync(fd)
@@ -162,6 +193,11 @@ export async function acquireSocketLock(socketPath: string, log: Logger): Promis
       if (st.mode & 0o077 && st.uid === uid()) fs.fchmodSync(fd, 0o600)
       if (!tryLockExclusive(fd)) {
         const owner = readOwnerFd(fd)
+        if (isExiting(owner?.pid) && Date.now() < dyingDeadline) {
+          attempt-- // not a change of hands: the holder is still closing its descriptors
+          retryAfterMs = 5
+          continue
+        }
         throw new SocketInUseError(socketPath, owner?.pid, 'another server holds the lock for')
       }
       let now: fs.Stats | undefined
@@ -181,6 +217,7 @@ export async function acquireSocketLock(socketPath: string, log: Logger): Promis
       throw err
     } finally {
       if (!keep) fs.closeSync(fd)
+      if (retryAfterMs > 0) await sleep(retryAfterMs)
     }
   }
   throw new SocketInUseError(socketPath, undefined, `the lock changed hands ${MAX_ATTEMPTS} times while this process tried to take it, for`)

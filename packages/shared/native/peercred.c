@@ -244,9 +244,9 @@ NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
  * flock(fd, exclusive, nonblocking) -> boolean
  *
  * flock(2) on a file descriptor Node opened: the socket lock of naaccord-ipc. The kernel drops the
- * lock when the last descriptor of that open file is closed, so a holder that dies (SIGKILL, and a
- * zombie too, since a process's descriptors are closed before it becomes one) never leaves a lock
- * behind: no stale period, no pid checks. Returns true when the lock was taken, false when it is
+ * lock when the last descriptor of that open file is closed, so a holder that dies (SIGKILL too;
+ * a zombie's descriptors are closed once its last thread has exited) never leaves a lock behind:
+ * no stale period. Returns true when the lock was taken, false when it is
  * held by another open file and nonblocking was asked (EWOULDBLOCK). Other failures throw with
  * `code`/`errno`/`syscall` like Node's system errors. Never call it blocking from the main thread.
  */
