@@ -23,7 +23,7 @@ export function modeText(mode: number): string {
 
 /** "owned by uid 0, mode 0o755" for a message. */
 function found(st: Stats): string {
-  return `owned by uid ${st.uid} (gid ${st.gid}), mode ${modeText(st.mode)}`
+  return `owned by uid ${st.uid}, group ${st.gid}, mode ${modeText(st.mode)}`
 }
 
 function errnoOf(err: unknown): string {
@@ -265,6 +265,6 @@ export async function inspectSocketPath(socketPath: string): Promise<SocketPathS
 export function refuseNonSocket(socketPath: string, what: string): never {
   throw new UnsafeSocketPathError(
     socketPath,
-    `is ${what}, not a socket; naaccord-ipc never removes it. Remove it yourself if it is yours, or choose another socketPath`,
+    `is ${what}, not a socket; naaccord-ipc (running as uid ${myUid()}) never removes it. Remove it yourself if it is yours, or choose another socketPath`,
   )
 }
