@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { acquireSocketLock, lockPathFor, readLockOwner, serve } from '@naaccord/ipc-server'
+import { acquireSocketLock, bindSocket, clearStaleSocket, ensureSocketFolder, lockPathFor, readLockOwner, serve, unlinkIfOurs } from '@naaccord/ipc-server'
 import { deferCleanup, exited, memoryLogger, runToEnd, spawnTs, tempDir, waitForLine } from './helpers.js'
 import { bundleFixture, spawnBundle } from './bundle.js'
 
@@ -128,15 +128,35 @@ describe('the lock is released by the kernel', () => {
     expect(fs.readFileSync(lockPathFor(socketPath), 'utf8')).toBe('theirs')
   })
 
-  it('a server closes in any order: unlink and release before draining leave a successor free to start', async () => {
+  it('stop accepting, unlink and release before draining: a successor starts at once, and the old server closing later leaves its socket alone', async () => {
     const d = dir()
     const socketPath = path.join(d, 's.sock')
-    const first = await serve(ok, { socketPath, logger: false, handleSignals: false })
-    await first.close()
-    await first.close()
-    const second = await serve(ok, { socketPath, logger: false, handleSignals: false })
-    defer(() => second.close())
+    // The old server, built from the exported steps on a plain net.Server (as close() will use them).
+    const realDir = await ensureSocketFolder(socketPath, 0o700, undefined)
+    const fsPath = path.join(realDir, 's.sock')
+    const lock = await acquireSocketLock(fsPath, quiet)
+    await clearStaleSocket(fsPath, quiet)
+    const old = net.createServer((c) => c.on('data', (b) => c.write(b)))
+    const bound = await bindSocket(old, fsPath, 0o600, undefined)
+    const conn = net.connect(socketPath)
+    await new Promise((r) => conn.once('connect', r))
+    // Shutdown, in the order that lets a successor start while connections drain.
+    const oldClosed = new Promise((r) => old.close(r))
+    expect(await unlinkIfOurs(fsPath, bound.ino)).toBe(true)
+    await lock.release()
+    await lock.release() // idempotent
+    const t0 = Date.now()
+    const next = await serve(ok, { socketPath, logger: false, handleSignals: false })
+    defer(() => next.close())
+    expect(Date.now() - t0).toBeLessThan(1000)
+    // The old connection still works while the successor serves.
+    conn.write('still here')
+    expect(String(await new Promise((r) => conn.once('data', r)))).toBe('still here')
+    expect(await unlinkIfOurs(fsPath, bound.ino)).toBe(false) // not ours any more: left alone
+    conn.destroy()
+    await oldClosed
     expect(await get(socketPath)).toBe('ok')
+    expect(fs.readdirSync(d).sort()).toEqual(['s.sock', 's.sock.lock'])
   })
 })
 

@@ -313,7 +313,8 @@ describe('socketGroup by name, through NSS', () => {
   const name = `nipc${process.pid}`
   const gid = 60_000 + (process.pid % 5000)
   it.skipIf(!isRoot)('resolves a group that only the name service knows (systemd userdb record, not in /etc/group) (needs root)', () => {
-    fs.mkdirSync(userdb, { recursive: true })
+    const made = fs.mkdirSync(userdb, { recursive: true }) !== undefined
+    if (made) defer(() => fs.rmSync(userdb, { recursive: true, force: true }))
     const record = path.join(userdb, `${name}.group`)
     const byGid = path.join(userdb, `${gid}.group`)
     fs.writeFileSync(record, JSON.stringify({ groupName: name, gid }))
