@@ -194,6 +194,39 @@ describe('the folder chain, walked as written', () => {
     expect([...codes]).toEqual(['IPC_UNSAFE_SOCKET_PATH'])
   })
 
+  it.skipIf(!isRoot)('another user racing to put a folder or a link where a root server creates its folder never gets it used (needs root)', async () => {
+    const t = stickyFolder()
+    const victim = path.join(dir(), 'victim') // root's folder, 0700: must never get a socket or a mode change
+    fs.mkdirSync(victim, { mode: 0o700 })
+    const target = path.join(t, 'naaccord')
+    const racer = foreignScript(`
+      import fs from 'node:fs'
+      const [at, victim, ms] = process.argv.slice(2); const end = Date.now() + Number(ms); let i = 0
+      console.log('racing')
+      while (Date.now() < end) { try { i++ % 2 ? fs.mkdirSync(at, { mode: 0o777 }) : fs.symlinkSync(victim, at) } catch {} }
+    `)
+    const child = runAsNobody(racer, [target, victim, '2500'])
+    await waitForLine(child, 'racing')
+    const seen: Record<string, number> = {}
+    const t0 = Date.now()
+    while (Date.now() - t0 < 1500) {
+      fs.rmSync(target, { recursive: true, force: true })
+      const ipc = await serve(ok, { socketPath: path.join(target, 's.sock'), logger: false, handleSignals: false }).catch((e: { code?: string }) => e.code)
+      if (typeof ipc === 'object') {
+        const st = fs.lstatSync(target)
+        expect({ dir: st.isDirectory(), uid: st.uid, mode: st.mode & 0o7777 }).toEqual({ dir: true, uid: 0, mode: 0o700 })
+        expect(await get(ipc.socketPath!)).toBe('ok')
+        await ipc.close()
+        seen.started = (seen.started ?? 0) + 1
+      } else seen[String(ipc)] = (seen[String(ipc)] ?? 0) + 1
+    }
+    console.log(`race outcomes: ${JSON.stringify(seen)}`)
+    expect(Object.keys(seen).every((k) => k === 'started' || k === 'IPC_UNSAFE_SOCKET_PATH'), JSON.stringify(seen)).toBe(true)
+    expect(Object.values(seen).reduce((a, b) => a + b, 0)).toBeGreaterThan(10)
+    expect(fs.readdirSync(victim)).toEqual([])
+    expect(fs.lstatSync(victim).mode & 0o7777).toBe(0o700)
+  })
+
   it.skipIf(!isRoot)('a folder pre-created by another user in a sticky folder is refused, not adopted (needs root)', async () => {
     const t = stickyFolder()
     const theirs = path.join(t, 'naaccord')
