@@ -36,7 +36,7 @@ describe.skipIf(netnsUnavailable !== undefined)(`two hosts in network namespaces
   let hosts: TwoHosts
   let pki: TestPki
   let port: number
-  let pkiDir: { cleanup: () => void }
+  let pkiDir: { dir: string; cleanup: () => void }
   let server: ChildProcess
 
   beforeAll(async () => {

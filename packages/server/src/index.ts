@@ -10,5 +10,6 @@ export {
 } from './options.js'
 export type { ServerTlsOptions, ClientAuth } from './tls-options.js'
 export type { Peer, PeerCertificate } from './peer.js'
+export { resolveTrustedProxy, TRUSTED_PROXY_DEFAULTS, TRUSTED_PROXY_ENV, type TrustedProxyOptions, type ResolvedTrustedProxy } from './trusted-proxy.js'
 export { requirePeer, type RequirePeerOptions } from './require-peer.js'
 export { healthReport, certificateHealth, EXPIRY_WARNING_DAYS, type Health, type CertificateHealth } from './health.js'
