@@ -2,7 +2,7 @@
 // namespaces joined by a veth pair, configured from the recipe in deploy/wireguard. The services
 // server listens on the tunnel address only, with mutual TLS on top; our client in the other
 // namespace calls it through the tunnel. The same port is not reachable on the veth address.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'

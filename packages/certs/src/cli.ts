@@ -135,6 +135,10 @@ ${Object.values(COMMANDS)
 
 Run "naaccord-ipc certs <command> --help" for a command's options.
 
+Operator commands (exit 0 ok, 1 warning, 2 critical; --json; --help for options):
+  naaccord-ipc check-tls (--socket PATH | --host HOST --port N) --ca FILE [--cert FILE --key FILE]
+  naaccord-ipc doctor [--socket PATH] [--ca FILE --cert FILE --key FILE]
+
 Exit codes: 0 done, 1 unexpected failure, 2 bad usage or refused (the message says what to do).
 
 Examples:
@@ -169,7 +173,12 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       io[group === undefined ? 'stderr' : 'stdout'](usage())
       return group === undefined ? EXIT.usage : EXIT.ok
     }
-    if (group !== 'certs') throw new UsageError(`unknown command "${group}"; the only command group is "certs"`)
+    if (group === 'check-tls' || group === 'doctor') {
+      // Loaded on use: doctor pulls in the server package, which certs commands never need.
+      const ops = await import('./ops-cli.js')
+      return await (group === 'doctor' ? ops.runDoctor : ops.runCheckTls)(argv.slice(1), io)
+    }
+    if (group !== 'certs') throw new UsageError(`unknown command "${group}"; use "certs", "check-tls" or "doctor"`)
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
       io[name === undefined ? 'stderr' : 'stdout'](usage())
       return name === undefined ? EXIT.usage : EXIT.ok

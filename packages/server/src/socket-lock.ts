@@ -91,3 +91,15 @@ export async function acquireSocketLock(socketPath: string, log: Logger, staleMs
     }
   }
 }
+
+/**
+ * Who holds the lock of `socketPath`, as its owner file says, and whether that process still
+ * runs (for `naaccord-ipc doctor`). Undefined when there is no readable owner file.
+ *
+ * @example
+ * await lockHolder('/run/naaccord/service.sock') // { pid: 4121, alive: true }
+ */
+export async function lockHolder(socketPath: string): Promise<{ pid: number; alive: boolean } | undefined> {
+  const owner = await readOwner(socketPath)
+  return owner && { pid: owner.pid, alive: isAlive(owner) }
+}
