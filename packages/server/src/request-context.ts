@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { REQUEST_ID_HEADER, type Logger } from '@naaccord/ipc-shared'
+import { REQUEST_ID_HEADER, TRACEPARENT_HEADER, parseTraceparent, type Logger } from '@naaccord/ipc-shared'
 import { peerOf } from './peer.js'
 import { takeForwardedIdentity, type ResolvedTrustedProxy } from './trusted-proxy.js'
 
@@ -59,6 +59,7 @@ export function withRequestContext(handler: RequestListener, opts: RequestContex
         log.info(
           {
             reqId: id,
+            traceId: parseTraceparent(req.headers[TRACEPARENT_HEADER])?.traceId,
             method: req.method,
             path: pathOnly(req.url),
             status: res.statusCode,
