@@ -5,9 +5,10 @@ import { chmodSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import express from 'express'
+import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import { createTestPki } from '@naaccord/ipc-certs'
-import { createClient, propagationHeaders } from '@naaccord/ipc-client'
+import { clientMetrics, createClient, propagationHeaders } from '@naaccord/ipc-client'
 import { serve, serveMetrics } from '@naaccord/ipc-server'
 import { NOBODY, deferCleanup, isRoot, memoryLogger, tempDir } from './helpers.js'
 
@@ -76,6 +77,38 @@ describe('metrics', () => {
     expect(days).toBeGreaterThan(89)
     expect(days).toBeLessThan(90)
     expect((await fetch(`http://${metrics.address}/other`)).status).toBe(404)
+  })
+})
+
+describe('client metrics', () => {
+  it('counts requests by outcome, retries and errors by code, and pool connections, per client', async () => {
+    const t = tempDir()
+    defer(t.cleanup)
+    const socketPath = path.join(t.dir, 's.sock')
+    const ipc = await serve((_req, res) => res.end('{}'), { socketPath, logger: false, handleSignals: false, requestLog: false, acknowledgePlaintextSocket: true })
+    defer(() => ipc.close())
+    const register = new Registry()
+    const client = createClient({ socketPath, logger: false, acknowledgePlaintext: true })
+    defer(() => client.destroy())
+    defer((await clientMetrics(client, { register })).close)
+    // Another client in the same process is not counted by the first one's metrics.
+    const missing = createClient({ socketPath: path.join(t.dir, 'missing.sock'), logger: false, retries: 2, retryDelayMs: 1 })
+    defer(() => missing.destroy())
+    const missingRegister = new Registry()
+    defer((await clientMetrics(missing, { register: missingRegister })).close)
+
+    await client.get('/a')
+    await client.post('/b', { x: 1 })
+    await expect(missing.get('/c')).rejects.toMatchObject({ code: 'IPC_SERVICE_UNAVAILABLE' })
+    const text = await register.metrics()
+    expect(sample(text, 'naaccord_ipc_client_requests_total', { method: 'GET', outcome: 'ok' })).toBe(1)
+    expect(sample(text, 'naaccord_ipc_client_requests_total', { method: 'POST', outcome: 'ok' })).toBe(1)
+    expect(sample(text, 'naaccord_ipc_client_errors_total')).toBeUndefined()
+    expect(sample(text, 'naaccord_ipc_client_pool_connections')).toBeGreaterThanOrEqual(1)
+    const other = await missingRegister.metrics()
+    expect(sample(other, 'naaccord_ipc_client_errors_total', { code: 'IPC_SERVICE_UNAVAILABLE' })).toBe(1)
+    expect(sample(other, 'naaccord_ipc_client_retries_total', { code: 'IPC_SERVICE_UNAVAILABLE' })).toBe(2)
+    expect(sample(other, 'naaccord_ipc_client_requests_total', { method: 'GET', outcome: 'error' })).toBe(1)
   })
 })
 

@@ -3,3 +3,5 @@ export { resolveClientOptions, CLIENT_DEFAULTS, type ClientOptions, type ClientT
 export type { IpcResponse } from './response.js'
 export { IDEMPOTENT } from './retry.js'
 export { propagationHeaders, type HasHeaders } from './trace-context.js'
+export { clientMetrics, type ClientMetrics, type ClientMetricsOptions } from './metrics.js'
+export { CLIENT_REQUEST_CHANNEL, type ClientRequestEvent } from './client-events.js'
