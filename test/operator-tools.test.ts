@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { createTestPki, spkiPin, type TestPki } from '@naaccord/ipc-certs'
 import { main } from '../packages/certs/src/cli.js'
 import { serve, type ServerOptions } from '@naaccord/ipc-server'
-import { ROOT, deferCleanup, exited, tempDir } from './helpers.js'
+import { ROOT, deferCleanup, exited, spawnTs, tempDir, waitForLine } from './helpers.js'
 
 const execFileAsync = promisify(execFile)
 const defer = deferCleanup()
@@ -178,6 +178,30 @@ describe('naaccord-ipc doctor', () => {
     const j = JSON.parse(r.out) as { findings: Finding[] }
     expect(j.findings.find((f) => f.check === 'server')).toMatchObject({ severity: 'critical', message: expect.stringContaining('ECONNREFUSED'), fix: expect.stringContaining('stale') })
     expect(j.findings.find((f) => f.check === 'lock')).toMatchObject({ severity: 'warning' })
+  })
+
+  it('a server killed with SIGKILL: its lock holder is gone and nobody listens; both critical', async () => {
+    const e = await env()
+    const child = spawnTs('server.ts', [e.socketPath])
+    defer(() => child.kill('SIGKILL'))
+    const pid = Number((await waitForLine(child, 'ready')).split(' ')[1])
+    const alive = await run('doctor', '--socket', e.socketPath, '--json')
+    expect((JSON.parse(alive.out) as { findings: Finding[] }).findings.find((f) => f.check === 'lock')).toMatchObject({ severity: 'ok', message: `held by pid ${pid}, alive` })
+    child.kill('SIGKILL')
+    await exited(child)
+    const r = await run('doctor', '--socket', e.socketPath, '--json')
+    expect(r.code).toBe(2)
+    const j = JSON.parse(r.out) as { findings: Finding[] }
+    expect(j.findings.find((f) => f.check === 'lock')).toMatchObject({ severity: 'critical', message: expect.stringContaining(`pid ${pid}`), fix: expect.stringContaining('restart the server') })
+    expect(j.findings.find((f) => f.check === 'server')).toMatchObject({ severity: 'critical', message: expect.stringContaining('ECONNREFUSED') })
+  })
+
+  it('a socket path longer than sun_path holds: critical, says to shorten it', async () => {
+    const r = await run('doctor', '--socket', `/tmp/${'x'.repeat(120)}.sock`, '--json')
+    expect(r.code).toBe(2)
+    expect((JSON.parse(r.out) as { findings: Finding[] }).findings).toEqual([
+      expect.objectContaining({ check: 'path', severity: 'critical', fix: expect.stringContaining('shorter socketPath') }),
+    ])
   })
 
   it('our uid outside the allow policy: critical, says which uid to add', async () => {
