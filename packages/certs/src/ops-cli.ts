@@ -116,6 +116,7 @@ export async function runDoctor(argv: readonly string[], io: OpsIo): Promise<num
     io.stdout(DOCTOR_USAGE)
     return 0
   }
+  if ((str(v.cert) === undefined) !== (str(v.key) === undefined)) throw new InvalidOptionError(str(v.cert) === undefined ? '--cert' : '--key', '--cert and --key go together')
   // The server package is loaded here only, so the certs commands never pay for it.
   const { diagnoseSocket } = await import('@naaccord/ipc-server')
   const ca = str(v.ca)

@@ -82,11 +82,17 @@ interface Answer {
 function getHealth(socketPath: string, o: DiagnoseOptions, timeoutMs: number): Promise<Answer> {
   return new Promise((resolve) => {
     const common = { socketPath, path: '/healthz', method: 'GET', timeout: timeoutMs, headers: { connection: 'close' } }
-    const req = o.tls
+    let tlsFiles: { ca: string; cert?: string; key?: string } | undefined
+    try {
+      tlsFiles = o.tls && { ca: pemOf(o.tls.ca), ...(o.tls.cert ? { cert: pemOf(o.tls.cert), key: pemOf(o.tls.key ?? '') } : {}) }
+    } catch (error) {
+      resolve({ error: Object.assign(new Error(`cannot read the TLS files: ${(error as Error).message}`), { code: 'TLS_FILES' }) })
+      return
+    }
+    const req = tlsFiles && o.tls
       ? https.request({
           ...common,
-          ca: pemOf(o.tls.ca),
-          ...(o.tls.cert ? { cert: pemOf(o.tls.cert), key: pemOf(o.tls.key ?? '') } : {}),
+          ...tlsFiles,
           servername: o.tls.servername ?? 'localhost',
           rejectUnauthorized: true,
           agent: false,
@@ -115,6 +121,7 @@ function answerFindings(a: Answer, socketPath: string, tls: boolean, findings: F
       EACCES: ['access', `our uid ${me} may not open the socket: run as a user its mode and group admit, or widen socketMode/socketGroup`],
       ETIMEDOUT: ['server', 'the server accepted but did not answer in time: it may be overloaded or stuck; see its log'],
       HPE_INVALID_CONSTANT: ['tls', 'the server speaks TLS on this socket: pass --ca (and --cert/--key) to the doctor'],
+      TLS_FILES: ['tls', 'check the --ca, --cert and --key paths and that this user may read them'],
       ECONNRESET: ['allow', `the server closed the connection at once: our uid ${me} is probably outside its allow policy (add it to allow.uids / NAACCORD_ALLOW_UIDS if it should connect)${tls ? ', or it refused our client certificate' : ', or it speaks TLS (pass --ca)'}`],
     }
     const [check, fix] = fixes[code] ?? (tls ? ['tls', 'the TLS connection failed; the tls findings below say why'] : ['server', 'see the server log'])
