@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_SOCKET_PATH } from '@naaccord/ipc-shared'
@@ -78,7 +79,25 @@ try {
 }
 start('web', 'web/server.ts')
 const port = process.env.NAACCORD_WEB_PORT ?? '8000'
-setTimeout(() => {
+// "Ready" only once the web server accepts connections (bounded: 20 s), not after a fixed pause.
+async function waitForPort(p: number, ms: number): Promise<boolean> {
+  const until = Date.now() + ms
+  while (Date.now() < until && !stopping) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect(p, '127.0.0.1')
+      s.once('connect', () => (s.destroy(), resolve(true)))
+      s.once('error', () => resolve(false))
+    })
+    if (up) return true
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return false
+}
+void waitForPort(Number(port), 20_000).then((up) => {
+  if (!up) {
+    if (!stopping) console.error(`the web server did not listen on port ${port} within 20 s`)
+    return
+  }
   if (stopping) return
   console.log(
     [
@@ -92,4 +111,4 @@ setTimeout(() => {
       '',
     ].join('\n'),
   )
-}, 1500).unref()
+})

@@ -65,7 +65,7 @@ const COMMANDS: Record<string, Command> = {
     run: runInit,
   },
   issue: {
-    usage: 'naaccord-ipc certs issue server|client --name NAME [--name NAME...] [--dir DIR] [--days N] [--file BASENAME] [--key-algorithm ALG] [--force]',
+    usage: 'naaccord-ipc certs issue server|client --name NAME [--name NAME...] [--dir DIR] [--days N] [--file BASENAME] [--key-algorithm ALG] [--spiffe-id ID] [--force]',
     summary: 'issue a server or client certificate signed by the CA: <name>.crt (0644), <name>.key (0600)',
     options: {
       ...common,
@@ -74,6 +74,7 @@ const COMMANDS: Record<string, Command> = {
       days: { type: 'string' },
       file: { type: 'string' },
       'key-algorithm': { type: 'string' },
+      'spiffe-id': { type: 'string' },
       force: { type: 'boolean' },
     },
     help: [
@@ -81,6 +82,7 @@ const COMMANDS: Record<string, Command> = {
       HELP_DIR,
       ['--days N', `lifetime in days (default ${CERTS_DEFAULTS.leafDays})`],
       ['--file BASENAME', 'write BASENAME.crt and BASENAME.key instead of <first name>.crt/.key'],
+      ['--spiffe-id ID', 'a SPIFFE ID (spiffe://<trust-domain>/<workload>) as the one URI SAN (replaces urn:naaccord:client:<name>)'],
       HELP_KEY,
       ['--force', 'replace an existing certificate and key of that name'],
       ['', 'server: SANs for every name (localhost also gets IP 127.0.0.1 and ::1), EKU serverAuth'],
@@ -135,6 +137,10 @@ ${Object.values(COMMANDS)
 
 Run "naaccord-ipc certs <command> --help" for a command's options.
 
+Operator commands (exit 0 ok, 1 warning, 2 critical; --json; --help for options):
+  naaccord-ipc check-tls (--socket PATH | --host HOST --port N) --ca FILE [--cert FILE --key FILE]
+  naaccord-ipc doctor [--socket PATH] [--ca FILE --cert FILE --key FILE]
+
 Exit codes: 0 done, 1 unexpected failure, 2 bad usage or refused (the message says what to do).
 
 Examples:
@@ -169,7 +175,12 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       io[group === undefined ? 'stderr' : 'stdout'](usage())
       return group === undefined ? EXIT.usage : EXIT.ok
     }
-    if (group !== 'certs') throw new UsageError(`unknown command "${group}"; the only command group is "certs"`)
+    if (group === 'check-tls' || group === 'doctor') {
+      // Loaded on use: doctor pulls in the server package, which certs commands never need.
+      const ops = await import('./ops-cli.js')
+      return await (group === 'doctor' ? ops.runDoctor : ops.runCheckTls)(argv.slice(1), io)
+    }
+    if (group !== 'certs') throw new UsageError(`unknown command "${group}"; use "certs", "check-tls" or "doctor"`)
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
       io[name === undefined ? 'stderr' : 'stdout'](usage())
       return name === undefined ? EXIT.usage : EXIT.ok
@@ -279,6 +290,7 @@ async function runIssue(args: Parsed, io: CliIo): Promise<number> {
   const file = str(args, 'file')
   const d = days(args)
   const alg = keyAlgorithm(args)
+  const spiffeId = str(args, 'spiffe-id')
   const cert = await issueToDir({
     dir: str(args, 'dir') ?? CERTS_DEFAULTS.dir,
     kind,
@@ -287,6 +299,7 @@ async function runIssue(args: Parsed, io: CliIo): Promise<number> {
     ...(file === undefined ? {} : { fileName: file }),
     ...(d === undefined ? {} : { days: d }),
     ...(alg === undefined ? {} : { keyAlgorithm: alg }),
+    ...(spiffeId === undefined ? {} : { spiffeId }),
   })
   const info = inspectCertificate(cert.certPem)
   io.stdout(

@@ -58,7 +58,7 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
       new x509.SubjectAlternativeNameExtension([
         ...names.dns.map((value) => ({ type: 'dns' as const, value })),
         ...names.ip.map((value) => ({ type: 'ip' as const, value })),
-        ...names.uri.map((value) => ({ type: 'url' as const, value })),
+        ...(o.spiffeId !== undefined ? [o.spiffeId] : names.uri).map((value) => ({ type: 'url' as const, value })),
       ]),
       await x509.SubjectKeyIdentifierExtension.create(key.keys.publicKey),
       caSki ? new x509.AuthorityKeyIdentifierExtension(caSki.keyId, false) : await x509.AuthorityKeyIdentifierExtension.create(ca.cert.publicKey, false),

@@ -1,4 +1,4 @@
-import { InvalidOptionError, parseBoolean, parseEnum, parseInteger, parseString, rejectUnknown } from '@naaccord/ipc-shared'
+import { InvalidOptionError, parseBoolean, parseEnum, parseInteger, parseString, rejectUnknown, parseSpiffeId } from '@naaccord/ipc-shared'
 import { CA_CERT_FILE, CA_KEY_FILE, CERT_KINDS, CERTS_DEFAULTS, KEY_ALGORITHMS, type CertKind, type KeyAlgorithm } from './defaults.js'
 import { fileBaseName, normaliseNames } from './subject-names.js'
 import { parseDate, parseDays } from './validity.js'
@@ -73,6 +73,12 @@ export interface IssueCertificateOptions {
   notBefore?: Date
   /** Explicit end of validity; default `days` from now. May be in the past (tests of expiry). */
   notAfter?: Date
+  /**
+   * A SPIFFE ID (`spiffe://<trust-domain>/<workload>`) as the certificate's one URI SAN, making
+   * it an X.509-SVID in shape; a client certificate then carries it instead of
+   * `urn:naaccord:client:<name>`. Default none.
+   */
+  spiffeId?: string
 }
 
 export interface ResolvedIssueOptions {
@@ -83,9 +89,10 @@ export interface ResolvedIssueOptions {
   readonly keyAlgorithm: KeyAlgorithm
   readonly notBefore: Date | undefined
   readonly notAfter: Date | undefined
+  readonly spiffeId: string | undefined
 }
 
-const ISSUE_KEYS = ['ca', 'kind', 'names', 'days', 'keyAlgorithm', 'notBefore', 'notAfter'] as const
+const ISSUE_KEYS = ['ca', 'kind', 'names', 'days', 'keyAlgorithm', 'notBefore', 'notAfter', 'spiffeId'] as const
 
 /**
  * Check and complete the options of `issueCertificate`.
@@ -116,6 +123,7 @@ export function resolveLeafOptions(options: Omit<IssueCertificateOptions, 'ca'>)
     keyAlgorithm: resolveKeyAlgorithm(options.keyAlgorithm),
     notBefore: parseDate('notBefore', options.notBefore),
     notAfter: parseDate('notAfter', options.notAfter),
+    spiffeId: options.spiffeId === undefined ? undefined : parseSpiffeId('spiffeId', options.spiffeId),
   })
 }
 

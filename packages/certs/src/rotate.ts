@@ -101,7 +101,8 @@ export async function rotate(options: RotateOptions = {}): Promise<RotateResult>
     else if (!o.all && info.notAfter.getTime() - now > o.withinDays * DAY_MS) keep(`expires in ${info.daysToExpiry} days`, info.notAfter)
     else {
       const names = [...new Set([info.commonName ?? '', ...info.sans.dns, ...info.sans.ip].filter(Boolean))]
-      const pem = await issueCertificate({ ca, kind, names, days: o.days, keyAlgorithm: keyAlgorithmOf(node.publicKey) })
+      const spiffeId = info.sans.uri.find((u) => u.startsWith('spiffe://'))
+      const pem = await issueCertificate({ ca, kind, names, days: o.days, keyAlgorithm: keyAlgorithmOf(node.publicKey), ...(spiffeId === undefined ? {} : { spiffeId }) })
       const notAfter = inspectCertificate(pem.certPem).notAfter
       plans.push({ pem, rotated: { name, certPath, keyPath, kind, names, previousNotAfter: info.notAfter, notAfter } })
     }

@@ -13,6 +13,7 @@ import {
   type Logger,
 } from '@naaccord/ipc-shared'
 import type { ClientTlsMaterial } from './connector.js'
+import { publishRequest } from './client-events.js'
 import { createPool, SwappableDispatcher } from './dispatcher.js'
 import { mapRequestError } from './error-map.js'
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js'
@@ -125,10 +126,16 @@ export function createClient(options: ClientOptions = {}): IpcClient {
           headersTimeout: timeout,
           bodyTimeout: timeout,
         })
+        publishRequest({ options: opts, method, outcome: 'ok', attempts: attempt + 1 })
         return wrapResponse(data)
       } catch (raw) {
         const err = mapRequestError(raw, opts)
-        if (attempt >= retries || closed || ro.signal?.aborted || !shouldRetry(err, method, replayable)) throw err
+        const code = (err as { code?: string }).code
+        if (attempt >= retries || closed || ro.signal?.aborted || !shouldRetry(err, method, replayable)) {
+          publishRequest({ options: opts, method, outcome: 'error', code, attempts: attempt + 1 })
+          throw err
+        }
+        publishRequest({ options: opts, method, outcome: 'retry', code, attempts: attempt + 1 })
         const delay = retryDelay(attempt, opts.retryDelayMs, opts.maxRetryDelayMs)
         log.debug({ err: (err as Error).message, attempt: attempt + 1, delay, method, path: ro.path.split('?', 1)[0] }, 'retrying')
         await sleep(delay, undefined, ro.signal ? { signal: ro.signal } : undefined)

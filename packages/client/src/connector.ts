@@ -14,6 +14,7 @@ import {
 } from '@naaccord/ipc-shared'
 import { attachMappedError, clientCertRefused, mapConnectError, tlsVerifyError, markConnectPhase } from './error-map.js'
 import type { ResolvedClientOptions } from './options.js'
+import { serverIdProblem } from './server-identity.js'
 
 /** The TLS credentials in force (swapped on rotation). */
 export interface ClientTlsMaterial {
@@ -58,7 +59,10 @@ function verifyServer(socket: TLSSocket, opts: ResolvedClientOptions, offered: C
     if (!socket.authorized) return { err: tlsVerifyError(String(socket.authorizationError), opts.target, facts) }
     // A resumed session keeps the verification result of its first handshake: check the dates again.
     if (Date.parse(cert.validTo) <= Date.now()) return { err: tlsVerifyError('CERT_HAS_EXPIRED', opts.target, facts) }
-    const hostErr = tls.checkServerIdentity(t.servername, legacy)
+    const idErr = t.serverId === undefined ? undefined : serverIdProblem(cert, t.serverId)
+    if (idErr) return { err: tlsVerifyError('ERR_TLS_CERT_ALTNAME_INVALID', opts.target, facts, idErr) }
+    // With a SPIFFE serverId, the ID is the identity to check (SVIDs need not name a host).
+    const hostErr = t.serverId === undefined ? tls.checkServerIdentity(t.servername, legacy) : undefined
     if (hostErr) return { err: tlsVerifyError('ERR_TLS_CERT_ALTNAME_INVALID', opts.target, facts, `the certificate does not name "${t.servername}" (${hostErr.message})`) }
   }
   if (t.pins.length > 0) {
@@ -129,6 +133,9 @@ export function createConnector(opts: ResolvedClientOptions, material: ClientTls
         minVersion: t.minVersion,
         // Verification is done by verifyServer on every connection (see above), and fails closed.
         rejectUnauthorized: false,
+        // With a SPIFFE serverId the ID replaces the host name; verifyServer checks it, so Node's own
+        // host check must not mark the connection unauthorized.
+        ...(t.serverId === undefined ? {} : { checkServerIdentity: () => undefined }),
         session: offered?.session,
         ALPNProtocols: ['http/1.1'],
       })

@@ -2,3 +2,6 @@ export { createClient, type IpcClient, type RequestOptions, type CallOptions, ty
 export { resolveClientOptions, CLIENT_DEFAULTS, type ClientOptions, type ClientTlsOptions, type ExpectServer, type ResolvedClientOptions } from './options.js'
 export type { IpcResponse } from './response.js'
 export { IDEMPOTENT } from './retry.js'
+export { propagationHeaders, type HasHeaders } from './trace-context.js'
+export { clientMetrics, type ClientMetrics, type ClientMetricsOptions } from './metrics.js'
+export { CLIENT_REQUEST_CHANNEL, type ClientRequestEvent } from './client-events.js'

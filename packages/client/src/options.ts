@@ -1,4 +1,3 @@
-import net from 'node:net'
 import path from 'node:path'
 import {
   DEFAULT_SOCKET_PATH,
@@ -18,6 +17,8 @@ import {
   type Logger,
   type PemSource,
 } from '@naaccord/ipc-shared'
+import net from 'node:net'
+import { resolveServerId } from './server-identity.js'
 
 export interface ExpectServer {
   /** The uid the services server must run as (read from the kernel after connecting). */
@@ -45,6 +46,12 @@ export interface ClientTlsOptions {
   insecureSkipVerify?: boolean
   /** Watch cert/key/ca files and reload without dropping in-flight requests. Default true when files are given. */
   watch?: boolean
+  /**
+   * The SPIFFE ID the server certificate must carry as a URI SAN (e.g. `spiffe://example.org/services`).
+   * When set it replaces the hostname check (SPIFFE verifies by ID); chain and pins still apply.
+   * Env NAACCORD_TLS_SERVER_ID. Default none.
+   */
+  serverId?: string
 }
 
 export interface ClientOptions {
@@ -122,6 +129,7 @@ export interface ResolvedClientTls {
   readonly minVersion: 'TLSv1.3' | 'TLSv1.2'
   readonly insecureSkipVerify: boolean
   readonly watch: boolean | undefined
+  readonly serverId: string | undefined
 }
 
 export interface ResolvedClientOptions {
@@ -157,7 +165,7 @@ function isLoopback(host: string): boolean {
 function resolveTls(value: ClientTlsOptions | undefined, env: Env, defaultServername: string): ResolvedClientTls | undefined {
   const fromEnv = value === undefined && env[ENV.tlsCa] !== undefined
   if (value === undefined && !fromEnv) return undefined
-  rejectUnknown('tls', value, ['ca', 'cert', 'key', 'servername', 'pin', 'minVersion', 'insecureSkipVerify', 'watch'])
+  rejectUnknown('tls', value, ['ca', 'cert', 'key', 'servername', 'pin', 'minVersion', 'insecureSkipVerify', 'watch', 'serverId'])
   const v = value ?? {}
   const ca = pick(v.ca, env, ENV.tlsCa)
   const cert = pick(v.cert, env, ENV.tlsCert)
@@ -190,6 +198,7 @@ function resolveTls(value: ClientTlsOptions | undefined, env: Env, defaultServer
     minVersion,
     insecureSkipVerify,
     watch: v.watch === undefined ? undefined : parseBoolean('tls.watch', v.watch),
+    serverId: resolveServerId(v.serverId, env),
   })
 }
 

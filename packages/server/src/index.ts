@@ -10,6 +10,7 @@ export {
 } from './options.js'
 export type { ServerTlsOptions, ClientAuth } from './tls-options.js'
 export type { Peer, PeerCertificate } from './peer.js'
+export { resolveTrustedProxy, TRUSTED_PROXY_DEFAULTS, TRUSTED_PROXY_ENV, type TrustedProxyOptions, type ResolvedTrustedProxy } from './trusted-proxy.js'
 export { requirePeer, type RequirePeerOptions } from './require-peer.js'
 export { healthReport, certificateHealth, EXPIRY_WARNING_DAYS, type Health, type CertificateHealth } from './health.js'
 // The socket lifecycle, step by step, for a process that binds a plain net.Server itself (a
@@ -20,3 +21,6 @@ export { acquireSocketLock, lockPathFor, readLockOwner, type HeldLock, type Lock
 export { clearStaleSocket } from './stale-socket.js'
 export { bindSocket, removeStrayBindFolders, unlinkIfOurs, type BoundSocket } from './bind-socket.js'
 export { resolveGroup } from './group.js'
+export { diagnoseSocket, type DiagnoseOptions, type SocketDiagnosis, type Finding as DoctorFinding, type Severity as DoctorSeverity } from './doctor.js'
+export { serveMetrics, METRICS_DEFAULTS, type MetricsOptions, type IpcMetrics } from './metrics.js'
+export { REFUSED_CHANNEL, type RefusedConnection, type RefusalReason } from './server-events.js'

@@ -18,6 +18,7 @@ import {
   type Logger,
 } from '@naaccord/ipc-shared'
 import { resolveGroup } from './group.js'
+import { resolveTrustedProxy, type ResolvedTrustedProxy, type TrustedProxyOptions } from './trusted-proxy.js'
 import { resolveServerTls, type ResolvedServerTls, type ServerTlsOptions } from './tls-options.js'
 
 /** Which peers may connect, checked from the kernel's credentials once per connection. */
@@ -80,6 +81,8 @@ export interface ServerOptions {
   requestLog?: boolean
   /** HTTP hardening limits. */
   limits?: ServerLimits
+  /** Believe a reverse proxy's client-identity header from these uids on the socket (see trusted-proxy.ts). Default off. */
+  trustedProxy?: TrustedProxyOptions
 }
 
 /** Every default in one place; `resolveServerOptions` is the only reader. */
@@ -118,6 +121,7 @@ const KNOWN = [
   'logger',
   'requestLog',
   'limits',
+  'trustedProxy',
 ] as const
 
 export type ResolvedListenTarget =
@@ -139,6 +143,7 @@ export interface ResolvedServerOptions {
   readonly logger: Logger
   readonly requestLog: boolean
   readonly limits: Readonly<Required<ServerLimits>>
+  readonly trustedProxy: ResolvedTrustedProxy | undefined
 }
 
 /** Validate a socket path: absolute after resolution, no NUL, fits in sun_path. */
@@ -254,5 +259,6 @@ export function resolveServerOptions(options: ServerOptions = {}, env: Env = pro
     logger: resolveLogger(options.logger, 'ipc-server'),
     requestLog: parseBoolean('requestLog', options.requestLog ?? SERVER_DEFAULTS.requestLog),
     limits: resolveLimits(options.limits),
+    trustedProxy: resolveTrustedProxy(options.trustedProxy, env),
   })
 }

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net'
 import { describeProcess, getPeerCredentials, type Logger } from '@naaccord/ipc-shared'
 import type { ResolvedServerOptions } from './options.js'
 import { setPeer } from './peer.js'
+import { publishRefused } from './server-events.js'
 
 const REFUSAL_LINGER_MS = 1000
 // A refused peer that reconnects in a loop must not flood the log (or the event loop with procfs reads).
@@ -82,6 +83,7 @@ export function createPeerCheck(allow: ResolvedServerOptions['allow'], log: Logg
     } catch (err) {
       // Fail closed: a connection whose peer we cannot read is not served.
       log.error({ err }, 'cannot read peer credentials; closing the connection')
+      publishRefused('credentials_unreadable', socket)
       socket.destroy()
       return false
     }
@@ -89,6 +91,7 @@ export function createPeerCheck(allow: ResolvedServerOptions['allow'], log: Logg
       setPeer(socket, { transport: 'unix', ...creds })
       return true
     }
+    publishRefused('allow_policy', socket)
     if (refusalLog.take()) {
       const proc = describeProcess(creds.pid)
       log.warn(

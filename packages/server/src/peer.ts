@@ -10,6 +10,11 @@ export interface Peer extends Partial<PeerCredentials> {
   remoteAddress?: string | undefined
   /** TLS only: the client certificate's identity, when one was presented and verified. */
   certificate?: PeerCertificate | undefined
+  /**
+   * Behind a trusted reverse proxy (option `trustedProxy`): the client identity the proxy
+   * verified and passed in its identity header (e.g. `CN=web-server`). Never set otherwise.
+   */
+  forwardedIdentity?: string | undefined
 }
 
 export interface PeerCertificate {

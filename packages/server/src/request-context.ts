@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { REQUEST_ID_HEADER, type Logger } from '@naaccord/ipc-shared'
+import { REQUEST_ID_HEADER, TRACEPARENT_HEADER, parseTraceparent, type Logger } from '@naaccord/ipc-shared'
 import { peerOf } from './peer.js'
+import { takeForwardedIdentity, type ResolvedTrustedProxy } from './trusted-proxy.js'
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void
 
@@ -17,6 +18,8 @@ export interface RequestContextOptions {
   /** Responses not yet finished, so close() can mark them `Connection: close`. */
   inFlight: Set<ServerResponse>
   onResponseDone: () => void
+  /** Believe the identity header from these proxy uids only; strip it from everyone. */
+  trustedProxy?: ResolvedTrustedProxy | undefined
 }
 
 function pathOnly(url: string | undefined): string {
@@ -33,7 +36,7 @@ function pathOnly(url: string | undefined): string {
  * authorisation headers are never logged.
  */
 export function withRequestContext(handler: RequestListener, opts: RequestContextOptions): RequestListener {
-  const { log, requestLog, maxBodyBytes, isClosing, inFlight, onResponseDone } = opts
+  const { log, requestLog, maxBodyBytes, isClosing, inFlight, onResponseDone, trustedProxy } = opts
   return (req, res) => {
     const start = process.hrtime.bigint()
     const given = req.headers[REQUEST_ID_HEADER]
@@ -42,6 +45,10 @@ export function withRequestContext(handler: RequestListener, opts: RequestContex
     res.setHeader(REQUEST_ID_HEADER, id)
     const peer = peerOf(req.socket)
     if (peer) req.peer = peer
+    if (trustedProxy) {
+      const forwardedIdentity = takeForwardedIdentity(req, trustedProxy)
+      if (forwardedIdentity !== undefined) req.peer = { ...req.peer!, forwardedIdentity }
+    }
     if (isClosing()) res.setHeader('connection', 'close')
     inFlight.add(res)
 
@@ -52,12 +59,13 @@ export function withRequestContext(handler: RequestListener, opts: RequestContex
         log.info(
           {
             reqId: id,
+            traceId: parseTraceparent(req.headers[TRACEPARENT_HEADER])?.traceId,
             method: req.method,
             path: pathOnly(req.url),
             status: res.statusCode,
             durationMs: Math.round(durationMs * 100) / 100,
             aborted: !res.writableFinished || undefined,
-            peer: peer && { uid: peer.uid, gid: peer.gid, pid: peer.pid, cn: peer.certificate?.commonName, addr: peer.remoteAddress },
+            peer: peer && { uid: peer.uid, gid: peer.gid, pid: peer.pid, cn: peer.certificate?.commonName, addr: peer.remoteAddress, fwd: req.peer?.forwardedIdentity },
           },
           'request',
         )

@@ -102,6 +102,7 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
     {
       log,
       requestLog: opts.requestLog,
+      trustedProxy: opts.trustedProxy,
       maxBodyBytes: opts.limits.maxBodyBytes,
       isClosing: () => closing,
       inFlight,

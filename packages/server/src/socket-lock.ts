@@ -240,3 +240,15 @@ function heldLock(lockPath: string, fd: number, st: fs.Stats): HeldLock {
     },
   }
 }
+
+/**
+ * Who holds the lock of `socketPath`, as the lock file says, and whether that process still
+ * runs (for `naaccord-ipc doctor`). Undefined when there is no readable owner file.
+ *
+ * @example
+ * await lockHolder('/run/naaccord/service.sock') // { pid: 4121, alive: true }
+ */
+export async function lockHolder(socketPath: string): Promise<{ pid: number; alive: boolean } | undefined> {
+  const owner = readLockOwner(socketPath)
+  return owner && { pid: owner.pid, alive: !isExiting(owner.pid) }
+}

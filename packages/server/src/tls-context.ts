@@ -6,6 +6,7 @@ import { loadTlsMaterial, watchFiles, type FileWatch, type Logger, type TlsMater
 import { peerOf, setPeer, type PeerCertificate } from './peer.js'
 import { gateConnections } from './peer-check.js'
 import type { ResolvedServerTls } from './tls-options.js'
+import { publishRefused } from './server-events.js'
 
 /** The options handed to https.createServer / setSecureContext for the current material. */
 export function secureContextOptions(material: TlsMaterial, tls: ResolvedServerTls): SecureContextOptions {
@@ -115,6 +116,7 @@ export function gateClientCertificates(server: EventEmitter, tls: ResolvedServer
       const verdict = checkClientCertificate(socket, tls)
       if (!verdict.ok) {
         log.warn({ reason: verdict.reason }, 'refused TLS client')
+        publishRefused('client_certificate', socket)
         socket.on('error', () => {})
         socket.destroy()
         return false

@@ -1,0 +1,74 @@
+import type { IncomingMessage } from 'node:http'
+import { InvalidOptionError, parseIdList, parseString, pick, rejectUnknown, type Env } from '@naaccord/ipc-shared'
+
+/**
+ * A reverse proxy (HAProxy, nginx) that terminates mutual TLS and forwards to the socket, passing
+ * the verified client certificate's subject in a header. The header is believed only on Unix
+ * socket connections whose peer uid (from the kernel, SO_PEERCRED) is one of `uids`; from anyone
+ * else it is removed before the app sees the request.
+ */
+export interface TrustedProxyOptions {
+  /** Uids of the proxy processes (e.g. the `haproxy` user). Env NAACCORD_TRUSTED_PROXY_UIDS. Required. */
+  uids?: readonly number[] | string
+  /** Lower-case header name carrying the verified client subject. Env NAACCORD_TRUSTED_PROXY_HEADER. Default `x-client-cert-subject`. */
+  identityHeader?: string
+}
+
+export interface ResolvedTrustedProxy {
+  readonly uids: readonly number[]
+  readonly identityHeader: string
+}
+
+/** Environment variables of `trustedProxy` (read only when the option is not given). */
+export const TRUSTED_PROXY_ENV = Object.freeze({ uids: 'NAACCORD_TRUSTED_PROXY_UIDS', identityHeader: 'NAACCORD_TRUSTED_PROXY_HEADER' })
+export const TRUSTED_PROXY_DEFAULTS = Object.freeze({ identityHeader: 'x-client-cert-subject' })
+
+// RFC 9110 field-name token, lower case as Node presents it.
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
+
+/**
+ * Normalise `trustedProxy`: off unless given (or NAACCORD_TRUSTED_PROXY_UIDS is set).
+ *
+ * @example
+ * resolveTrustedProxy({ uids: [108] }) // { uids: [108], identityHeader: 'x-client-cert-subject' }
+ */
+export function resolveTrustedProxy(value: TrustedProxyOptions | undefined, env: Env = process.env): ResolvedTrustedProxy | undefined {
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new InvalidOptionError('trustedProxy', 'must be { uids, identityHeader }')
+  }
+  rejectUnknown('trustedProxy', value, ['uids', 'identityHeader'])
+  const fromEnv = value === undefined ? env : {}
+  const uidsRaw = pick(value?.uids, fromEnv, TRUSTED_PROXY_ENV.uids)
+  if (uidsRaw === undefined) {
+    if (value === undefined) return undefined
+    throw new InvalidOptionError('trustedProxy.uids', 'is required: the uids of the proxy processes whose identity header is believed (e.g. id -u haproxy)')
+  }
+  const uids = parseIdList('trustedProxy.uids', uidsRaw)
+  if (uids.length === 0) throw new InvalidOptionError('trustedProxy.uids', 'is empty; list the proxy uids, or leave trustedProxy out')
+  const header = parseString(
+    'trustedProxy.identityHeader',
+    pick(value?.identityHeader, fromEnv, TRUSTED_PROXY_ENV.identityHeader) ?? TRUSTED_PROXY_DEFAULTS.identityHeader,
+  ).toLowerCase()
+  if (!HEADER_NAME.test(header)) throw new InvalidOptionError('trustedProxy.identityHeader', `must be an HTTP header name, got "${header}"`)
+  return Object.freeze({ uids: Object.freeze(uids), identityHeader: header })
+}
+
+/**
+ * Take the identity header off the request; when the connection is the trusted proxy's (Unix
+ * socket, uid in `uids`), return its value as the forwarded identity. Called once per request,
+ * after `req.peer` is set; the header never reaches the app either way.
+ */
+export function takeForwardedIdentity(req: IncomingMessage, proxy: ResolvedTrustedProxy): string | undefined {
+  if (req.headers[proxy.identityHeader] === undefined) return undefined
+  delete req.headers[proxy.identityHeader]
+  // rawHeaders too: frameworks that rebuild headers from it must not see the value either.
+  const values: string[] = []
+  for (let i = req.rawHeaders.length - 2; i >= 0; i -= 2) {
+    if (req.rawHeaders[i]!.toLowerCase() === proxy.identityHeader) values.push(...req.rawHeaders.splice(i, 2).slice(1))
+  }
+  const peer = req.peer
+  if (peer?.transport !== 'unix' || peer.uid === undefined || !proxy.uids.includes(peer.uid)) return undefined
+  // Exactly one value: two mean the proxy appended to a header the client sent instead of replacing it.
+  if (values.length !== 1 || values[0]!.length === 0 || values[0]!.length > 1024) return undefined
+  return values[0]
+}
