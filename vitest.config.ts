@@ -11,6 +11,7 @@ export default defineConfig({
       { find: /^@naaccord\/ipc-server$/, replacement: src('server') },
       { find: /^@naaccord\/ipc-client$/, replacement: src('client') },
       { find: /^@naaccord\/ipc-certs$/, replacement: src('certs') },
+      { find: /^@naaccord\/ipc-peercred$/, replacement: src('peercred') },
     ],
   },
   test: {

@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { build } from 'esbuild'
-import { loadNativeAddon } from '@naaccord/ipc-shared'
+import { loadNativeAddon } from '@naaccord/ipc-peercred'
 import { FIXTURES, ROOT } from './helpers.js'
 
 /**

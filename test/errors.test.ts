@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { CERTS_ERROR_CODES } from '@naaccord/ipc-certs'
+import { PEERCRED_ERROR_CODES } from '@naaccord/ipc-peercred'
 import { ERROR_CODES, IpcError, isIpcError, TimeoutError } from '@naaccord/ipc-shared'
 import { ROOT } from './helpers.js'
 
@@ -9,7 +10,7 @@ const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')
 const documented = new Map(
   [...readme.matchAll(/^\| `(IPC_[A-Z_]+)` \| `([A-Za-z]+)` \|/gm)].map((m) => [m[1]!, m[2]!]),
 )
-const all = { ...ERROR_CODES, ...CERTS_ERROR_CODES } as Record<string, abstract new (...args: never[]) => IpcError>
+const all = { ...ERROR_CODES, ...CERTS_ERROR_CODES, ...PEERCRED_ERROR_CODES } as Record<string, abstract new (...args: never[]) => IpcError>
 
 describe('error codes', () => {
   it.each(Object.entries(all))('%s is documented in the README with its class', (code, cls) => {

@@ -7,7 +7,6 @@ import {
   PeerRejectedError,
   TimeoutError,
   TlsClientCertRequiredError,
-  getPeerCredentials,
   spkiSha256,
   subjectOf,
   type IpcError,
@@ -15,6 +14,7 @@ import {
 import { attachMappedError, clientCertRefused, mapConnectError, tlsVerifyError, markConnectPhase } from './error-map.js'
 import type { ResolvedClientOptions } from './options.js'
 import { serverIdProblem } from './server-identity.js'
+import { loadPeerCredentials, type ReadPeerCredentials } from './peer-credentials-loader.js'
 
 /** The TLS credentials in force (swapped on rotation). */
 export interface ClientTlsMaterial {
@@ -73,9 +73,9 @@ function verifyServer(socket: TLSSocket, opts: ResolvedClientOptions, offered: C
 }
 
 /** expectServer: compare the server's kernel credentials (read from our own socket) to what was asked. */
-function verifyServerProcess(socket: net.Socket, opts: ResolvedClientOptions): IpcError | undefined {
+function verifyServerProcess(socket: net.Socket, opts: ResolvedClientOptions, getPeerCredentials: ReadPeerCredentials | undefined): IpcError | undefined {
   const expect = opts.expectServer
-  if (!expect) return undefined
+  if (!expect || !getPeerCredentials) return undefined
   const creds = getPeerCredentials(socket)
   if (expect.uid !== undefined && creds.uid !== expect.uid) {
     return new PeerRejectedError(
@@ -115,7 +115,20 @@ type Connector = buildConnector.connector
 export function createConnector(opts: ResolvedClientOptions, material: ClientTlsMaterial | undefined): Connector {
   const sessions = new Map<string, CachedSession>()
   const t = opts.tls
-  return (({ hostname, port }: { hostname: string; port: string }, callback: (err: Error | null, socket: net.Socket | null) => void) => {
+  // expectServer needs the native addon: loaded once, before the first connection (see the loader).
+  let readPeer: ReadPeerCredentials | undefined
+  type Callback = (err: Error | null, socket: net.Socket | null) => void
+  const connector = (target: { hostname: string; port: string }, callback: Callback) => {
+    if (!opts.expectServer || readPeer) return connect(target, callback)
+    loadPeerCredentials().then(
+      (read) => {
+        readPeer = read
+        connect(target, callback)
+      },
+      (err: Error) => callback(markConnectPhase(err), null),
+    )
+  }
+  const connect = ({ hostname, port }: { hostname: string; port: string }, callback: Callback) => {
     const early = checkSocketFile(opts)
     if (early) {
       callback(markConnectPhase(early), null)
@@ -200,7 +213,7 @@ export function createConnector(opts: ResolvedClientOptions, material: ClientTls
           err = v.err
           if (!v.err) peer = v.peer
         }
-        err ??= verifyServerProcess(socket, opts)
+        err ??= verifyServerProcess(socket, opts, readPeer)
       } catch (e) {
         finish(markConnectPhase(e as Error))
         return
@@ -232,5 +245,6 @@ export function createConnector(opts: ResolvedClientOptions, material: ClientTls
       else socket.destroy(refusal)
     })
     return socket
-  }) as unknown as Connector
+  }
+  return connector as unknown as Connector
 }

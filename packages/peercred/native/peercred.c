@@ -4,6 +4,9 @@
  * Exports
  *   getPeerCredentials(fd: number) -> { pid, uid, gid }   pid is -1 where the kernel does not say
  *   support -> { supported: boolean, mechanism: string, pid: boolean, platform: string }
+ *   notify(socketPath: string, state: string) -> true     sd_notify(3): one datagram to NOTIFY_SOCKET
+ *   notifyListen(socketPath) -> fd, notifyReceive(fd) -> string | null, notifyClose(fd)
+ *                                                         the receiving side of that protocol
  *
  * The credentials are those the kernel recorded when the connection was made (connect(2) on the
  * client, listen(2) on the server side as seen by the client), not whatever the peer claims, so a
@@ -94,6 +97,14 @@ static const char *errno_name(int err) {
     case EAFNOSUPPORT: return "EAFNOSUPPORT";
     case EPERM: return "EPERM";
     case EACCES: return "EACCES";
+    case ENOENT: return "ENOENT";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case EADDRINUSE: return "EADDRINUSE";
+    case EMSGSIZE: return "EMSGSIZE";
+    case EAGAIN: return "EAGAIN";
+    case EMFILE: return "EMFILE";
+    case ENOTDIR: return "ENOTDIR";
     default: return "EUNKNOWN";
   }
 }
@@ -225,6 +236,221 @@ static napi_value make_support(napi_env env) {
 }
 
 static napi_status register_flock(napi_env env, napi_value exports);
+/* ---- sd_notify(3): readiness and status for systemd, without libsystemd ----
+ *
+ * The protocol is one datagram per message on an AF_UNIX SOCK_DGRAM socket named by NOTIFY_SOCKET:
+ * an absolute path, or a Linux abstract name written with a leading '@' (the '@' stands for the
+ * NUL byte that starts an abstract address, and the address length counts no trailing NUL).
+ * The kernel attaches our pid/uid/gid to the datagram, which is how systemd tells who sent it.
+ */
+
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#if !defined(MSG_NOSIGNAL)
+#define MSG_NOSIGNAL 0
+#endif
+
+/* Reads a string argument into a malloc'd buffer (NUL terminated); NULL with an exception pending. */
+static char *string_arg(napi_env env, napi_value value, const char *what, size_t *out_len) {
+  napi_valuetype type;
+  size_t len = 0;
+  char *buf;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_string) {
+    char message[128];
+    snprintf(message, sizeof message, "%s must be a string", what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", message);
+    return NULL;
+  }
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &len) != napi_ok) return NULL;
+  buf = malloc(len + 1);
+  if (buf == NULL) {
+    throw_errno(env, ENOMEM, "malloc");
+    return NULL;
+  }
+  if (napi_get_value_string_utf8(env, value, buf, len + 1, &len) != napi_ok) {
+    free(buf);
+    return NULL;
+  }
+  if (out_len) *out_len = len;
+  return buf;
+}
+
+/* Fills a sockaddr_un from "/path" or "@abstract"; 0, or -1 with an exception thrown. */
+static int notify_address(napi_env env, const char *name, struct sockaddr_un *addr, socklen_t *addr_len) {
+  size_t len = strlen(name);
+  memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  if (name[0] == '@') {
+#if defined(__linux__)
+    if (len - 1 > sizeof addr->sun_path - 1 || len < 2) {
+      throw_system_error(env, "ENAMETOOLONG", ENAMETOOLONG, "sd_notify", "abstract socket name is empty or longer than 107 bytes");
+      return -1;
+    }
+    addr->sun_path[0] = '\0';
+    memcpy(addr->sun_path + 1, name + 1, len - 1);
+    *addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    return 0;
+#else
+    throw_system_error(env, "EAFNOSUPPORT", EAFNOSUPPORT, "sd_notify", "abstract socket names exist only on Linux");
+    return -1;
+#endif
+  }
+  if (name[0] != '/') {
+    throw_system_error(env, "EINVAL", EINVAL, "sd_notify", "the socket must be an absolute path or an abstract name starting with '@'");
+    return -1;
+  }
+  if (len > sizeof addr->sun_path - 1) {
+    throw_system_error(env, "ENAMETOOLONG", ENAMETOOLONG, "sd_notify", "socket path is longer than 107 bytes");
+    return -1;
+  }
+  memcpy(addr->sun_path, name, len);
+  *addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+  return 0;
+}
+
+static int datagram_socket(void) {
+#if defined(SOCK_CLOEXEC)
+  return socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+#else
+  int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+  if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return fd;
+#endif
+}
+
+static napi_value Notify(napi_env env, napi_callback_info info) {
+  size_t argc = 2, state_len = 0;
+  napi_value argv[2], result;
+  struct sockaddr_un addr;
+  socklen_t addr_len;
+  char *name, *state;
+  ssize_t sent;
+  int fd, err;
+
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "notify(socketPath, state): both are required");
+    return NULL;
+  }
+  name = string_arg(env, argv[0], "notify(socketPath, state): socketPath", NULL);
+  if (name == NULL) return NULL;
+  if (notify_address(env, name, &addr, &addr_len) != 0) {
+    free(name);
+    return NULL;
+  }
+  free(name);
+  state = string_arg(env, argv[1], "notify(socketPath, state): state", &state_len);
+  if (state == NULL) return NULL;
+  fd = datagram_socket();
+  if (fd < 0) {
+    err = errno;
+    free(state);
+    throw_errno(env, err, "socket");
+    return NULL;
+  }
+  sent = sendto(fd, state, state_len, MSG_NOSIGNAL, (struct sockaddr *)&addr, addr_len);
+  err = errno;
+  close(fd);
+  free(state);
+  if (sent < 0) {
+    throw_errno(env, err, "sendto");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_get_boolean(env, true, &result));
+  return result;
+}
+
+/* Binds a non-blocking datagram socket at "/path" or "@abstract" and returns its fd. */
+static napi_value NotifyListen(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  struct sockaddr_un addr;
+  socklen_t addr_len;
+  char *name;
+  int fd, err;
+
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "notifyListen(socketPath): socketPath is required");
+    return NULL;
+  }
+  name = string_arg(env, argv[0], "notifyListen(socketPath): socketPath", NULL);
+  if (name == NULL) return NULL;
+  if (notify_address(env, name, &addr, &addr_len) != 0) {
+    free(name);
+    return NULL;
+  }
+  free(name);
+  fd = datagram_socket();
+  if (fd < 0) {
+    throw_errno(env, errno, "socket");
+    return NULL;
+  }
+  if (bind(fd, (struct sockaddr *)&addr, addr_len) != 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+    err = errno;
+    close(fd);
+    throw_errno(env, err, "bind");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_int32(env, fd, &result));
+  return result;
+}
+
+static int fd_arg(napi_env env, napi_callback_info info, const char *what, int32_t *fd) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_valuetype type;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return -1;
+  if (argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_number ||
+      napi_get_value_int32(env, argv[0], fd) != napi_ok || *fd < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", what);
+    return -1;
+  }
+  return 0;
+}
+
+/* One pending datagram as a string, or null when none is waiting (never blocks). */
+static napi_value NotifyReceive(napi_env env, napi_callback_info info) {
+  char buf[4096];
+  napi_value result;
+  ssize_t got;
+  int32_t fd;
+  if (fd_arg(env, info, "notifyReceive(fd): fd must be a descriptor from notifyListen", &fd) != 0) return NULL;
+  got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+  if (got < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      NAPI_CALL(env, napi_get_null(env, &result));
+      return result;
+    }
+    throw_errno(env, errno, "recv");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_string_utf8(env, buf, (size_t)got, &result));
+  return result;
+}
+
+static napi_value NotifyClose(napi_env env, napi_callback_info info) {
+  napi_value result;
+  int32_t fd;
+  if (fd_arg(env, info, "notifyClose(fd): fd must be a descriptor from notifyListen", &fd) != 0) return NULL;
+  if (close(fd) != 0) {
+    throw_errno(env, errno, "close");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_get_undefined(env, &result));
+  return result;
+}
+
+static napi_value export_function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
+  napi_value fn;
+  NAPI_CALL(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, exports, name, fn));
+  return exports;
+}
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn, support;
@@ -235,6 +461,12 @@ static napi_value Init(napi_env env, napi_value exports) {
   if (support == NULL) return NULL;
   NAPI_CALL(env, napi_set_named_property(env, exports, "support", support));
   if (register_flock(env, exports) != napi_ok) return NULL;
+  if (export_function(env, exports, "notify", Notify) == NULL ||
+      export_function(env, exports, "notifyListen", NotifyListen) == NULL ||
+      export_function(env, exports, "notifyReceive", NotifyReceive) == NULL ||
+      export_function(env, exports, "notifyClose", NotifyClose) == NULL) {
+    return NULL;
+  }
   return exports;
 }
 

@@ -8,16 +8,8 @@ import path from 'node:path'
 import tls from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ENV } from './constants.js'
-import { isIpcError } from './errors.js'
-import {
-  assertPeerCredentialsAvailable,
-  describeProcess,
-  getPeerCredentials,
-  parseProcStat,
-  peerCredentialsAvailable,
-  readProcessStartTime,
-} from './peer-credentials.js'
+import { ENV, isIpcError, readProcessStartTime } from '@naaccord/ipc-shared'
+import { assertPeerCredentialsAvailable, getPeerCredentials, peerCredentialsAvailable } from './peer-credentials.js'
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url))
 const moduleUrl = new URL('./peer-credentials.ts', import.meta.url).href
@@ -67,7 +59,7 @@ async function runNode(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; command?: string[] } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const argv = [...(options.command ?? []), process.execPath, '--import', 'tsx', ...args]
+  const argv = [...(options.command ?? []), process.execPath, '--conditions=@naaccord/source', '--import', 'tsx', ...args]
   const [file, ...rest] = argv as [string, ...string[]]
   const child = spawn(file, rest, { cwd: repoRoot, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
   children.push(child)
@@ -274,68 +266,5 @@ describe(`${ENV.peerAddon} (explicit addon path, in a child process: the loader 
     expect(out.assert).toBeNull()
     // A socket that never connected has no fd: still refused, for that reason.
     expect(out.get.code).toBe('IPC_PEER_CREDENTIALS_UNAVAILABLE')
-  })
-})
-
-describe('parseProcStat (proc(5) /proc/<pid>/stat)', () => {
-  const tail = '1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 9001 123 456'
-
-  it('finds starttime (field 22) after the LAST ")", whatever comm contains', () => {
-    expect(parseProcStat(`42 (node) S ${tail}\n`)).toEqual({ pid: 42, comm: 'node', state: 'S', startTime: 9001 })
-    expect(parseProcStat(`42 (a) (b c)) R ${tail}`)).toEqual({ pid: 42, comm: 'a) (b c)', state: 'R', startTime: 9001 })
-    expect(parseProcStat(`42 (x 1 2 3 4) S ${tail}`)?.startTime).toBe(9001)
-    expect(parseProcStat(`42 () S ${tail}`)?.comm).toBe('')
-  })
-
-  it('returns undefined for text of the wrong shape', () => {
-    expect(parseProcStat('')).toBeUndefined()
-    expect(parseProcStat('42 node S 1 2 3')).toBeUndefined()
-    expect(parseProcStat('42 (node) S 1 2 3')).toBeUndefined()
-    expect(parseProcStat(`x (node) S ${tail}`)).toBeUndefined()
-    expect(parseProcStat(`42 (node) S ${tail.replace('9001', 'later')}`)).toBeUndefined()
-  })
-})
-
-describe('readProcessStartTime', () => {
-  it.skipIf(!isLinux)('reads a number for this process, stable across reads', () => {
-    const started = readProcessStartTime(process.pid)
-    expect(typeof started).toBe('number')
-    expect(readProcessStartTime(process.pid)).toBe(started)
-  })
-
-  it.skipIf(!isLinux)('reads a live process whose comm holds spaces and parentheses', async () => {
-    const title = 'a) (b c'
-    const child = spawn(process.execPath, ['-e', `process.title = ${JSON.stringify(title)}; console.log('ready'); setInterval(() => {}, 1000)`], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    children.push(child)
-    await once(child.stdout!, 'data')
-    const pid = child.pid!
-    // libuv sets comm with prctl(PR_SET_NAME) when process.title is assigned.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    expect(parseProcStat(stat)?.comm).toBe(title)
-    expect(describeProcess(pid).comm).toBe(title)
-    const started = readProcessStartTime(pid)
-    expect(typeof started).toBe('number')
-    expect(started).toBeGreaterThanOrEqual(readProcessStartTime(process.pid)!)
-  })
-
-  it('returns undefined for no such process and for values that are not pids', () => {
-    expect(readProcessStartTime(2 ** 31 - 1)).toBeUndefined()
-    for (const pid of [0, -1, 1.5, Number.NaN]) expect(readProcessStartTime(pid)).toBeUndefined()
-  })
-})
-
-describe('describeProcess', () => {
-  it.skipIf(!isLinux)('names this process: exe ends with node, comm is a string', () => {
-    const facts = describeProcess(process.pid)
-    expect(facts.exe).toMatch(/node$/)
-    expect(typeof facts.comm).toBe('string')
-  })
-
-  it('never throws: undefined fields for a missing process or a pid that is not one', () => {
-    for (const pid of [2 ** 31 - 1, 0, -1, Number.NaN]) {
-      expect(describeProcess(pid)).toEqual({ exe: undefined, comm: undefined })
-    }
   })
 })

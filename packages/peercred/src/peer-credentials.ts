@@ -1,15 +1,11 @@
-import { readFileSync, readlinkSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import type net from 'node:net'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { ENV } from './constants.js'
-import { PeerCredentialsUnavailableError } from './errors.js'
+import { PeerCredentialsUnavailableError, readProcessStartTime } from '@naaccord/ipc-shared'
+import { firstLine, loadAddon, type NativeBinding } from './addon.js'
 
 /**
  * Who is at the other end of a Unix domain socket, as the kernel recorded it when the connection
  * was made (unix(7) SO_PEERCRED; getpeereid(3) on macOS and the BSDs). The peer cannot forge
- * these, unlike anything it sends over the socket. The native addon is native/peercred.c.
+ * these, unlike anything it sends over the socket. The native addon is native/peercred.c, loaded by addon.ts.
  */
 export interface PeerCredentials {
   /** -1 when the platform does not report it, or the peer sits in a pid namespace we cannot see. */
@@ -23,92 +19,7 @@ export interface PeerCredentials {
   startTime: number | undefined
 }
 
-interface NativeBinding {
-  getPeerCredentials(fd: number): { pid: number; uid: number; gid: number }
-  support: { supported: boolean; mechanism: string; pid: boolean; platform: string }
-}
-
-type Loaded = { ok: true; binding: NativeBinding; file: string } | { ok: false; reason: string; cause: unknown }
-
 const OPT_OUT = 'pass allow: false to serve() to run without the peer check'
-const BUILD_HINT = 'build it with "pnpm --filter @naaccord/ipc-shared run install" (needs a C toolchain and Python 3)'
-
-const require = createRequire(import.meta.url)
-// src/ and dist/ both sit directly under the package root, where binding.gyp and prebuilds/ live.
-const packageRoot = fileURLToPath(new URL('..', import.meta.url))
-
-let loaded: Loaded | undefined
-
-function firstLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err)
-  return text.split('\n', 1)[0]?.trim() ?? text
-}
-
-function loadFrom(file: string, label: string): Loaded {
-  let binding: NativeBinding
-  try {
-    binding = require(file) as NativeBinding
-  } catch (err) {
-    return { ok: false, reason: `the peer-credential addon could not be loaded from ${label}: ${firstLine(err)}`, cause: err }
-  }
-  if (typeof binding?.getPeerCredentials !== 'function' || typeof binding.support !== 'object') {
-    return { ok: false, reason: `${label} is not the peer-credential addon (no getPeerCredentials export)`, cause: undefined }
-  }
-  if (!binding.support.supported) {
-    return {
-      ok: false,
-      reason: `peer credentials are unsupported on ${process.platform} (addon ${label} has no SO_PEERCRED or getpeereid)`,
-      cause: undefined,
-    }
-  }
-  return { ok: true, binding, file }
-}
-
-// Once per process: the answer cannot change without a restart, and a failure is remembered so
-// that a missing addon costs one stat walk, not one per connection.
-function load(): Loaded {
-  if (loaded) return loaded
-  const explicit = process.env[ENV.peerAddon]
-  if (explicit !== undefined && explicit.trim() !== '') {
-    const file = path.resolve(explicit.trim())
-    const label = `${file} (from ${ENV.peerAddon})`
-    // require() would run a .js file as code; only a native addon is wanted here.
-    loaded =
-      path.extname(file) === '.node'
-        ? loadFrom(file, label)
-        : { ok: false, reason: `${label} is not a .node file`, cause: undefined }
-    return loaded
-  }
-  let file: string
-  try {
-    // node-gyp-build looks in build/Release, build/Debug, then prebuilds/<platform>-<arch>/.
-    const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string }
-    file = nodeGypBuild.path(packageRoot)
-  } catch (err) {
-    const tried = `${path.join(packageRoot, 'build', 'Release')} and ${path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`)}`
-    loaded = {
-      ok: false,
-      reason: `the peer-credential addon was not found in ${tried} (${firstLine(err)}); ${BUILD_HINT}`,
-      cause: err,
-    }
-    return loaded
-  }
-  loaded = loadFrom(file, file)
-  return loaded
-}
-
-/**
- * The native addon as loaded once per process (module object), or why it could not be loaded.
- * For the other native functions of the addon (flock in file-lock.ts); not part of the API.
- *
- * @example
- * const addon = loadNativeAddon()
- * if (addon.ok && typeof addon.binding.flock === 'function') addon.binding.flock(fd, true, true)
- */
-export function loadNativeAddon(): { ok: true; binding: Record<string, unknown>; file: string } | { ok: false; reason: string } {
-  const result = load()
-  return result.ok ? { ok: true, binding: result.binding as unknown as Record<string, unknown>, file: result.file } : { ok: false, reason: result.reason }
-}
 
 /**
  * Whether the kernel's peer credentials can be read here: the addon loaded and the platform has
@@ -119,7 +30,8 @@ export function loadNativeAddon(): { ok: true; binding: Record<string, unknown>;
  * if (!status.available) log.warn(status.reason)
  */
 export function peerCredentialsAvailable(): { available: true } | { available: false; reason: string } {
-  const result = load()
+  const result = loadAddon()
+  if (result.ok && !result.binding.support.supported) return { available: false, reason: unsupported(result.binding) }
   return result.ok ? { available: true } : { available: false, reason: result.reason }
 }
 
@@ -135,11 +47,16 @@ export function assertPeerCredentialsAvailable(): void {
   requireBinding()
 }
 
+function unsupported(binding: NativeBinding): string {
+  return `peer credentials are unsupported on ${process.platform} (the addon found no SO_PEERCRED or getpeereid; platform ${binding.support.platform})`
+}
+
 function requireBinding(): NativeBinding {
-  const result = load()
+  const result = loadAddon()
   if (!result.ok) {
     throw new PeerCredentialsUnavailableError(`${result.reason}; ${OPT_OUT}`, { cause: result.cause })
   }
+  if (!result.binding.support.supported) throw new PeerCredentialsUnavailableError(`${unsupported(result.binding)}; ${OPT_OUT}`)
   return result.binding
 }
 
@@ -214,80 +131,4 @@ export function getPeerCredentials(socket: net.Socket): PeerCredentials {
     gid: creds.gid,
     startTime: creds.pid > 0 ? readProcessStartTime(creds.pid) : undefined,
   }
-}
-
-/**
- * Parses the text of /proc/<pid>/stat. proc(5): field 2, comm, is the command name in parentheses
- * and may itself contain spaces and ')' (a process may call itself "a) b"), so the fields after it
- * are found after the LAST ')'; field 22 is starttime, in clock ticks since boot.
- * Returns undefined for text that does not have that shape.
- *
- * @example
- * parseProcStat('42 (a) b) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 9001 0 0')
- * // { pid: 42, comm: 'a) b', state: 'S', startTime: 9001 }
- */
-export function parseProcStat(
-  text: string,
-): { pid: number; comm: string; state: string; startTime: number } | undefined {
-  const open = text.indexOf('(')
-  const close = text.lastIndexOf(')')
-  if (open < 1 || close < open) return undefined
-  const pidText = text.slice(0, open).trim()
-  if (!/^\d+$/.test(pidText)) return undefined
-  // After ")" come fields 3 (state) onwards, so field 22 is at index 22 - 3.
-  // proc(5): fields are separated by single spaces; only the first 20 after comm are needed.
-  const rest = text.slice(close + 1).trimStart().split(' ', 20)
-  const state = rest[0]
-  const startText = rest[22 - 3]
-  if (state === undefined || startText === undefined || !/^\d+$/.test(startText)) return undefined
-  const startTime = Number(startText)
-  if (!Number.isSafeInteger(startTime)) return undefined
-  return { pid: Number(pidText), comm: text.slice(open + 1, close), state, startTime }
-}
-
-function isPid(pid: number): boolean {
-  return Number.isSafeInteger(pid) && pid > 0
-}
-
-/**
- * The start time of a process (proc(5) /proc/<pid>/stat field 22, clock ticks since boot), or
- * undefined where unreadable: no such process, no procfs (macOS, BSD), or a malformed line.
- * Together with the pid it names one process for the life of the system, since a reused pid has
- * a later start time.
- *
- * @example
- * const started = readProcessStartTime(process.pid) // e.g. 1234567
- * // later: readProcessStartTime(pid) !== started means the pid now belongs to another process
- */
-export function readProcessStartTime(pid: number): number | undefined {
-  if (!isPid(pid)) return undefined
-  try {
-    return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.startTime
-  } catch {
-    return undefined
-  }
-}
-
-/**
- * Best-effort facts for a refusal log line: the executable (proc(5) /proc/<pid>/exe, which ends
- * in " (deleted)" when the file was replaced since) and the command name (/proc/<pid>/comm, at
- * most 15 bytes, settable by the process itself, so only a hint). Fields are undefined where
- * unreadable: not Linux, the process has gone, or reading exe needs ptrace access to it.
- * Never throws.
- *
- * @example
- * const { exe, comm } = describeProcess(creds.pid)
- * log.warn({ pid: creds.pid, exe, comm }, 'refused connection')
- */
-export function describeProcess(pid: number): { exe: string | undefined; comm: string | undefined } {
-  if (!isPid(pid)) return { exe: undefined, comm: undefined }
-  let exe: string | undefined
-  let comm: string | undefined
-  try {
-    exe = readlinkSync(`/proc/${pid}/exe`)
-  } catch {}
-  try {
-    comm = readFileSync(`/proc/${pid}/comm`, 'utf8').replace(/\n$/, '')
-  } catch {}
-  return { exe, comm }
 }

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
-import { describeProcess, getPeerCredentials, type Logger } from '@naaccord/ipc-shared'
+import { addonOverride, getPeerCredentials } from '@naaccord/ipc-peercred'
+import { describeProcess, type Logger } from '@naaccord/ipc-shared'
 import type { ResolvedServerOptions } from './options.js'
 import { setPeer } from './peer.js'
 import { publishRefused } from './server-events.js'
@@ -72,6 +73,10 @@ export function createPeerCheck(allow: ResolvedServerOptions['allow'], log: Logg
       setPeer(socket, { transport: 'unix' })
       return true
     }
+  }
+  const override = addonOverride()
+  if (override) {
+    log.warn({ addon: override }, 'NAACCORD_PEERCRED_ADDON is set: the peer check uses this addon file instead of the packaged one (a test hook; never set it in production)')
   }
   const refusalLog = logBudget(REFUSALS_LOGGED_PER_SECOND)
   const uids = new Set(allow.uids)

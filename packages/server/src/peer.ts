@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
-import type { PeerCredentials } from '@naaccord/ipc-shared'
+import type { PeerCredentials } from '@naaccord/ipc-peercred'
 
 /** What the server knows of the process or host at the other end of a connection. */
 export interface Peer extends Partial<PeerCredentials> {

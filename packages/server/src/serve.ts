@@ -2,7 +2,8 @@ import http from 'node:http'
 import https from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
 import path from 'node:path'
-import { TlsRequiredError, assertPeerCredentialsAvailable, type Logger, type TlsMaterial } from '@naaccord/ipc-shared'
+import { assertPeerCredentialsAvailable } from '@naaccord/ipc-peercred'
+import { TlsRequiredError, type Logger, type TlsMaterial } from '@naaccord/ipc-shared'
 import { bindSocket, listen, unlinkIfOurs, type BoundSocket } from './bind-socket.js'
 import { sendHealth, type ListenerHealth } from './health.js'
 import { resolveServerOptions, type ResolvedListenTarget, type ResolvedServerOptions, type ServerOptions } from './options.js'
@@ -13,6 +14,7 @@ import { closeGracefully } from './shutdown.js'
 import { acquireSocketLock, type HeldLock } from './socket-lock.js'
 import { ensureSocketFolder } from './socket-path.js'
 import { clearStaleSocket } from './stale-socket.js'
+import { notifySystemd } from './systemd-notify.js'
 import { gateClientCertificates, serverTlsOptions, watchServerCertificates } from './tls-context.js'
 
 /** Anything that handles Node requests: an Express app, a Koa `callback()`, a plain function. */
@@ -230,6 +232,7 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
     close() {
       closePromise ??= (async () => {
         closing = true
+        systemd.stopping()
         // Answers still being prepared tell the client not to reuse the connection.
         for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close')
         certWatch?.close()
@@ -243,6 +246,7 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
       return closePromise
     },
   }
+  const systemd = notifySystemd(log, listeners)
   log.info({ listeners, pid: process.pid, allow: opts.allow, tls: opts.tls ? { clientAuth: opts.tls.clientAuth, minVersion: opts.tls.minVersion } : false }, 'listening')
   return ipc
 }

@@ -1,14 +1,13 @@
 import fs, { constants as fsc } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import path from 'node:path'
+import { flockAvailable, tryLockExclusive } from '@naaccord/ipc-peercred'
 import {
   SocketInUseError,
   SocketPathAccessError,
   UnsafeSocketPathError,
-  flockAvailable,
   parseProcStat,
   readProcessStartTime,
-  tryLockExclusive,
   type Logger,
 } from '@naaccord/ipc-shared'
 

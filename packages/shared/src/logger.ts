@@ -1,7 +1,18 @@
-import { pino, type Logger, type LoggerOptions } from 'pino'
+import { createRequire } from 'node:module'
+import type { Logger, LoggerOptions, pino as Pino } from 'pino'
 import { ENV } from './constants.js'
 
 export type { Logger } from 'pino'
+
+const require = createRequire(import.meta.url)
+let pinoModule: typeof Pino | undefined
+
+// pino is an optional peer dependency of this package: server and client depend on it, the certs
+// CLI does not, so it is loaded on first use rather than at import.
+function loadPino(): typeof Pino {
+  pinoModule ??= (require('pino') as { pino: typeof Pino }).pino
+  return pinoModule
+}
 
 /** Headers that must never reach a log line. */
 export const REDACTED_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']
@@ -25,6 +36,7 @@ export interface LoggerFactoryOptions {
  * const log = createLogger({ name: 'ipc-server' })
  */
 export function createLogger(options: LoggerFactoryOptions): Logger {
+  const pino = loadPino()
   const level = options.level ?? process.env[ENV.logLevel] ?? 'info'
   const base: LoggerOptions = {
     name: options.name,
@@ -39,7 +51,7 @@ export function createLogger(options: LoggerFactoryOptions): Logger {
 
 /** A logger that writes nothing. */
 export function silentLogger(): Logger {
-  return pino({ level: 'silent' })
+  return loadPino()({ level: 'silent' })
 }
 
 /** Resolve the `logger` option shared by server and client: a pino logger, false, or undefined (ours). */

@@ -1,4 +1,4 @@
-import { loadNativeAddon } from './peer-credentials.js'
+import { loadNativeAddon } from './addon.js'
 
 type FlockFn = (fd: number, exclusive: boolean, nonblocking: boolean) => boolean
 
