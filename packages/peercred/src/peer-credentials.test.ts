@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import fs from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -13,7 +14,8 @@ import { assertPeerCredentialsAvailable, getPeerCredentials, peerCredentialsAvai
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url))
 const moduleUrl = new URL('./peer-credentials.ts', import.meta.url).href
-const builtAddon = fileURLToPath(new URL('../build/Release/peercred.node', import.meta.url))
+// The file node-gyp-build picks: build/Release after a source build, else the prebuilt binary.
+const builtAddon = createRequire(import.meta.url)('node-gyp-build').path(fileURLToPath(new URL('..', import.meta.url))) as string
 
 const isRoot = process.getuid?.() === 0
 const isLinux = process.platform === 'linux'
