@@ -15,7 +15,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { packAll, ROOT } from './pack.mjs'
+import { ROOT, tarballs } from './pack.mjs'
 
 const started = Date.now()
 const TOOLCHAIN = /^(cc|c\+\+|gcc|g\+\+|cpp|clang|clang\+\+|make|gmake|cmake|python|python[23](\.\d+)?|node-gyp)(-\d+(\.\d+)*)?$|^[\w-]+-linux-gnu-(gcc|g\+\+|cc|c\+\+|cpp)(-\d+)?$/
@@ -65,8 +65,8 @@ function run(cmd, args, opts) {
 }
 
 try {
-  log(`packing into ${work}/tarballs`)
-  const packed = packAll(path.join(work, 'tarballs'))
+  const packed = tarballs(path.join(work, 'tarballs'))
+  log(`tarballs in ${path.dirname(packed[0].tarball)} (${((Date.now() - started) / 1000).toFixed(1)} s)`)
   const PATH = toolchainFreePath()
   const missing = spawnSync('sh', ['-c', 'for t in cc gcc g++ c++ make python3 node-gyp; do command -v $t; done; true'], { encoding: 'utf8', env: { PATH } })
   if (missing.stdout.trim() !== '') throw new Error(`the stripped PATH still has: ${missing.stdout.trim()}`)

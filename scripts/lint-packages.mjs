@@ -4,12 +4,12 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { packAll, ROOT } from './pack.mjs'
+import { ROOT, tarballs } from './pack.mjs'
 
 const dest = mkdtempSync(path.join(os.tmpdir(), 'naaccord-pack-'))
 let failed = 0
 try {
-  for (const p of packAll(dest)) {
+  for (const p of tarballs(dest)) {
     console.log(`\n== ${p.name} (${(p.bytes / 1024).toFixed(1)} kB)`)
     const bin = (name) => path.join(ROOT, 'node_modules', '.bin', name)
     // publint: --strict turns warnings into errors; suggestions are printed but do not fail.

@@ -25,6 +25,22 @@ export function packAll(dest) {
   })
 }
 
+/**
+ * The tarballs: with `--from DIR` in argv, those `node scripts/pack.mjs DIR` made earlier (CI packs
+ * once for lint:packages and test:consumer); else freshly packed into `dest`.
+ */
+export function tarballs(dest, argv = process.argv) {
+  const i = argv.indexOf('--from')
+  if (i < 0) return packAll(dest)
+  const from = path.resolve(argv[i + 1] ?? '')
+  return PACKAGES.map((pkg) => {
+    const dir = path.join(ROOT, 'packages', pkg)
+    const { name, version } = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'))
+    const file = path.join(from, `${name.replace('@', '').replace('/', '-')}-${version}.tgz`)
+    return { name, version, dir, tarball: file, bytes: statSync(file).size }
+  })
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const dest = path.resolve(process.argv[2] ?? path.join(ROOT, '.pack'))
   for (const p of packAll(dest)) console.log(`${p.name}@${p.version}\t${(p.bytes / 1024).toFixed(1)} kB\t${p.tarball}`)

@@ -6,7 +6,7 @@ import http from 'node:http'
 import { createClient } from '@naaccord/ipc-client'
 
 const socketPath = process.argv[2]
-const server = http.createServer((req, res) => res.end(JSON.stringify({ ok: true })))
+const server = http.createServer((req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ ok: true })))
 await new Promise((resolve) => server.listen(socketPath, resolve))
 try {
   const plain = createClient({ socketPath, logger: false, acknowledgePlaintext: true })
