@@ -58,7 +58,7 @@ describe.skipIf(!isLinuxX64)('loading the addon from an installed package', () =
     expect(r.reason).toContain('no prebuilt binary for linux-x64 glibc in @naaccord/ipc-peercred (it ships: none)')
     expect(r.reason).toContain('its install script did not run')
     expect(r.reason).toContain('"pnpm.onlyBuiltDependencies"')
-    expect(r.reason).toContain('make, a C compiler and Python 3')
+    expect(r.reason).toContain('with make, a C compiler and Python 3 installed')
   })
 
   it('no prebuild and the source build failed at install: says the build failed, and what it needs', async () => {

@@ -93,9 +93,10 @@ export function explainMissingAddon(): string {
     return `${prebuilds}, and the source build at install failed (${status.detail ?? 'see the install log'}): ${toolchain}`
   }
   return (
-    `${prebuilds}, and no source build in ${path.join(packageRoot, 'build', 'Release')}: its install script did not run. ` +
-    `pnpm 10 blocks dependencies' install scripts: add "${PACKAGE}" to "pnpm.onlyBuiltDependencies" in your package.json ` +
-    `(or run "pnpm approve-builds"), then ${toolchain.replace('install make', 'with make')}; with npm, do not install with --ignore-scripts`
+    `${prebuilds}, and no source build in ${path.join(packageRoot, 'build', 'Release')}: its install script did not run ` +
+    `(pnpm 10 blocks dependencies' install scripts). Allow it: add "${PACKAGE}" to "pnpm.onlyBuiltDependencies" in your ` +
+    `package.json (or run "pnpm approve-builds") and reinstall, with make, a C compiler and Python 3 installed; ` +
+    `with npm, do not install with --ignore-scripts`
   )
 }
 

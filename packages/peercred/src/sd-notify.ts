@@ -83,5 +83,11 @@ export function listenNotifySocket(socketPath: string): NotifyListener {
   }
 }
 
-/** The error codes of this package, mapped to their classes. */
+/**
+ * The error codes of this package, mapped to their classes (the rest are in ERROR_CODES of
+ * @naaccord/ipc-shared).
+ *
+ * @example
+ * if (err instanceof PEERCRED_ERROR_CODES.IPC_SYSTEMD_NOTIFY) log.warn({ err }, 'systemd was not told')
+ */
 export const PEERCRED_ERROR_CODES = { IPC_SYSTEMD_NOTIFY: SystemdNotifyError } as const
