@@ -8,6 +8,7 @@ export default defineConfig({
     // Tests run against the TypeScript sources, not dist/: no build step before `pnpm test`.
     alias: [
       { find: /^@naaccord\/ipc-shared$/, replacement: src('shared') },
+      { find: /^@naaccord\/ipc-shared\/logger$/, replacement: fileURLToPath(new URL('./packages/shared/src/logger.ts', import.meta.url)) },
       { find: /^@naaccord\/ipc-server$/, replacement: src('server') },
       { find: /^@naaccord\/ipc-client$/, replacement: src('client') },
       { find: /^@naaccord\/ipc-certs$/, replacement: src('certs') },

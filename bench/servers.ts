@@ -7,7 +7,7 @@ import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { serve, type IpcServer, type ServerOptions } from '@naaccord/ipc-server'
-import { createLogger } from '@naaccord/ipc-shared'
+import { createLogger } from '@naaccord/ipc-shared/logger'
 import { bareHandler, createExpressApp } from './apps.js'
 import type { ChildMessage, ChildRequest, Endpoint, EndpointName, Endpoints, ServerChildConfig } from './protocol.js'
 

@@ -1,5 +1,5 @@
 import { serve } from '@naaccord/ipc-server'
-import { createLogger } from '@naaccord/ipc-shared'
+import { createLogger } from '@naaccord/ipc-shared/logger'
 import { createServicesApp } from './app.js'
 
 // The services server: the app above on the Unix socket. Options come from the environment

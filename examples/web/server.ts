@@ -1,5 +1,5 @@
 import { createClient } from '@naaccord/ipc-client'
-import { createLogger } from '@naaccord/ipc-shared'
+import { createLogger } from '@naaccord/ipc-shared/logger'
 import { createWebApp } from './app.js'
 
 // The public web server on 127.0.0.1:8000 (NAACCORD_WEB_PORT), calling services over the socket

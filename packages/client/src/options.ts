@@ -12,13 +12,13 @@ import {
   parseStringList,
   pick,
   rejectUnknown,
-  resolveLogger,
   type Env,
   type Logger,
   type PemSource,
 } from '@naaccord/ipc-shared'
 import net from 'node:net'
 import { resolveServerId } from './server-identity.js'
+import { resolveLogger } from '@naaccord/ipc-shared/logger'
 
 export interface ExpectServer {
   /** The uid the services server must run as (read from the kernel after connecting). */

@@ -13,10 +13,10 @@ import {
   parseString,
   pick,
   rejectUnknown,
-  resolveLogger,
   type Env,
   type Logger,
 } from '@naaccord/ipc-shared'
+import { resolveLogger } from '@naaccord/ipc-shared/logger'
 import { resolveGroup } from './group.js'
 import { resolveTrustedProxy, type ResolvedTrustedProxy, type TrustedProxyOptions } from './trusted-proxy.js'
 import { resolveServerTls, type ResolvedServerTls, type ServerTlsOptions } from './tls-options.js'

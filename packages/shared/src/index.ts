@@ -1,10 +1,10 @@
 export * from './constants.js'
 export * from './errors.js'
 export * from './option-parsers.js'
-export * from './logger.js'
+// Types only: the logger factory is the "./logger" entry (it imports pino).
+export type { Logger, LoggerFactoryOptions } from './logger.js'
 export * from './process-info.js'
 export * from './tls-material.js'
 export * from './file-watch.js'
-export * from './file-lock.js'
 export * from './spiffe.js'
 export * from './trace-context.js'

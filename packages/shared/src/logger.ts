@@ -1,18 +1,11 @@
-import { createRequire } from 'node:module'
-import type { Logger, LoggerOptions, pino as Pino } from 'pino'
+import { pino, type Logger, type LoggerOptions } from 'pino'
 import { ENV } from './constants.js'
 
 export type { Logger } from 'pino'
 
-const require = createRequire(import.meta.url)
-let pinoModule: typeof Pino | undefined
-
-// pino is an optional peer dependency of this package: server and client depend on it, the certs
-// CLI does not, so it is loaded on first use rather than at import.
-function loadPino(): typeof Pino {
-  pinoModule ??= (require('pino') as { pino: typeof Pino }).pino
-  return pinoModule
-}
+// This module is the package's "./logger" entry, not part of the main one: pino is an optional
+// peer dependency, installed by the server and client packages, and the certs CLI (which only
+// uses the main entry) runs without it.
 
 /** Headers that must never reach a log line. */
 export const REDACTED_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']
@@ -36,7 +29,6 @@ export interface LoggerFactoryOptions {
  * const log = createLogger({ name: 'ipc-server' })
  */
 export function createLogger(options: LoggerFactoryOptions): Logger {
-  const pino = loadPino()
   const level = options.level ?? process.env[ENV.logLevel] ?? 'info'
   const base: LoggerOptions = {
     name: options.name,
@@ -51,7 +43,7 @@ export function createLogger(options: LoggerFactoryOptions): Logger {
 
 /** A logger that writes nothing. */
 export function silentLogger(): Logger {
-  return loadPino()({ level: 'silent' })
+  return pino({ level: 'silent' })
 }
 
 /** Resolve the `logger` option shared by server and client: a pino logger, false, or undefined (ours). */
