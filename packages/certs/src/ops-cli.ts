@@ -118,7 +118,10 @@ export async function runDoctor(argv: readonly string[], io: OpsIo): Promise<num
   }
   if ((str(v.cert) === undefined) !== (str(v.key) === undefined)) throw new InvalidOptionError(str(v.cert) === undefined ? '--cert' : '--key', '--cert and --key go together')
   // The server package is loaded here only, so the certs commands never pay for it.
-  const { diagnoseSocket } = await import('@naaccord/ipc-server')
+  // It is an optional peer dependency: the certificates CLI installs without the server and its addon.
+  const { diagnoseSocket } = await import('@naaccord/ipc-server').catch((err: unknown) => {
+    throw new InvalidOptionError('doctor', `needs @naaccord/ipc-server installed next to @naaccord/ipc-certs ("npm install @naaccord/ipc-server"): ${(err as Error).message.split('\n', 1)[0]}`)
+  })
   const ca = str(v.ca)
   const timeoutMs = int('--timeout-ms', v['timeout-ms'], 1)
   const report = await diagnoseSocket({
