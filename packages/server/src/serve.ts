@@ -2,7 +2,7 @@ import http from 'node:http'
 import https from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
 import path from 'node:path'
-import { TlsRequiredError, assertPeerCredentialsAvailable, type Logger, type TlsMaterial } from '@naaccord/ipc-shared'
+import { TlsRequiredError, assertPeerCredentialsAvailable, flushLogger, type Logger, type TlsMaterial } from '@naaccord/ipc-shared'
 import { bindSocket, listen, unlinkIfOurs, type BoundSocket } from './bind-socket.js'
 import { sendHealth, type ListenerHealth } from './health.js'
 import { resolveServerOptions, type ResolvedListenTarget, type ResolvedServerOptions, type ServerOptions } from './options.js'
@@ -239,6 +239,8 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
         process.off('SIGTERM', onSignal)
         process.off('SIGINT', onSignal)
         log.info({ listeners }, 'server closed')
+        // The log is buffered: every request line is written before close() resolves.
+        flushLogger(log)
       })()
       return closePromise
     },

@@ -170,25 +170,20 @@ function socketFd(socket: net.Socket): number | undefined {
   return undefined
 }
 
+/** The kernel's part of PeerCredentials: what SO_PEERCRED (or getpeereid) returns, nothing from procfs. */
+export type PeerIds = Omit<PeerCredentials, 'startTime'>
+
 /**
- * Reads the peer's pid/uid/gid from the kernel, plus its start time from procfs. Works on either
- * end of a Unix domain socket, plain or TLS: on the server it names the client process, on the
- * client the process that called listen(2). Costs one getsockopt(2) and one small procfs read.
+ * Reads the peer's pid/uid/gid from the kernel and nothing else: one getsockopt(2), no procfs
+ * read. What an allow decision needs; the server's peer check calls this for every new
+ * connection and reads the start time only later, for admitted peers that ask for it.
  *
- * The start time is read now, not at connect(2): if the peer has already exited and its pid been
- * reused, it is the new process's. Comparing it later against a fresh read still catches reuse
- * after this point, which is what it is for.
- *
- * @throws {PeerCredentialsUnavailableError} when the addon is missing or the platform unsupported,
- *   when the socket has no fd (destroyed, or TLS over a non-socket stream), or when the kernel
- *   refuses (cause carries `code` such as 'EBADF', 'ENOTSOCK', or 'ENOTCONN' for a TCP socket).
+ * @throws {PeerCredentialsUnavailableError} as getPeerCredentials.
  * @example
- * server.on('connection', (socket) => {
- *   const { pid, uid, gid } = getPeerCredentials(socket)
- *   if (uid !== process.getuid?.()) socket.destroy()
- * })
+ * const { uid } = getPeerIds(socket)
+ * if (!allowed.has(uid)) socket.destroy()
  */
-export function getPeerCredentials(socket: net.Socket): PeerCredentials {
+export function getPeerIds(socket: net.Socket): PeerIds {
   const binding = requireBinding()
   const fd = socketFd(socket)
   if (fd === undefined) {
@@ -208,12 +203,31 @@ export function getPeerCredentials(socket: net.Socket): PeerCredentials {
       { cause: err },
     )
   }
-  return {
-    pid: creds.pid,
-    uid: creds.uid,
-    gid: creds.gid,
-    startTime: creds.pid > 0 ? readProcessStartTime(creds.pid) : undefined,
-  }
+  return { pid: creds.pid, uid: creds.uid, gid: creds.gid }
+}
+
+/**
+ * Reads the peer's pid/uid/gid from the kernel, plus its start time from procfs. Works on either
+ * end of a Unix domain socket, plain or TLS: on the server it names the client process, on the
+ * client the process that called listen(2). Costs one getsockopt(2) and one small procfs read
+ * (getPeerIds skips the latter).
+ *
+ * The start time is read now, not at connect(2): if the peer has already exited and its pid been
+ * reused, it is the new process's. Comparing it later against a fresh read still catches reuse
+ * after this point, which is what it is for.
+ *
+ * @throws {PeerCredentialsUnavailableError} when the addon is missing or the platform unsupported,
+ *   when the socket has no fd (destroyed, or TLS over a non-socket stream), or when the kernel
+ *   refuses (cause carries `code` such as 'EBADF', 'ENOTSOCK', or 'ENOTCONN' for a TCP socket).
+ * @example
+ * server.on('connection', (socket) => {
+ *   const { pid, uid, gid } = getPeerCredentials(socket)
+ *   if (uid !== process.getuid?.()) socket.destroy()
+ * })
+ */
+export function getPeerCredentials(socket: net.Socket): PeerCredentials {
+  const { pid, uid, gid } = getPeerIds(socket)
+  return { pid, uid, gid, startTime: pid > 0 ? readProcessStartTime(pid) : undefined }
 }
 
 /**
