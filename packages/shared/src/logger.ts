@@ -1,21 +1,12 @@
 import { tracingChannel } from 'node:diagnostics_channel'
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 import { ENV } from './constants.js'
+import { bufferedDestination } from './log-destination.js'
 
 export type { Logger } from 'pino'
 
 /** Headers that must never reach a log line. */
 export const REDACTED_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']
-
-/**
- * How our own logger buffers: lines are collected in memory and written once `minLength` bytes
- * are waiting, and at the latest every `flushIntervalMs` (an unref'd timer, so it never keeps a
- * process alive). One write(2) per few dozen lines instead of one per line; a SIGKILL (or a
- * crash that skips 'exit') loses at most the last `flushIntervalMs` of lines. Everything that
- * ends a process normally flushes synchronously first: server close(), SIGTERM/SIGINT through
- * serve(), process.exit() and an uncaught exception.
- */
-export const LOG_BUFFER = Object.freeze({ minLength: 4096, flushIntervalMs: 100 })
 
 export interface LoggerFactoryOptions {
   /** Component name in every line (e.g. "ipc-server"). */
@@ -33,15 +24,6 @@ interface FlushableStream {
   destroyed?: boolean
 }
 
-// Our buffered destinations still open, flushed by one uncaughtExceptionMonitor listener (a
-// monitor observes the error without changing what Node does with it: the process still dies).
-const open = new Set<FlushableStream>()
-let monitorInstalled = false
-
-function flushOpenDestinations(): void {
-  for (const stream of open) flushStream(stream)
-}
-
 function flushStream(stream: FlushableStream | undefined): void {
   if (!stream || stream.destroyed || typeof stream.flushSync !== 'function') return
   try {
@@ -53,7 +35,8 @@ function flushStream(stream: FlushableStream | undefined): void {
 
 /**
  * The JSON logger used by server and client. Users can hand their own pino logger instead
- * (`logger` option), or `false` to silence ours. Output is buffered (see LOG_BUFFER).
+ * (`logger` option), or `false` to silence ours. Output is buffered (see LOG_BUFFER and
+ * bufferedDestination).
  *
  * @example
  * const log = createLogger({ name: 'ipc-server' })
@@ -68,19 +51,7 @@ export function createLogger(options: LoggerFactoryOptions): Logger {
   if (options.pretty) {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l' } } })
   }
-  // pino registers its own flushSync on process 'exit' for an asynchronous destination.
-  const destination = pino.destination({
-    dest: options.destination ?? 1,
-    sync: false,
-    minLength: LOG_BUFFER.minLength,
-    periodicFlush: LOG_BUFFER.flushIntervalMs,
-  })
-  open.add(destination)
-  destination.on('close', () => open.delete(destination))
-  if (!monitorInstalled) {
-    monitorInstalled = true
-    process.on('uncaughtExceptionMonitor', flushOpenDestinations)
-  }
+  const destination = bufferedDestination(options.destination ?? 1)
   return pino(base, destination)
 }
 
