@@ -16,7 +16,7 @@ export interface BenchArgs {
 }
 
 export const DEFAULTS = Object.freeze({
-  full: { durationMs: 500, warmupMs: 150, rounds: 6 },
+  full: { durationMs: 500, warmupMs: 150, rounds: 5 },
   quick: { durationMs: 400, warmupMs: 150, rounds: 1 },
   profile: { durationMs: 5000, warmupMs: 1000 },
 })

@@ -80,7 +80,7 @@ export function readmeBlock(a: BenchReport, b: BenchReport, fileA: string, fileB
     },
   ]
   const chart = rel(fileB.replace(/\.json$/, '.svg'))
-  return toMarkdown(blocks).replace('![whole hop', `![whole hop`).trimEnd() + `\n\n![whole hop and every row: requests/s and p99 (run B)](${chart})\n`
+  return toMarkdown(blocks).trimEnd() + `\n\n![whole hop and every row: requests/s and p99 (run B)](${chart})\n`
 }
 
 function writeReadme(block: string): void {

@@ -262,7 +262,7 @@ function headerBlocks(r: BenchReport): Block[] {
         ...(other ? [other] : []),
         `Run: ${e.date}${e.commit ? `, commit ${e.commit}` : ''}; ${s.rounds} round(s) x ${r.rows.length} rows, ${s.durationMs} ms measured + ${s.warmupMs} ms warm-up per row and round, ${s.order}; total ${Math.round(r.runtimeS)} s`,
         ...(s.mode === 'quick' ? ['Quick mode: one short round, a smoke test; single samples on a shared VM swing by ±30%, so draw no conclusions from these ratios.'] : []),
-        'Reproduce: pnpm bench (full, about 5-6 min on 2 cores), pnpm bench -- --quick (about a minute); compare two runs: pnpm bench:compare a.json b.json; see bench/README.md.',
+        'Reproduce: pnpm bench (full, about 5-6 min on 2 cores), pnpm bench -- --quick (about 1.5 min); compare two runs: pnpm bench:compare a.json b.json; see bench/README.md.',
       ].join('\n'),
     },
   ]
