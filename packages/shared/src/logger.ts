@@ -1,7 +1,7 @@
 import { tracingChannel } from 'node:diagnostics_channel'
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 import { ENV } from './constants.js'
-import { bufferedDestination } from './log-destination.js'
+import { bufferedDestination, type BufferedDestination } from './log-destination.js'
 
 export type { Logger } from 'pino'
 
@@ -33,6 +33,20 @@ function flushStream(stream: FlushableStream | undefined): void {
   }
 }
 
+// One buffered destination per file or descriptor, shared by every logger that writes there: a
+// process that creates many clients (each with our logger) holds one buffer and one timer per
+// destination, not one per logger, and lines from all of them stay in order.
+const destinations = new Map<string | number, BufferedDestination>()
+
+function sharedDestination(dest: string | number): BufferedDestination {
+  let d = destinations.get(dest)
+  if (d === undefined || d.destroyed) {
+    d = bufferedDestination(dest)
+    destinations.set(dest, d)
+  }
+  return d
+}
+
 /**
  * The JSON logger used by server and client. Users can hand their own pino logger instead
  * (`logger` option), or `false` to silence ours. Output is buffered (see LOG_BUFFER and
@@ -51,8 +65,7 @@ export function createLogger(options: LoggerFactoryOptions): Logger {
   if (options.pretty) {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l' } } })
   }
-  const destination = bufferedDestination(options.destination ?? 1)
-  return pino(base, destination)
+  return pino(base, sharedDestination(options.destination ?? 1))
 }
 
 /**
