@@ -139,7 +139,7 @@ async function withServers<T>(args: BenchArgs, pinning: Pinning, cpuProfDir: str
       config: { workDir, pki: { ca: pki.ca.certPath, cert: pki.server.certPath, key: pki.server.keyPath } },
       pinning,
       runner: args.runner,
-      ...(cpuProfDir ? { cpuProfDir } : {}),
+      ...(cpuProfDir ? { cpuProfDir: path.join(cpuProfDir, 'services') } : {}),
     })
     try {
       const upstream = child.endpoints
@@ -151,6 +151,7 @@ async function withServers<T>(args: BenchArgs, pinning: Pinning, cpuProfDir: str
         },
         pinning,
         runner: args.runner,
+        ...(cpuProfDir ? { cpuProfDir: path.join(cpuProfDir, 'web') } : {}),
       })
       try {
         const tls: ClientTls = { ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem }
@@ -242,23 +243,35 @@ async function profile(args: BenchArgs, pinning: Pinning, ids: readonly string[]
     mkdirSync(dir, { recursive: true })
     const sample = await withServers(args, pinning, dir, (ctx) => measure(spec, 0, ctx, args.durationMs))
     progress(spec, sample, '[profile]')
-    // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (the loader's thread writes one too).
-    const profiles = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))
-    const file = profiles.find((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f)) ?? profiles[0]
-    if (!file) throw new Error(`no .cpuprofile written in ${dir}`)
-    const summary = summariseProfile(JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as CpuProfile)
     const requests = sample.completed + sample.warmupCompleted
-    const text = [
-      `# Server CPU profile of ${id} (${fmtInt(sample.rps)} req/s, ${sample.serverCpuUs.toFixed(1)} µs server CPU per request)`,
-      `busy ${summary.busyMs.toFixed(0)} ms, idle ${summary.idleMs.toFixed(0)} ms over the whole child (start-up, warm-up and measurement: ${fmtInt(requests)} requests; µs/req divides by these, so start-up inflates them a little); profile: ${path.relative(ROOT, path.join(dir, file))}`,
-      '',
-      shareTable('Charged to the innermost library on the stack (Node core work on behalf of a library counts for that library):', summary.byCaller, requests),
-      '',
-      shareTable('Self time by package:', summary.selfByPackage, requests),
-      '',
-      shareTable('Self time by function:', summary.topFunctions, requests),
-      '',
-    ].join('\n')
+    const hop = spec.appears.some((a) => a.section === 'hop')
+    const sections: string[] = []
+    // The services process (the server child) always; for whole-hop rows the web app's process too.
+    for (const [child, title, cpuUs] of [
+      ['services', 'Server CPU profile', sample.serverCpuUs],
+      ...(hop ? ([['web', 'Web app (and its services client) CPU profile', sample.webCpuUs]] as const) : []),
+    ] as const) {
+      const childDir = path.join(dir, child)
+      // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (the loader's thread writes one too).
+      const profiles = readdirSync(childDir).filter((f) => f.endsWith('.cpuprofile'))
+      const file = profiles.find((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f)) ?? profiles[0]
+      if (!file) throw new Error(`no .cpuprofile written in ${childDir}`)
+      const summary = summariseProfile(JSON.parse(readFileSync(path.join(childDir, file), 'utf8')) as CpuProfile)
+      sections.push(
+        [
+          `# ${title} of ${id} (${fmtInt(sample.rps)} req/s, ${cpuUs.toFixed(1)} µs CPU per request)`,
+          `busy ${summary.busyMs.toFixed(0)} ms, idle ${summary.idleMs.toFixed(0)} ms over the whole process (start-up, warm-up and measurement: ${fmtInt(requests)} requests; µs/req divides by these, so start-up inflates them a little); profile: ${path.relative(ROOT, path.join(childDir, file))}`,
+          '',
+          shareTable('Charged to the innermost library on the stack (Node core work on behalf of a library counts for that library):', summary.byCaller, requests),
+          '',
+          shareTable('Self time by package:', summary.selfByPackage, requests),
+          '',
+          shareTable('Self time by function:', summary.topFunctions, requests),
+          '',
+        ].join('\n'),
+      )
+    }
+    const text = sections.join('\n')
     writeFileSync(path.join(dir, 'summary.txt'), text)
     console.log(`\n${text}`)
   }
