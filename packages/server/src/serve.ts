@@ -240,7 +240,7 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
         process.off('SIGINT', onSignal)
         log.info({ listeners }, 'server closed')
         // The log is buffered: every request line is written before close() resolves.
-        flushLogger(log)
+        await flushLogger(log)
       })()
       return closePromise
     },

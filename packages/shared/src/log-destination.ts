@@ -13,13 +13,16 @@ export const LOG_BUFFER = Object.freeze({ minLength: 16 * 1024, flushIntervalMs:
 /** What pino needs of a destination, plus the flushes the server and the process hooks call. */
 export interface BufferedDestination {
   write(line: string): boolean
-  /** Hand everything buffered to the writer and call back once it is written. */
+  /** Hand everything buffered to the writer and call back once it is written (at most ~1 s later). */
   flush(cb?: (err?: Error | null) => void): void
   /** Write everything buffered now, synchronously. Throws if the file is not open yet. */
   flushSync(): void
   end(): void
   readonly destroyed: boolean
 }
+
+// The longest flush() waits for a write in flight (a stdout pipe nobody reads may never drain).
+const FLUSH_WAIT_MS = 1000
 
 const open = new Set<BufferedDestination>()
 let hooksInstalled = false
@@ -48,6 +51,7 @@ export function bufferedDestination(dest: string | number, options: { minLength?
   const minLength = options.minLength ?? LOG_BUFFER.minLength
   const writer = pino.destination({ dest, sync: false })
   const closed = () => (writer as unknown as { destroyed: boolean }).destroyed
+  const writing = () => (writer as unknown as { _writing: boolean })._writing
   let pending: string[] = []
   let chars = 0
   const handOver = () => {
@@ -68,7 +72,14 @@ export function bufferedDestination(dest: string | number, options: { minLength?
     },
     flush(cb) {
       handOver()
-      writer.flush(cb)
+      // sonic-boom (minLength 0) calls back at once, even with a write in flight: wait for it,
+      // a little at most, so that a later flushSync() and exit cannot overtake it.
+      const deadline = Date.now() + FLUSH_WAIT_MS
+      const wait = () => {
+        if (!writing() || closed() || Date.now() >= deadline) cb?.(null)
+        else setTimeout(wait, 1)
+      }
+      wait()
     },
     flushSync() {
       handOver()

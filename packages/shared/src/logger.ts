@@ -69,17 +69,34 @@ export function createLogger(options: LoggerFactoryOptions): Logger {
 }
 
 /**
- * Write out whatever `logger` still buffers, synchronously, when its destination can do that
- * (ours, any pino.destination / sonic-boom); otherwise a no-op. Never throws. serve() calls it
- * at the end of close(), so every request line is on disk before close() resolves.
+ * Write out whatever `logger` still buffers: waits (at most `timeoutMs`) for a write in flight
+ * when the destination can say so (ours), then writes the rest synchronously when the
+ * destination can (ours, any pino.destination / sonic-boom); otherwise does nothing. Never
+ * rejects. serve() awaits it at the end of close(), so every request line is written before
+ * close() resolves.
  *
  * @example
  * await ipc.close() // already flushed
- * flushLogger(myLogger) // before a process.exit() of your own
+ * await flushLogger(myLogger) // before a process.exit() of your own
  */
-export function flushLogger(logger: Logger): void {
-  const stream = (logger as unknown as Record<symbol, DestinationStream | undefined>)[pino.symbols.streamSym]
-  flushStream(stream as FlushableStream | undefined)
+export async function flushLogger(logger: Logger, timeoutMs = 1000): Promise<void> {
+  const stream = (logger as unknown as Record<symbol, (FlushableStream & { flush?: (cb: () => void) => void }) | undefined>)[pino.symbols.streamSym]
+  if (stream && !stream.destroyed && typeof stream.flush === 'function') {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs)
+      timer.unref()
+      try {
+        stream.flush!(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      } catch {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+  flushStream(stream)
 }
 
 // pino's tracing channel for the serialisation of a line: with subscribers, lines go through pino.
