@@ -13,6 +13,7 @@ import { closeGracefully } from './shutdown.js'
 import { acquireSocketLock, type HeldLock } from './socket-lock.js'
 import { ensureSocketFolder } from './socket-path.js'
 import { clearStaleSocket } from './stale-socket.js'
+import { listenOnFd, takeInheritedSocket } from './socket-activation.js'
 import { gateClientCertificates, serverTlsOptions, watchServerCertificates } from './tls-context.js'
 
 /** Anything that handles Node requests: an Express app, a Koa `callback()`, a plain function. */
@@ -158,6 +159,14 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
       const server = createNodeServer()
       if (target.kind === 'socket') {
         gateConnections(server, peerCheck)
+        // Socket activation (systemd, naaccord-ipc run): the activator made, checked and keeps the
+        // socket; we accept on it, and never lock or unlink it.
+        const inheritedFd = takeInheritedSocket(target.socketPath)
+        if (inheritedFd !== undefined) {
+          await listenOnFd(server, inheritedFd)
+          listeners.push({ transport: 'unix', address: target.socketPath, tls: opts.tls !== undefined })
+          continue
+        }
         // Every step after the folder check works on the checked real folder, so a symlink above
         // it cannot be repointed in between.
         const realDir = await ensureSocketFolder(target.socketPath, opts.dirMode, opts.socketGid)

@@ -305,3 +305,30 @@ export function describeProcess(pid: number): { exe: string | undefined; comm: s
   } catch {}
   return { exe, comm }
 }
+
+/** What an inherited descriptor is, from the kernel (see inspectSocket in native/peercred.c). */
+export interface SocketFacts {
+  family: 'unix' | 'inet' | 'inet6' | 'other'
+  type: 'stream' | 'dgram' | 'seqpacket' | 'other'
+  /** SO_ACCEPTCONN: listen(2) was called; undefined where the platform cannot tell. */
+  listening: boolean | undefined
+  /** The path it is bound to (getsockname), for a Unix socket with a path. */
+  path: string | undefined
+}
+
+/**
+ * Ask the kernel what the descriptor `fd` is: family, type, whether it listens, and the path it
+ * is bound to. Used before adopting a socket handed over by systemd or the supervisor.
+ *
+ * @throws {PeerCredentialsUnavailableError} when the addon is missing or predates inspectSocket;
+ *   a system error with `code` (EBADF, ENOTSOCK) when `fd` is not an open socket.
+ * @example
+ * const facts = inspectSocketFd(3) // { family: 'unix', type: 'stream', listening: true, path: '/run/naaccord/service.sock' }
+ */
+export function inspectSocketFd(fd: number): SocketFacts {
+  const binding = requireBinding() as NativeBinding & { inspectSocket?: (fd: number) => SocketFacts }
+  if (typeof binding.inspectSocket !== 'function') {
+    throw new PeerCredentialsUnavailableError(`the peer-credential addon has no inspectSocket (built from an older source); ${BUILD_HINT}`)
+  }
+  return binding.inspectSocket(fd)
+}
