@@ -9,6 +9,7 @@ export default defineConfig({
     alias: [
       { find: /^@naaccord\/ipc-shared$/, replacement: src('shared') },
       { find: /^@naaccord\/ipc-server$/, replacement: src('server') },
+      { find: /^@naaccord\/ipc-server\/supervisor$/, replacement: fileURLToPath(new URL('./packages/server/src/supervisor/index.ts', import.meta.url)) },
       { find: /^@naaccord\/ipc-client$/, replacement: src('client') },
       { find: /^@naaccord\/ipc-certs$/, replacement: src('certs') },
     ],

@@ -14,6 +14,7 @@ import { acquireSocketLock, type HeldLock } from './socket-lock.js'
 import { ensureSocketFolder } from './socket-path.js'
 import { clearStaleSocket } from './stale-socket.js'
 import { listenOnFd, takeInheritedSocket } from './socket-activation.js'
+import { notifySupervisorReady } from './supervisor/child-ready.js'
 import { gateClientCertificates, serverTlsOptions, watchServerCertificates } from './tls-context.js'
 
 /** Anything that handles Node requests: an Express app, a Koa `callback()`, a plain function. */
@@ -255,5 +256,6 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
     },
   }
   log.info({ listeners, pid: process.pid, allow: opts.allow, tls: opts.tls ? { clientAuth: opts.tls.clientAuth, minVersion: opts.tls.minVersion } : false }, 'listening')
+  notifySupervisorReady()
   return ipc
 }

@@ -60,12 +60,20 @@ function canonical(p: string): string {
   }
 }
 
+function realFolder(dir: string): string {
+  try {
+    return realpathSync(dir)
+  } catch {
+    return path.resolve(dir)
+  }
+}
+
 function describe(facts: SocketFacts): string {
   return `a ${facts.listening === false ? 'non-listening ' : ''}${facts.family} ${facts.type} socket${facts.path ? ` bound to ${facts.path}` : ''}`
 }
 
 /** Refuse anything but a listening AF_UNIX stream socket bound to `socketPath`. */
-function verify(socketPath: string, entry: InheritedFd, facts: SocketFacts): void {
+function verify(socketPath: string, entry: InheritedFd, facts: SocketFacts, byName: boolean): void {
   const fix = 'make ListenStream= (or naaccord-ipc run --socket) and socketPath name the same path'
   if (facts.family !== 'unix' || facts.type !== 'stream') {
     throw new InheritedSocketError(socketPath, entry.fd, `is ${describe(facts)}, not a Unix stream socket; use ListenStream= with a path in the .socket unit`)
@@ -73,9 +81,18 @@ function verify(socketPath: string, entry: InheritedFd, facts: SocketFacts): voi
   if (facts.listening === false) {
     throw new InheritedSocketError(socketPath, entry.fd, `is ${describe(facts)}; listen(2) was never called on it (Accept=no sockets are handed over listening)`)
   }
-  if (facts.path === undefined || canonical(facts.path) !== canonical(socketPath)) {
-    throw new InheritedSocketError(socketPath, entry.fd, `is ${describe(facts)}, not at the configured socketPath; ${fix}`)
+  if (facts.path !== undefined && canonical(facts.path) === canonical(socketPath)) return
+  // A socket named for this path (LISTEN_FDNAMES) may have been bound under a private name in a
+  // folder beside it and then published at the path by link(2), as naaccord-ipc run does (the
+  // kernel keeps reporting the name it was bound to): accept it when that name is in a private
+  // folder of the socket's own folder.
+  if (byName && facts.path !== undefined) {
+    const boundIn = realFolder(path.dirname(path.dirname(facts.path)))
+    const folder = realFolder(path.dirname(socketPath))
+    const privateDir = path.basename(path.dirname(facts.path))
+    if (boundIn === folder && privateDir.startsWith('.')) return
   }
+  throw new InheritedSocketError(socketPath, entry.fd, `is ${describe(facts)}, not at the configured socketPath; ${fix}`)
 }
 
 /**
@@ -129,7 +146,7 @@ export function takeInheritedSocket(socketPath: string): number | undefined {
       )
     }
   }
-  verify(socketPath, chosen, facts!)
+  verify(socketPath, chosen, facts!, chosen === byName)
   taken.add(chosen.fd)
   return chosen.fd
 }

@@ -402,8 +402,36 @@ static napi_value InspectSocket(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * dupCloexec(fd) -> number: fcntl(F_DUPFD_CLOEXEC) from 3 up. The supervisor keeps its own copy
+ * of the listening socket outside Node's event loop (so it never accepts on it itself), closed
+ * on exec for every process it starts except where it passes it on explicitly as fd 3.
+ */
+#include <fcntl.h>
+
+static napi_value DupCloexec(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  int32_t fd;
+  int copy;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "dupCloexec(fd): fd must be a number");
+    return NULL;
+  }
+  copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) {
+    throw_errno(env, errno, "fcntl");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_int32(env, copy, &result));
+  return result;
+}
+
 static napi_value register_inspect_socket(napi_env env, napi_value exports) {
   napi_value fn;
+  NAPI_CALL(env, napi_create_function(env, "dupCloexec", NAPI_AUTO_LENGTH, DupCloexec, NULL, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "dupCloexec", fn));
   NAPI_CALL(env, napi_create_function(env, "inspectSocket", NAPI_AUTO_LENGTH, InspectSocket, NULL, &fn));
   NAPI_CALL(env, napi_set_named_property(env, exports, "inspectSocket", fn));
   return exports;

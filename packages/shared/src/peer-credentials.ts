@@ -332,3 +332,19 @@ export function inspectSocketFd(fd: number): SocketFacts {
   }
   return binding.inspectSocket(fd)
 }
+
+/**
+ * A copy of descriptor `fd` (fcntl F_DUPFD_CLOEXEC): the same open socket under a new number that
+ * is closed on exec. Close it with `fs.closeSync`.
+ *
+ * @throws {PeerCredentialsUnavailableError} when the addon is missing or predates dupCloexec.
+ * @example
+ * const copy = dupCloexec(fd)
+ */
+export function dupCloexec(fd: number): number {
+  const binding = requireBinding() as NativeBinding & { dupCloexec?: (fd: number) => number }
+  if (typeof binding.dupCloexec !== 'function') {
+    throw new PeerCredentialsUnavailableError(`the peer-credential addon has no dupCloexec (built from an older source); ${BUILD_HINT}`)
+  }
+  return binding.dupCloexec(fd)
+}
