@@ -80,14 +80,16 @@ export async function hostileInput(): Promise<void> {
   const { dir, cleanup } = tempDir()
   const sock = path.join(dir, 'run', 's.sock')
   const pki = await createTestPki({ dir: path.join(dir, 'pki') })
-  const app = startApp(sock, {
-    ORDERS_FILE: path.join(dir, 'orders'),
-    CHAOS_LIMITS: JSON.stringify({ headersTimeoutMs: 2000, requestTimeoutMs: 5000 }),
-    CHAOS_TLS_DIR: pki.dir,
-  })
+  const limits = JSON.stringify({ headersTimeoutMs: 2000, requestTimeoutMs: 5000 })
+  // Plain HTTP on the socket for the HTTP cases; a second server with mutual TLS on TCP for the
+  // stalled handshakes.
+  const app = startApp(sock, { ORDERS_FILE: path.join(dir, 'orders'), CHAOS_LIMITS: limits })
+  const tlsApp = startApp(path.join(dir, 'tls', 't.sock'), { ORDERS_FILE: path.join(dir, 'orders'), CHAOS_LIMITS: limits, CHAOS_TLS_DIR: pki.dir })
   try {
-    const ready = await app.waitLine(/^ready /)
-    const port = Number(ready.split(' ')[3])
+    await app.waitLine(/^ready /).catch((e: Error) => Promise.reject(new Error(`plain server: ${e.message}: ${app.lines.join(' | ')}`)))
+    const tlsReady = await tlsApp.waitLine(/^ready /).catch((e: Error) => Promise.reject(new Error(`TLS server: ${e.message}: ${tlsApp.lines.join(' | ')}`)))
+    const port = Number(tlsReady.split(' ')[3])
+    const tlsFd0 = fdCount(tlsApp.pid)
     const unix = { path: sock }
     const client = newClient(sock, { retries: 0 })
     for (let i = 0; i < 50; i++) await client.get('/pid')
@@ -132,6 +134,9 @@ export async function hostileInput(): Promise<void> {
     check(S, 'slowloris (50, headersTimeoutMs 2000): open after 8 s', slowOpen, slowOpen === 0, '0')
     const tlsOpen = await stalled({ host: '127.0.0.1', port }, 200, () => {}, false, 8000)
     check(S, 'stalled TLS handshakes (200): open after 8 s', tlsOpen, tlsOpen === 0, '0')
+    await sleep(500)
+    const tlsFd1 = fdCount(tlsApp.pid)
+    check(S, 'TLS server descriptors (baseline -> after)', `${tlsFd0} -> ${tlsFd1}`, tlsFd1 <= tlsFd0 + 5, 'back to baseline (+5)')
 
     let good = 'ok'
     try {
@@ -151,6 +156,7 @@ export async function hostileInput(): Promise<void> {
     await client.close()
   } finally {
     await app.kill('SIGTERM', 5000)
+    await tlsApp.kill('SIGTERM', 3000)
     cleanup()
   }
 }
