@@ -14,7 +14,7 @@ function serveMs(line: string): number {
   return Number(line.split(' ')[2])
 }
 
-export async function killPoints(budgetMs = 80_000): Promise<void> {
+export async function killPoints(budgetMs = 50_000): Promise<void> {
   const S = 'SIGKILL in serve()/close()'
   const { dir, cleanup } = tempDir()
   const run = path.join(dir, 'run')
