@@ -25,7 +25,8 @@ export const rows: Row[] = []
 
 /** Record a measured value against a target; `hard` makes a miss fail the suite. */
 export function check(scenario: string, metric: string, value: number | string, ok: boolean | undefined, target: string, hard = false): void {
-  rows.push({ scenario, metric, value: String(value), target, result: ok === undefined ? 'info' : ok ? 'PASS' : hard ? 'HARD' : 'FAIL' })
+  const text = String(value)
+  rows.push({ scenario, metric, value: text.length > 140 ? `${text.slice(0, 137)}...` : text, target, result: ok === undefined ? 'info' : ok ? 'PASS' : hard ? 'HARD' : 'FAIL' })
 }
 
 export function printTable(): string {
@@ -87,8 +88,8 @@ export class Proc {
     return this.child.exitCode === null && this.child.signalCode === null
   }
 
-  /** The next line (from now, or from line index `from`) matching `re`, within `ms`. */
-  waitLine(re: RegExp, ms = 15_000, from = this.lines.length): Promise<string> {
+  /** The first line from line index `from` (default: the first line) matching `re`, within `ms`. */
+  waitLine(re: RegExp, ms = 15_000, from = 0): Promise<string> {
     const seen = this.lines.slice(from).find((l) => re.test(l))
     if (seen !== undefined) return Promise.resolve(seen)
     return new Promise((resolve, reject) => {

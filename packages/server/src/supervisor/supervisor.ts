@@ -12,7 +12,7 @@ export interface Supervisor {
   readonly restarts: number
   /**
    * Start a new app process, wait for its ready message, then stop the old one gracefully
-   * (SIGTERM; it drains). Both accept on the same socket meanwhile. Resolves true when the new
+   * (SIGTERM; it drains in the background). Both accept on the same socket meanwhile. Resolves true when the new
    * one serves; false when it failed to start (the old one keeps serving). Reloads run one at a
    * time, in order.
    */
@@ -115,9 +115,10 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
       restartTimer = undefined
     }
     crashesInARow = 0
-    log.info({ appPid: next.pid, oldPid: old?.pid }, 'reload: new app ready; stopping the old one')
-    if (old !== undefined && old !== next) await old.stop(opts.stopTimeoutMs)
-    log.info({ appPid: next.pid }, 'reloaded')
+    // The old app drains in the background (bounded by stopTimeoutMs, then SIGKILL): the reload
+    // is done once the new one serves, however long the old one's keep-alive clients take.
+    if (old !== undefined && old !== next) void old.stop(opts.stopTimeoutMs)
+    log.info({ appPid: next.pid, oldPid: old?.pid }, 'reloaded')
     return true
   }
 
