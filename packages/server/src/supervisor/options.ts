@@ -1,6 +1,5 @@
 import path from 'node:path'
 import {
-  ENV,
   InvalidOptionError,
   SupervisorError,
   parseInteger,
@@ -123,5 +122,3 @@ export function resolveSupervisorOptions(options: SupervisorOptions, env: Env = 
     logger: resolveLogger(options.logger, 'ipc-supervisor'),
   })
 }
-
-export { ENV }
