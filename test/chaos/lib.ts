@@ -25,7 +25,8 @@ export const rows: Row[] = []
 
 /** Record a measured value against a target; `hard` makes a miss fail the suite. */
 export function check(scenario: string, metric: string, value: number | string, ok: boolean | undefined, target: string, hard = false): void {
-  const text = String(value)
+  // A '|' would split the markdown table's cell.
+  const text = String(value).replace(/\|/g, '/')
   rows.push({ scenario, metric, value: text.length > 140 ? `${text.slice(0, 137)}...` : text, target, result: ok === undefined ? 'info' : ok ? 'PASS' : hard ? 'HARD' : 'FAIL' })
 }
 
