@@ -42,9 +42,9 @@ async function until(what: string, cond: () => boolean, ms = 15_000): Promise<vo
 }
 
 /** curl over the Unix socket, optionally as another uid. */
-function curl(socketPath: string, uid?: number): Promise<{ code: number | null; body: string; status: string }> {
+function curl(socketPath: string, uid?: number, urlPath = '/x'): Promise<{ code: number | null; body: string; status: string }> {
   return new Promise((resolve) => {
-    const child = spawn('curl', ['-sS', '--max-time', '20', '-w', '\n%{http_code}', '--unix-socket', socketPath, 'http://localhost/x'], {
+    const child = spawn('curl', ['-sS', '--max-time', '20', '-w', '\n%{http_code}', '--unix-socket', socketPath, `http://localhost${urlPath}`], {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(uid === undefined ? {} : { uid, gid: uid }),
     })
@@ -85,6 +85,10 @@ describe.skipIf(!haveActivate)('socket activation with systemd-socket-activate',
     expect(body.listenEnv).toEqual([])
     expect(body.peerUid).toBe(process.getuid!())
     expect(run.out()).toContain(`"address":"${sock}"`)
+    // A process the app starts does not inherit the listening socket (libuv makes the adopted
+    // descriptor close-on-exec; this guards that).
+    const child = JSON.parse((await curl(sock, undefined, '/child-fds')).body) as { fds: string[] }
+    expect(child.fds.filter((f) => f.startsWith('socket:'))).toEqual([])
     run.child.kill('SIGTERM')
     await exited(run.child)
     expect(run.child.exitCode).toBe(0)
