@@ -117,7 +117,9 @@ describe('naaccord-ipc run (the socket-holding supervisor)', () => {
     await until('the crash to be seen', () => count(run.log(), 'app exited unexpectedly') === 1)
     const during = await run.client.get<{ pid: number }>('/pid', { timeoutMs: 20_000 })
     expect(during.pid).not.toBe(before)
-    expect(count(run.log(), 'app restarted and ready')).toBe(1)
+    // The new app may answer the queued request before its ready message reaches the supervisor.
+    await until('the restart to be logged', () => count(run.log(), 'app restarted and ready') === 1)
+    expect(count(run.log(), 'app exited unexpectedly')).toBe(1)
   })
 
   it('SIGTERM stops the app, then removes the socket, lock and pid file; exit code 0', async () => {
