@@ -229,6 +229,10 @@ async function walkAndCreate(socketPath: string, dirMode: number, gid: number | 
     real = next
     realSt = st
   }
+  // The walk can end on a folder checked on the way as one above the socket's (a sticky /tmp):
+  // a link whose target ends in `.` or `..` (`here -> .`, `up -> ..`) leads back to it. Whatever
+  // the route, the folder the socket lands in is checked as the socket's folder.
+  checkFolder(real, realSt, uid, true, socketName)
   // The socket's own folder: this process must be able to create the socket and its lock there.
   try {
     await fsp.access(real, fsc.W_OK | fsc.X_OK)

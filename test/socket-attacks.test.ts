@@ -1,0 +1,102 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { serve, type IpcServer } from '@naaccord/ipc-server'
+import { deferCleanup, exited, isRoot, NOBODY, tempDir, waitForLine } from './helpers.js'
+
+// Attacks on the socket's folder chain, lock and bind, by another user (uid 65534) against a
+// root server, in folders the tests make: a 1777 sticky folder inside a temp folder, never /tmp
+// itself. Every attacker is a plain .mjs script in a 0711 folder, bounded in time.
+
+const ok = (_req: unknown, res: import('node:http').ServerResponse) => res.end('ok')
+const defer = deferCleanup()
+const NEEDS_ROOT = 'needs root: the attacker runs as uid 65534'
+
+function dir(): string {
+  const t = tempDir('nipc-atk-')
+  defer(t.cleanup)
+  return t.dir
+}
+
+async function start(socketPath: string, extra: Parameters<typeof serve>[1] = {}): Promise<IpcServer> {
+  const ipc = await serve(ok, { socketPath, logger: false, handleSignals: false, ...extra })
+  defer(() => ipc.close())
+  return ipc
+}
+
+function failure(p: Promise<unknown>): Promise<{ code?: string; message: string }> {
+  return p.then(
+    () => {
+      throw new Error('expected a refusal')
+    },
+    (e: unknown) => e as { code?: string; message: string },
+  )
+}
+
+function get(socketPath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(socketPath)
+    let data = ''
+    sock.on('data', (d) => (data += d.toString()))
+    sock.on('error', reject)
+    sock.on('end', () => resolve(data.split('\r\n\r\n')[1] ?? ''))
+    sock.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  })
+}
+
+/** A 1777 folder like /tmp, inside a 0711 temp folder of the test's own. */
+function stickyFolder(): string {
+  const d = dir()
+  fs.chmodSync(d, 0o711)
+  const t = path.join(d, 'tmp')
+  fs.mkdirSync(t)
+  fs.chmodSync(t, 0o1777)
+  return t
+}
+
+/** A plain script that uid 65534 can run: in a 0711 folder of its own. */
+function foreignScript(source: string): string {
+  const d = dir()
+  fs.chmodSync(d, 0o711)
+  const file = path.join(d, 'script.mjs')
+  fs.writeFileSync(file, source, { mode: 0o644 })
+  return file
+}
+
+function runAsNobody(script: string, args: string[]): ChildProcess {
+  const child = spawn(process.execPath, [script, ...args], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] })
+  defer(async () => {
+    child.kill('SIGKILL')
+    await exited(child)
+  })
+  return child
+}
+
+describe('the socket folder is checked as the socket folder, however the walk reaches it', () => {
+  it('a link of our own ending in "." or ".." does not make a sticky shared folder the socket folder', async () => {
+    const t = stickyFolder()
+    fs.symlinkSync('.', path.join(t, 'here'))
+    fs.mkdirSync(path.join(t, 'sub'), { mode: 0o755 })
+    fs.symlinkSync('sub/..', path.join(t, 'back'))
+    fs.symlinkSync('..', path.join(t, 'sub', 'up'))
+    for (const via of ['here', 'back', 'sub/up']) {
+      const err = await failure(start(path.join(t, via, 's.sock')))
+      expect(err.code, via).toBe('IPC_UNSAFE_SOCKET_PATH')
+      expect(err.message).toContain(`${t}: is writable by others`)
+    }
+    expect(fs.readdirSync(t).sort()).toEqual(['back', 'here', 'sub'])
+  })
+
+  it.skipIf(!isRoot)(`another user squatting the sticky folder reached through such a link cannot take the path over (${NEEDS_ROOT})`, async () => {
+    const t = stickyFolder()
+    fs.symlinkSync('.', path.join(t, 'here'))
+    // uid 65534 plants the lock file, so a root server that took <sticky> as its folder is locked out.
+    const planter = foreignScript(`import fs from 'node:fs'; fs.writeFileSync(process.argv[2], ''); console.log('planted')`)
+    await waitForLine(runAsNobody(planter, [path.join(t, 's.sock.lock')]), 'planted')
+    const err = await failure(start(path.join(t, 'here', 's.sock')))
+    expect(err.code).toBe('IPC_UNSAFE_SOCKET_PATH')
+    expect(err.message).toContain(`${t}: is writable by others`)
+  })
+})
