@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
@@ -98,5 +98,73 @@ describe('the socket folder is checked as the socket folder, however the walk re
     const err = await failure(start(path.join(t, 'here', 's.sock')))
     expect(err.code).toBe('IPC_UNSAFE_SOCKET_PATH')
     expect(err.message).toContain(`${t}: is writable by others`)
+  })
+})
+
+/** A small tmpfs (a filesystem of its own that another user can fill) as a 1777 folder, inside a 0711 temp folder. */
+function smallTmpfs(options: string): string | undefined {
+  const d = dir()
+  fs.chmodSync(d, 0o711)
+  const mnt = path.join(d, 'mnt')
+  fs.mkdirSync(mnt)
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `${options},mode=1777`, 'tmpfs', mnt], { stdio: 'ignore' })
+  } catch {
+    return undefined
+  }
+  defer(() => execFileSync('umount', ['-l', mnt], { stdio: 'ignore' }))
+  return mnt
+}
+
+const canMount = isRoot && (() => {
+  const t = tempDir('nipc-atk-probe-')
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', t.dir], { stdio: 'ignore' })
+    execFileSync('umount', [t.dir], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  } finally {
+    t.cleanup()
+  }
+})()
+
+describe('another user filling the filesystem', () => {
+  it.skipIf(!canMount)('every step that runs out of inodes is an IpcError naming ENOSPC, leaves nothing of ours behind, and the next start works (needs root and mount)', async () => {
+    const mnt = smallTmpfs('size=1m,nr_inodes=64')!
+    // uid 65534 takes every free inode in the shared folder.
+    const filler = foreignScript(`
+      import fs from 'node:fs'; let i = 0
+      try { for (;;) fs.writeFileSync(process.argv[2] + '/f' + i++, '') } catch (e) { console.log('full ' + e.code + ' ' + (i - 1)) }
+    `)
+    const line = await waitForLine(runAsNobody(filler, [mnt]), 'full')
+    expect(line).toMatch(/^full ENOSPC \d+/)
+    const theirs = fs.readdirSync(mnt).filter((n) => n.startsWith('f'))
+    const outcomes: string[] = []
+    for (let free = 0; free <= 5; free++) {
+      // `free` inodes are free: one more each round (root removes one of the filler's files).
+      const socketPath = path.join(mnt, 'app', 's.sock')
+      const started = await serve(ok, { socketPath, logger: false, handleSignals: false }).catch((e: { code?: string; message: string }) => e)
+      if ('close' in started) {
+        expect(await get(socketPath)).toBe('ok')
+        await started.close()
+        outcomes.push(`${free}:started`)
+      } else {
+        expect(started.code, started.message).toBe('IPC_SOCKET_PATH_ACCESS')
+        // Every step (mkdir, lock file, private folder, bind, link) names the errno, the path and our uid,
+        // and none blames the filesystem for lacking hard links: tmpfs has them.
+        expect(started.message).toContain('ENOSPC')
+        expect(started.message).toContain(mnt)
+        expect(started.message).toContain(`uid ${process.getuid?.()}`)
+        expect(started.message).not.toContain('hard links')
+        outcomes.push(`${free}:${started.code}`)
+      }
+      const ours = fs.existsSync(path.join(mnt, 'app')) ? fs.readdirSync(path.join(mnt, 'app')) : []
+      expect(ours, `free ${free}`).toEqual([])
+      fs.rmSync(path.join(mnt, 'app'), { recursive: true, force: true })
+      fs.rmSync(path.join(mnt, theirs.shift()!)) // one more free inode next round
+    }
+    console.log(`filled: ${outcomes.join(' ')}`)
+    expect(outcomes.at(-1)).toBe('5:started')
   })
 })
