@@ -168,3 +168,26 @@ describe('another user filling the filesystem', () => {
     expect(outcomes.at(-1)).toBe('5:started')
   })
 })
+
+describe('another user filling the filesystem with data', () => {
+  it.skipIf(!canMount)('no space for the lock owner line: IpcError naming ENOSPC, no lock file left, and the next start works (needs root and mount)', async () => {
+    const mnt = smallTmpfs('size=256k,nr_inodes=64')!
+    fs.mkdirSync(path.join(mnt, 'app'), { mode: 0o700 })
+    const filler = foreignScript(`
+      import fs from 'node:fs'; const fd = fs.openSync(process.argv[2] + '/big', 'w'); const b = Buffer.alloc(4096)
+      try { for (;;) fs.writeSync(fd, b) } catch (e) { console.log('full ' + e.code) }
+    `)
+    expect(await waitForLine(runAsNobody(filler, [mnt]), 'full')).toBe('full ENOSPC')
+    const socketPath = path.join(mnt, 'app', 's.sock')
+    const err = await failure(serve(ok, { socketPath, logger: false, handleSignals: false }))
+    expect(err.code, err.message).toBe('IPC_SOCKET_PATH_ACCESS')
+    expect(err.message).toContain('ENOSPC')
+    expect(err.message).toContain(`uid ${process.getuid?.()}`)
+    expect(fs.readdirSync(path.join(mnt, 'app'))).toEqual([])
+    fs.truncateSync(path.join(mnt, 'big'), 0)
+    const ipc = await start(socketPath)
+    expect(await get(socketPath)).toBe('ok')
+    await ipc.close()
+    expect(fs.readdirSync(path.join(mnt, 'app'))).toEqual([])
+  })
+})
