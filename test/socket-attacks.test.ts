@@ -191,3 +191,46 @@ describe('another user filling the filesystem with data', () => {
     expect(fs.readdirSync(path.join(mnt, 'app'))).toEqual([])
   })
 })
+
+describe("another user's socket at our path", () => {
+  /** uid 65534 listens at `<folder>/s.sock`; the folder is opened to it only while it binds, then made root's 0755 again. */
+  async function foreignListener(): Promise<{ socketPath: string; child: ChildProcess }> {
+    const d = dir()
+    fs.chmodSync(d, 0o711)
+    const folder = path.join(d, 'app')
+    fs.mkdirSync(folder)
+    fs.chmodSync(folder, 0o777)
+    const socketPath = path.join(folder, 's.sock')
+    const listener = foreignScript(`
+      import net from 'node:net'
+      net.createServer((s) => s.end('theirs')).listen(process.argv[2], () => console.log('listening'))
+    `)
+    const child = runAsNobody(listener, [socketPath])
+    await waitForLine(child, 'listening')
+    fs.chmodSync(folder, 0o755)
+    expect(fs.lstatSync(socketPath).uid).toBe(NOBODY)
+    return { socketPath, child }
+  }
+
+  it.skipIf(!isRoot)(`a live one is a refusal naming its owner, never removed (${NEEDS_ROOT})`, async () => {
+    const { socketPath, child } = await foreignListener()
+    const ino = fs.lstatSync(socketPath).ino
+    const err = (await failure(start(socketPath))) as { code?: string; message: string; pid?: number }
+    expect(err.code).toBe('IPC_SOCKET_IN_USE')
+    expect(err.message).toContain(socketPath)
+    expect(err.message).toContain(`uid ${NOBODY}, another user`)
+    expect(err.pid).toBe(child.pid) // the listener, from SO_PEERCRED on the probe
+    expect(fs.lstatSync(socketPath).ino).toBe(ino)
+    expect(fs.existsSync(`${socketPath}.lock`)).toBe(false)
+  })
+
+  it.skipIf(!isRoot)(`a stale one (its listener killed) in our folder is removed like our own (${NEEDS_ROOT})`, async () => {
+    const { socketPath, child } = await foreignListener()
+    child.kill('SIGKILL')
+    await exited(child)
+    const ipc = await start(socketPath)
+    expect(await get(socketPath)).toBe('ok')
+    expect(fs.lstatSync(socketPath).uid).toBe(0)
+    await ipc.close()
+  })
+})
