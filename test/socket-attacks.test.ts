@@ -234,3 +234,70 @@ describe("another user's socket at our path", () => {
     await ipc.close()
   })
 })
+
+/**
+ * uid 65534 loops for `ms` over `folder` while a root server starts and stops there: it lists the
+ * folder, tries to open the lock file (to hold or flock it), to enter the private bind folders and
+ * connect to a socket bound there, to create a file, and connects to the final socket. Prints one
+ * JSON line of counts by what happened.
+ */
+const PROBER = `
+  import fs from 'node:fs'; import net from 'node:net'; import path from 'node:path'
+  const [folder, name, ms] = process.argv.slice(2); const end = Date.now() + Number(ms); const n = {}
+  const count = (k) => (n[k] = (n[k] ?? 0) + 1)
+  const connect = (p) => new Promise((r) => { const s = net.connect(p); s.once('connect', () => { s.destroy(); r('ok') }); s.once('error', (e) => r(e.code)) })
+  console.log('probing')
+  while (Date.now() < end) {
+    let names = []
+    try { names = fs.readdirSync(folder) } catch (e) { count('list:' + e.code) }
+    for (const entry of names) {
+      const p = path.join(folder, entry)
+      if (entry.endsWith('.lock')) { try { fs.closeSync(fs.openSync(p, 'r')); count('lock:opened') } catch (e) { count('lock:' + e.code) } }
+      else if (entry.startsWith('.' + name + '.')) {
+        try { fs.readdirSync(p); count('private:listed') } catch (e) { count('private:' + e.code) }
+        count('private-connect:' + await connect(path.join(p, 's')))
+      }
+    }
+    try { fs.writeFileSync(path.join(folder, 'planted'), ''); count('create:ok') } catch (e) { count('create:' + e.code) }
+    count('connect:' + await connect(path.join(folder, name)))
+  }
+  console.log(JSON.stringify(n))
+`
+
+async function attackWhileRestarting(folder: string, options: Parameters<typeof serve>[1], ms = 1500): Promise<{ counts: Record<string, number>; rounds: number }> {
+  const child = runAsNobody(foreignScript(PROBER), [folder, 's.sock', String(ms + 300)])
+  await waitForLine(child, 'probing')
+  const result = waitForLine(child, '{', ms + 10_000)
+  const t0 = Date.now()
+  let rounds = 0
+  while (Date.now() - t0 < ms) {
+    const ipc = await serve(ok, { socketPath: path.join(folder, 's.sock'), logger: false, handleSignals: false, allow: { uids: [0] }, ...options })
+    await ipc.close()
+    rounds++
+  }
+  return { counts: JSON.parse(await result) as Record<string, number>, rounds }
+}
+
+describe('another user around a root server that starts and stops in a loop', () => {
+  it.skipIf(!isRoot)(`with socketMode 0o600 in a folder it can list: never a connection, never the lock, never a private folder (${NEEDS_ROOT})`, async () => {
+    const d = dir()
+    fs.chmodSync(d, 0o755)
+    const { counts, rounds } = await attackWhileRestarting(d, { socketMode: 0o600 })
+    console.log(`0600: ${rounds} restarts, ${JSON.stringify(counts)}`)
+    expect(rounds).toBeGreaterThan(10)
+    expect(counts['connect:EACCES']).toBeGreaterThan(0) // it did reach published sockets
+    expect(Object.keys(counts).filter((k) => /:(ok|opened|listed)$/.test(k))).toEqual([])
+  })
+
+  it.skipIf(!isRoot)(`in the socketGroup: connects (then the peer check decides), but never the lock, a private folder or a file of its own (${NEEDS_ROOT})`, async () => {
+    const d = dir()
+    fs.chmodSync(d, 0o711)
+    const folder = path.join(d, 'app') // created by the server: 0750 root:65534
+    const { counts, rounds } = await attackWhileRestarting(folder, { socketGroup: NOBODY })
+    console.log(`group: ${rounds} restarts, ${JSON.stringify(counts)}`)
+    expect(rounds).toBeGreaterThan(10)
+    expect(counts['connect:ok']).toBeGreaterThan(0)
+    expect(Object.keys(counts).filter((k) => k !== 'connect:ok' && /:(ok|opened|listed)$/.test(k))).toEqual([])
+    expect(counts['lock:EACCES']).toBeGreaterThan(0)
+  })
+})
