@@ -2,9 +2,10 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { serve, type IpcServer } from '@naaccord/ipc-server'
-import { deferCleanup, exited, isRoot, NOBODY, tempDir, waitForLine } from './helpers.js'
+import { bundleFixture, spawnBundle } from './bundle.js'
+import { deferCleanup, exited, isRoot, NOBODY, runToEnd, tempDir, waitForLine } from './helpers.js'
 
 // Attacks on the socket's folder chain, lock and bind, by another user (uid 65534) against a
 // root server, in folders the tests make: a 1777 sticky folder inside a temp folder, never /tmp
@@ -299,5 +300,48 @@ describe('another user around a root server that starts and stops in a loop', ()
     expect(counts['connect:ok']).toBeGreaterThan(0)
     expect(Object.keys(counts).filter((k) => k !== 'connect:ok' && /:(ok|opened|listed)$/.test(k))).toEqual([])
     expect(counts['lock:EACCES']).toBeGreaterThan(0)
+  })
+})
+
+describe('SIGKILL while creating the socket folder for a group', () => {
+  let killPoint: Awaited<ReturnType<typeof bundleFixture>> | undefined
+  beforeAll(async () => {
+    if (isRoot) killPoint = await bundleFixture('kill-point.ts')
+  })
+  afterAll(() => killPoint?.cleanup())
+
+  it.skipIf(!isRoot)(`the next start leaves every folder with its mode and the socketGroup, never a finished-looking one without them (${NEEDS_ROOT})`, { timeout: 30_000 }, async () => {
+    const root = dir()
+    fs.chmodSync(root, 0o711)
+    const options = JSON.stringify({ socketGroup: NOBODY })
+    const count = await runToEnd(spawnBundle(killPoint!, [path.join(root, 'count', 'a', 'run', 's.sock'), 'start', '0', options]))
+    const steps = Number(/steps (\d+)/.exec(count.stdout)?.[1])
+    expect(steps, count.stdout + count.stderr).toBeGreaterThan(20)
+    // Right before each of the first 30 steps (right after step i is right before step i + 1): the
+    // walk and the three folders it creates (mkdir, open, fstat, fchown, fchmod, close), up to the lock.
+    const points = Array.from({ length: Math.min(30, steps) }, (_, i) => 2 * i + 1)
+    const folders: string[] = []
+    for (let i = 0; i < points.length; i += 4) {
+      await Promise.all(
+        points.slice(i, i + 4).map(async (k) => {
+          const top = path.join(root, `k${k}`)
+          const child = spawnBundle(killPoint!, [path.join(top, 'a', 'run', 's.sock'), 'start', String(k), options])
+          await runToEnd(child)
+          expect(child.signalCode, `point ${k}`).toBe('SIGKILL')
+          folders.push(top)
+        }),
+      )
+    }
+    const wrong: string[] = []
+    for (const top of folders) {
+      const ipc = await serve(ok, { socketPath: path.join(top, 'a', 'run', 's.sock'), socketGroup: NOBODY, logger: false, handleSignals: false, allow: { uids: [0] } })
+      const a = fs.lstatSync(path.join(top, 'a'))
+      const run = fs.lstatSync(path.join(top, 'a', 'run'))
+      const seen = { a: [a.mode & 0o7777, a.uid], run: [run.mode & 0o7777, run.uid, run.gid] }
+      if (JSON.stringify(seen) !== JSON.stringify({ a: [0o755, 0], run: [0o750, 0, NOBODY] })) wrong.push(`${path.basename(top)} ${JSON.stringify(seen)}`)
+      expect(await get(path.join(top, 'a', 'run', 's.sock'))).toBe('ok')
+      await ipc.close()
+    }
+    expect(wrong).toEqual([])
   })
 })
