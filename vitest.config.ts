@@ -10,6 +10,7 @@ export default defineConfig({
       { find: /^@naaccord\/ipc-shared$/, replacement: src('shared') },
       { find: /^@naaccord\/ipc-shared\/logger$/, replacement: fileURLToPath(new URL('./packages/shared/src/logger.ts', import.meta.url)) },
       { find: /^@naaccord\/ipc-server$/, replacement: src('server') },
+      { find: /^@naaccord\/ipc-server\/supervisor$/, replacement: fileURLToPath(new URL('./packages/server/src/supervisor/index.ts', import.meta.url)) },
       { find: /^@naaccord\/ipc-client$/, replacement: src('client') },
       { find: /^@naaccord\/ipc-certs$/, replacement: src('certs') },
       { find: /^@naaccord\/ipc-peercred$/, replacement: src('peercred') },

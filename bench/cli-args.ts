@@ -16,14 +16,14 @@ export interface BenchArgs {
 }
 
 export const DEFAULTS = Object.freeze({
-  full: { durationMs: 800, warmupMs: 200, rounds: 5 },
+  full: { durationMs: 500, warmupMs: 150, rounds: 5 },
   quick: { durationMs: 400, warmupMs: 150, rounds: 1 },
   profile: { durationMs: 5000, warmupMs: 1000 },
 })
 
 export const USAGE = `pnpm bench [-- options]
 
-  --quick            smoke run, about a minute: ${DEFAULTS.quick.rounds} round, ${DEFAULTS.quick.durationMs} ms per row (writes bench/results/quick.*)
+  --quick            smoke run, about a minute and a half: ${DEFAULTS.quick.rounds} round, ${DEFAULTS.quick.durationMs} ms per row (writes bench/results/quick.*)
   --duration <s>     measured seconds per row and round (default ${DEFAULTS.full.durationMs / 1000})
   --warmup <s>       warm-up seconds before each measurement, not counted (default ${DEFAULTS.full.warmupMs / 1000})
   --rounds <n>       rounds; every round runs every row once, alternating the order (default ${DEFAULTS.full.rounds})

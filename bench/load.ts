@@ -12,7 +12,8 @@ import type { Endpoint } from './protocol.js'
  */
 export function autocannonDriver(endpoint: Endpoint, tls: ClientTls, connections: number): Driver {
   const scheme = endpoint.tls ? 'https' : 'http'
-  const url = endpoint.transport === 'tcp' ? `${scheme}://127.0.0.1:${endpoint.port}/` : `${scheme}://localhost/`
+  const urlPath = endpoint.path ?? '/'
+  const url = endpoint.transport === 'tcp' ? `${scheme}://127.0.0.1:${endpoint.port}${urlPath}` : `${scheme}://localhost${urlPath}`
   return {
     run(durationMs: number, latency?: LatencyRecorder) {
       return new Promise((resolve, reject) => {

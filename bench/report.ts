@@ -1,6 +1,6 @@
 import type { Environment } from './environment.js'
-import { baselineId, rowsInSection, SECTIONS, type RowSpec } from './rows.js'
-import type { RowResult, Spread } from './stats.js'
+import { baselineId, HOPS, rowsInSection, SECTIONS, type RowSpec } from './rows.js'
+import { pairedRatio, type RowResult, type Spread } from './stats.js'
 import type { RatioCheck, TargetResult } from './targets.js'
 
 export interface Settings {
@@ -20,10 +20,11 @@ export interface BenchReport {
 }
 
 type Align = 'l' | 'r'
-type Block =
+export type Block =
   | { kind: 'heading'; level: 1 | 2 | 3; text: string }
   | { kind: 'text'; text: string }
   | { kind: 'table'; head: readonly string[]; align: readonly Align[]; body: ReadonlyArray<readonly string[]> }
+  | { kind: 'chart' }
 
 const dash = '–'
 
@@ -122,6 +123,8 @@ function sectionTables(rows: readonly RowResult[]): Block[] {
       const notes: string[] = []
       if (r.errors > 0) notes.push(`${r.errors} errors: ${r.samples.find((s) => s.firstError)?.firstError ?? ''}`)
       if (r.resumedShare !== undefined) notes.push(`${Math.round(r.resumedShare * 100)}% resumed`)
+      if (Number.isFinite(r.stats.gateUs.median)) notes.push(`connection handling ${r.stats.gateUs.median.toFixed(1)} µs`)
+      if (Number.isFinite(r.stats.webCpuUs.median)) notes.push(`web CPU ${fmtUs(r.stats.webCpuUs.median)} µs/req`)
       if (r.otherCpu !== undefined && r.otherCpu >= 0.05) notes.push(`other processes ${Math.round(r.otherCpu * 100)}%`)
       return [
         labelIn(r.spec, section.id),
@@ -147,28 +150,92 @@ function sectionTables(rows: readonly RowResult[]): Block[] {
   return blocks
 }
 
+/** A judged or context comparison: a ratio ("1.02x") or, for differences, µs ("+3.1 µs"). */
+export function fmtCheck(c: Pick<RatioCheck, 'difference' | 'measured'>, withSpread = true): string {
+  if (!c.difference) return fmtRatio(c.measured, withSpread)
+  const m = c.measured
+  if (!m || !Number.isFinite(m.median)) return 'n/a'
+  const us = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(1)} µs`
+  return withSpread && m.max > m.min ? `${us(m.median)} (${us(m.min)}${dash}${us(m.max)})` : us(m.median)
+}
+
+function fmtGoal(c: RatioCheck): string {
+  if (!c.goal) return ''
+  return c.difference ? `${c.goal.op} ${c.goal.value} µs` : `${c.goal.op} ${c.goal.value.toFixed(2)}x`
+}
+
 function checkLine(c: RatioCheck): string {
-  const goal = c.goal ? ` (goal ${c.goal.op} ${c.goal.value.toFixed(2)}x)` : ''
+  const goal = c.goal ? ` (goal ${fmtGoal(c)})` : ''
   const verdict = c.pass === undefined ? '' : c.pass ? ' PASS' : ' MISS'
-  const metric = c.metric === 'rps' ? 'req/s' : c.metric === 'p50' ? 'p50' : 'server CPU/req'
-  return `${c.label}: ${metric} ${fmtRatio(c.measured)}${goal}${verdict} — ${c.numerator} / ${c.denominator}`
+  return `${c.label}: ${fmtCheck(c)}${goal}${verdict} — ${c.numerator} ${c.difference ? '−' : '/'} ${c.denominator}`
 }
 
 function targetBlocks(targets: readonly TargetResult[]): Block[] {
   return [
-    { kind: 'heading', level: 2, text: 'Targets (issue 5, "What we aim for")' },
+    { kind: 'heading', level: 2, text: 'Targets (issue 12)' },
     {
       kind: 'text',
-      text: 'Median of the per-round ratios (min–max). Throughput is judged at c=32, p50 at c=1. Benchmarks never gate: a MISS is reported, the exit code stays 0.',
+      text: 'Median of the per-round ratios (min–max); the CPU-per-request ratios below each target are the figures other processes\' load moves least. Throughput is judged at c=32, p50 at c=1. Benchmarks never gate: a MISS is reported, the exit code stays 0. Compare two runs with pnpm bench:compare a.json b.json.',
     },
     {
       kind: 'table',
-      head: ['#', 'Target', 'Measured', 'Verdict'],
+      head: ['Item', 'Target', 'Measured', 'Verdict'],
       align: ['r', 'l', 'l', 'l'],
-      body: targets.map((t) => [String(t.n), t.title, t.checks.map((c) => `${c.label}: ${fmtRatio(c.measured)}`).join('; '), t.verdict]),
+      body: targets.map((t) => [
+        String(t.n),
+        t.title,
+        [...t.checks, ...t.context.filter((c) => c.metric.endsWith('CpuUs')).slice(0, 1)].map((c) => `${c.label}: ${fmtCheck(c)}${c.goal ? ` (goal ${fmtGoal(c)})` : ''}`).join('; '),
+        t.verdict === 'n/a' ? 'n/a' : `${t.verdict} (${t.checks.map(fmtGoal).join(', ')})`,
+      ]),
     },
     ...targets.map((t): Block => ({ kind: 'text', text: `${t.n}. ${t.verdict} — ${t.title}\n${[...t.checks, ...t.context].map((c) => `   - ${checkLine(c)}`).join('\n')}` })),
   ]
+}
+
+/** The headline: the whole hop, each way of calling services, at c=1 and c=32. */
+export function hopBlocks(rows: readonly RowResult[]): Block[] {
+  const byId = new Map(rows.map((r) => [r.spec.id, r]))
+  const today32 = byId.get('hop-agent-c32')
+  const today1 = byId.get('hop-agent-c1')
+  const body: string[][] = []
+  for (const [endpoint, label] of HOPS) {
+    const c1 = byId.get(`${endpoint}-c1`)
+    const c32 = byId.get(`${endpoint}-c32`)
+    if (!c1 && !c32) continue
+    const vs = (r: RowResult | undefined, base: RowResult | undefined, m: 'rps' | 'p50' | 'hopCpuUs') =>
+      r && base && r !== base ? fmtRatio(pairedRatioOf(r, base, m), false) : r === base && r ? '1.00x' : 'n/a'
+    body.push([
+      label,
+      c1 ? fmtInt(c1.stats.rps.median) : 'n/a',
+      c32 ? fmtRps(c32.stats.rps) : 'n/a',
+      vs(c32, today32, 'rps'),
+      c1 ? `${fmtMs(c1.stats.p50.median)} / ${fmtMs(c1.stats.p99.median)}` : 'n/a',
+      vs(c1, today1, 'p50'),
+      c32 ? `${fmtMs(c32.stats.p50.median)} / ${fmtMs(c32.stats.p99.median)}` : 'n/a',
+      c32 ? fmtUs(c32.stats.webCpuUs.median) : 'n/a',
+      c32 ? fmtUs(c32.stats.serverCpuUs.median) : 'n/a',
+      c32 ? fmtUs(c32.stats.hopCpuUs.median) : 'n/a',
+      vs(c32, today32, 'hopCpuUs'),
+    ])
+  }
+  if (body.length === 0) return []
+  return [
+    { kind: 'heading', level: 2, text: 'The whole hop' },
+    {
+      kind: 'text',
+      text: 'autocannon -> public web app (Express on TCP 127.0.0.1, its own process) -> services (the example-shaped Express app) and back; only the way the web app calls services differs. req/s c=32: median of the rounds (min–max); ratios are to today\'s hop (node:http agent), taken round by round. CPU is per request, c=32: web = the web app process (Express + its services client), services = the services process, hop = both.',
+    },
+    {
+      kind: 'table',
+      head: ['Hop', 'req/s c=1', 'req/s c=32 (min–max)', 'req/s c=32 vs today', 'p50 / p99 ms c=1', 'p50 c=1 vs today', 'p50 / p99 ms c=32', 'web CPU µs/req', 'services CPU µs/req', 'hop CPU µs/req', 'hop CPU vs today'],
+      align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      body,
+    },
+  ]
+}
+
+function pairedRatioOf(a: RowResult, b: RowResult, metric: 'rps' | 'p50' | 'hopCpuUs'): Spread {
+  return pairedRatio(a.samples, b.samples, metric)
 }
 
 function otherLoadLine(rows: readonly RowResult[]): string | undefined {
@@ -195,15 +262,18 @@ function headerBlocks(r: BenchReport): Block[] {
         ...(other ? [other] : []),
         `Run: ${e.date}${e.commit ? `, commit ${e.commit}` : ''}; ${s.rounds} round(s) x ${r.rows.length} rows, ${s.durationMs} ms measured + ${s.warmupMs} ms warm-up per row and round, ${s.order}; total ${Math.round(r.runtimeS)} s`,
         ...(s.mode === 'quick' ? ['Quick mode: one short round, a smoke test; single samples on a shared VM swing by ±30%, so draw no conclusions from these ratios.'] : []),
-        'Reproduce: pnpm bench (full, ~4-5 min), pnpm bench -- --quick (under a minute); see bench/README.md.',
+        'Reproduce: pnpm bench (full, about 5-6 min on 2 cores), pnpm bench -- --quick (about 1.5 min); compare two runs: pnpm bench:compare a.json b.json; see bench/README.md.',
       ].join('\n'),
     },
   ]
 }
 
 export function reportBlocks(r: BenchReport): Block[] {
-  return [...headerBlocks(r), ...designNoteTable(r.rows), ...targetBlocks(r.targets), ...sectionTables(r.rows)]
+  return [...headerBlocks(r), ...hopBlocks(r.rows), CHART, ...targetBlocks(r.targets), ...designNoteTable(r.rows), ...sectionTables(r.rows)]
 }
+
+/** Where the chart goes in the Markdown (after the whole-hop table); nothing in text output. */
+const CHART: Block = { kind: 'chart' }
 
 function escapeCell(s: string): string {
   return s.replace(/\|/g, '\\|')
@@ -211,7 +281,11 @@ function escapeCell(s: string): string {
 
 export function toMarkdown(blocks: readonly Block[], chartFile?: string): string {
   const out: string[] = []
-  for (const [i, b] of blocks.entries()) {
+  for (const b of blocks) {
+    if (b.kind === 'chart') {
+      if (chartFile) out.push(`![whole hop and every row: requests/s and p99](${chartFile})`, '')
+      continue
+    }
     if (b.kind === 'heading') out.push(`${'#'.repeat(b.level)} ${b.text}`)
     else if (b.kind === 'text') {
       // Hard line breaks, except before a nested list item, which Markdown starts on its own line.
@@ -224,7 +298,6 @@ export function toMarkdown(blocks: readonly Block[], chartFile?: string): string
       for (const row of b.body) out.push(`| ${row.map(escapeCell).join(' | ')} |`)
     }
     out.push('')
-    if (i === 1 && chartFile) out.push(`![requests/s and p99 per row](${chartFile})`, '')
   }
   return out.join('\n')
 }
@@ -232,6 +305,7 @@ export function toMarkdown(blocks: readonly Block[], chartFile?: string): string
 export function toText(blocks: readonly Block[]): string {
   const out: string[] = []
   for (const b of blocks) {
+    if (b.kind === 'chart') continue
     if (b.kind === 'heading') out.push(b.level === 1 ? `\n=== ${b.text} ===` : b.level === 2 ? `\n--- ${b.text} ---` : `\n${b.text}`)
     else if (b.kind === 'text') out.push(b.text)
     else {

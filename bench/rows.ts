@@ -3,9 +3,16 @@ import { CLIENT_LABELS } from './clients.js'
 import type { Handshake } from './connection-setup.js'
 import type { EndpointName } from './protocol.js'
 
-export type SectionId = 'matrix' | 'setup' | 'clients' | 'framework'
+export type SectionId = 'hop' | 'matrix' | 'setup' | 'clients' | 'framework'
 
 export const SECTIONS: ReadonlyArray<{ id: SectionId; title: string; about: string }> = [
+  {
+    id: 'hop',
+    title: '0. The whole hop (what users feel)',
+    about:
+      'autocannon -> the public web app (Express on TCP 127.0.0.1, its own process) -> services (the example-shaped Express app, in the server child) and back. ' +
+      'Only the way the web app calls services differs. CPU per request is measured in both processes; "hop CPU" is their sum.',
+  },
   {
     id: 'matrix',
     title: '1. Transport matrix (keep-alive, autocannon)',
@@ -61,6 +68,19 @@ function keepAliveRow(handler: 'bare' | 'serve', transport: 'tcp' | 'unix', tls:
   return { id: `${transport}-${sec}-${handler}-c${c}`, endpoint: `${handler}-${transport}-${sec}`, concurrency: c, load: { kind: 'autocannon' }, transport, tls, appears }
 }
 
+/** The ways the web app calls services, in the order a round measures them. */
+export const HOPS = [
+  ['hop-agent', 'today: node:http keep-alive Agent -> Express on TCP'],
+  ['hop-undici', 'today, undici Agent -> Express on TCP'],
+  ['hop-ours', 'naaccord-ipc: our client -> serve() on the socket (defaults: peer check, request log)'],
+  ['hop-ours-tls', 'naaccord-ipc: the same with mutual TLS 1.3'],
+] as const
+
+function hopRow(endpoint: (typeof HOPS)[number][0], label: string, c: number): RowSpec {
+  const tls = endpoint === 'hop-ours-tls'
+  return { id: `${endpoint}-c${c}`, endpoint, concurrency: c, load: { kind: 'autocannon' }, transport: endpoint.startsWith('hop-ours') ? 'unix' : 'tcp', tls, appears: [{ section: 'hop', label }] }
+}
+
 function frameworkRow(endpoint: 'express-unix-plain' | 'serve-unix-plain-nopeer' | 'serve-unix-plain-nolog', label: string, c: number): RowSpec {
   return { id: `${endpoint}-c${c}`, endpoint, concurrency: c, load: { kind: 'autocannon' }, transport: 'unix', tls: false, appears: [{ section: 'framework', label }] }
 }
@@ -113,6 +133,7 @@ export function buildRows(): RowSpec[] {
   const rows: RowSpec[] = []
   for (const c of CONCURRENCIES) {
     rows.push(
+      ...HOPS.map(([endpoint, label]) => hopRow(endpoint, label, c)),
       keepAliveRow('bare', 'tcp', false, c),
       keepAliveRow('bare', 'unix', false, c),
       keepAliveRow('bare', 'tcp', true, c),

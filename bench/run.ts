@@ -17,7 +17,7 @@ import { LatencyRecorder } from './latency.js'
 import { autocannonDriver } from './load.js'
 import { pinLoadGenerator, type Pinning } from './pinning.js'
 import { summariseProfile, type CpuProfile, type Share } from './profile-summary.js'
-import type { Endpoint } from './protocol.js'
+import type { Endpoint, EndpointName } from './protocol.js'
 import { fmtInt, fmtMs, reportBlocks, toMarkdown, toText, type BenchReport } from './report.js'
 import { buildRows, type RowSpec } from './rows.js'
 import { currentRunner, reexecWith } from './runner.js'
@@ -30,6 +30,9 @@ const RESULTS = path.join(ROOT, 'bench', 'results')
 
 interface Context {
   readonly child: ServerChild
+  /** The public web server of the whole-hop rows. */
+  readonly web: ServerChild
+  readonly endpoint: (name: EndpointName) => Endpoint
   readonly tls: ClientTls
   readonly requestLog: string
   readonly args: BenchArgs
@@ -48,26 +51,30 @@ function makeDriver(spec: RowSpec, endpoint: Endpoint, tls: ClientTls): Driver &
 
 /** Warm up, then measure one row once: throughput, latency, and CPU on both sides of the socket. */
 async function measure(spec: RowSpec, round: number, ctx: Context, durationMs: number): Promise<Sample> {
-  const driver = makeDriver(spec, ctx.child.endpoints[spec.endpoint], ctx.tls)
+  const driver = makeDriver(spec, ctx.endpoint(spec.endpoint), ctx.tls)
+  const hop = spec.appears.some((a) => a.section === 'hop')
+  const gated = spec.load.kind === 'setup' && (spec.endpoint === 'serve-unix-plain' || spec.endpoint === 'serve-unix-plain-nopeer')
   try {
     const warmup = ctx.args.warmupMs > 0 ? await driver.run(ctx.args.warmupMs) : undefined
     // The request log is a real file; keep it from growing for the whole run.
     truncateSync(ctx.requestLog, 0)
+    if (gated) await ctx.child.gate(spec.endpoint)
     const latency = new LatencyRecorder()
-    const server0 = await ctx.child.cpuMicros()
+    const [server0, web0] = await Promise.all([ctx.child.cpuMicros(), ctx.web.cpuMicros()])
     const machine0 = machineCpu()
     const load0 = process.cpuUsage()
     const t0 = performance.now()
     const result = await driver.run(durationMs, latency)
     const load = process.cpuUsage(load0)
-    const server1 = await ctx.child.cpuMicros()
+    const [server1, web1] = await Promise.all([ctx.child.cpuMicros(), ctx.web.cpuMicros()])
     const machine1 = machineCpu()
     const wallUs = (performance.now() - t0) * 1000
-    const oursUs = server1 - server0 + load.user + load.system
+    const oursUs = server1 - server0 + web1 - web0 + load.user + load.system
     const otherCpu =
       machine0 && machine1
         ? Math.max(0, machine1.busyUs - machine0.busyUs - oursUs + machine1.stealUs - machine0.stealUs) / (wallUs * os.cpus().length)
         : undefined
+    const gate = gated ? await ctx.child.gate(spec.endpoint) : undefined
     const { p50, p99, mean } = latency.summary()
     const n = Math.max(1, result.completed)
     return {
@@ -82,6 +89,9 @@ async function measure(spec: RowSpec, round: number, ctx: Context, durationMs: n
       firstError: result.firstError,
       serverCpuUs: (server1 - server0) / n,
       loadCpuUs: (load.user + load.system) / n,
+      webCpuUs: hop ? (web1 - web0) / n : NaN,
+      hopCpuUs: hop ? (server1 - server0 + web1 - web0) / n : NaN,
+      gateUs: gate?.medianUs ?? NaN,
       resumedShare: spec.tls && spec.load.kind === 'setup' ? driver.resumedShare?.() : undefined,
       otherCpu,
     }
@@ -114,7 +124,10 @@ function progress(spec: RowSpec, s: Sample, prefix: string): void {
   const other = s.otherCpu !== undefined && s.otherCpu >= 0.05 ? `  (other processes: ${Math.round(s.otherCpu * 100)}% of the machine)` : ''
   const err = (s.errors > 0 ? `  ${s.errors} errors (${s.firstError})` : '') + other
   console.log(
-    `${prefix} ${spec.id.padEnd(36)} ${fmtInt(s.rps).padStart(8)} req/s  p50 ${fmtMs(s.p50).padStart(6)} ms  p99 ${fmtMs(s.p99).padStart(6)} ms  server ${s.serverCpuUs.toFixed(1).padStart(6)} µs/req${err}`,
+    `${prefix} ${spec.id.padEnd(36)} ${fmtInt(s.rps).padStart(8)} req/s  p50 ${fmtMs(s.p50).padStart(6)} ms  p99 ${fmtMs(s.p99).padStart(6)} ms  server ${s.serverCpuUs.toFixed(1).padStart(6)} µs/req` +
+      (Number.isFinite(s.webCpuUs) ? `  web ${s.webCpuUs.toFixed(1)} µs/req` : '') +
+      (Number.isFinite(s.gateUs) ? `  connection handling ${s.gateUs.toFixed(1)} µs` : '') +
+      err,
   )
 }
 
@@ -126,11 +139,31 @@ async function withServers<T>(args: BenchArgs, pinning: Pinning, cpuProfDir: str
       config: { workDir, pki: { ca: pki.ca.certPath, cert: pki.server.certPath, key: pki.server.keyPath } },
       pinning,
       runner: args.runner,
-      ...(cpuProfDir ? { cpuProfDir } : {}),
+      ...(cpuProfDir ? { cpuProfDir: path.join(cpuProfDir, 'services') } : {}),
     })
     try {
-      const tls: ClientTls = { ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem }
-      return await body({ child, tls, requestLog: path.join(workDir, 'requests.log'), args })
+      const upstream = child.endpoints
+      const web = await startServerChild({
+        web: true,
+        config: {
+          pki: { ca: pki.ca.certPath, cert: pki.client.certPath, key: pki.client.keyPath },
+          upstream: { expressPort: upstream['svc-express-tcp']!.port!, socketPath: upstream['svc-serve-unix']!.socketPath!, tlsSocketPath: upstream['svc-serve-unix-tls']!.socketPath! },
+        },
+        pinning,
+        runner: args.runner,
+        ...(cpuProfDir ? { cpuProfDir: path.join(cpuProfDir, 'web') } : {}),
+      })
+      try {
+        const tls: ClientTls = { ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem }
+        const endpoint = (name: EndpointName): Endpoint => {
+          const e = child.endpoints[name] ?? web.endpoints[name]
+          if (!e) throw new Error(`no endpoint ${name}`)
+          return e
+        }
+        return await body({ child, web, endpoint, tls, requestLog: path.join(workDir, 'requests.log'), args })
+      } finally {
+        await web.stop()
+      }
     } finally {
       await child.stop()
     }
@@ -154,7 +187,7 @@ async function benchmark(args: BenchArgs, pinning: Pinning): Promise<void> {
     const warm = specs.filter((s) => s.concurrency === Math.max(...specs.map((x) => x.concurrency)))
     console.log(`warming up (${warm.length} rows)...`)
     for (const spec of warm) {
-      const driver = makeDriver(spec, ctx.child.endpoints[spec.endpoint], ctx.tls)
+      const driver = makeDriver(spec, ctx.endpoint(spec.endpoint), ctx.tls)
       await driver.run(Math.max(2 * args.warmupMs, 300))
       await driver.close()
     }
@@ -210,23 +243,35 @@ async function profile(args: BenchArgs, pinning: Pinning, ids: readonly string[]
     mkdirSync(dir, { recursive: true })
     const sample = await withServers(args, pinning, dir, (ctx) => measure(spec, 0, ctx, args.durationMs))
     progress(spec, sample, '[profile]')
-    // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (the loader's thread writes one too).
-    const profiles = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))
-    const file = profiles.find((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f)) ?? profiles[0]
-    if (!file) throw new Error(`no .cpuprofile written in ${dir}`)
-    const summary = summariseProfile(JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as CpuProfile)
     const requests = sample.completed + sample.warmupCompleted
-    const text = [
-      `# Server CPU profile of ${id} (${fmtInt(sample.rps)} req/s, ${sample.serverCpuUs.toFixed(1)} µs server CPU per request)`,
-      `busy ${summary.busyMs.toFixed(0)} ms, idle ${summary.idleMs.toFixed(0)} ms over the whole child (start-up, warm-up and measurement: ${fmtInt(requests)} requests; µs/req divides by these, so start-up inflates them a little); profile: ${path.relative(ROOT, path.join(dir, file))}`,
-      '',
-      shareTable('Charged to the innermost library on the stack (Node core work on behalf of a library counts for that library):', summary.byCaller, requests),
-      '',
-      shareTable('Self time by package:', summary.selfByPackage, requests),
-      '',
-      shareTable('Self time by function:', summary.topFunctions, requests),
-      '',
-    ].join('\n')
+    const hop = spec.appears.some((a) => a.section === 'hop')
+    const sections: string[] = []
+    // The services process (the server child) always; for whole-hop rows the web app's process too.
+    for (const [child, title, cpuUs] of [
+      ['services', 'Server CPU profile', sample.serverCpuUs],
+      ...(hop ? ([['web', 'Web app (and its services client) CPU profile', sample.webCpuUs]] as const) : []),
+    ] as const) {
+      const childDir = path.join(dir, child)
+      // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (the loader's thread writes one too).
+      const profiles = readdirSync(childDir).filter((f) => f.endsWith('.cpuprofile'))
+      const file = profiles.find((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f)) ?? profiles[0]
+      if (!file) throw new Error(`no .cpuprofile written in ${childDir}`)
+      const summary = summariseProfile(JSON.parse(readFileSync(path.join(childDir, file), 'utf8')) as CpuProfile)
+      sections.push(
+        [
+          `# ${title} of ${id} (${fmtInt(sample.rps)} req/s, ${cpuUs.toFixed(1)} µs CPU per request)`,
+          `busy ${summary.busyMs.toFixed(0)} ms, idle ${summary.idleMs.toFixed(0)} ms over the whole process (start-up, warm-up and measurement: ${fmtInt(requests)} requests; µs/req divides by these, so start-up inflates them a little); profile: ${path.relative(ROOT, path.join(childDir, file))}`,
+          '',
+          shareTable('Charged to the innermost library on the stack (Node core work on behalf of a library counts for that library):', summary.byCaller, requests),
+          '',
+          shareTable('Self time by package:', summary.selfByPackage, requests),
+          '',
+          shareTable('Self time by function:', summary.topFunctions, requests),
+          '',
+        ].join('\n'),
+      )
+    }
+    const text = sections.join('\n')
     writeFileSync(path.join(dir, 'summary.txt'), text)
     console.log(`\n${text}`)
   }

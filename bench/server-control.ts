@@ -1,24 +1,34 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runnerFlags, type Runner } from './runner.js'
 import { pinnedCommand, type Pinning } from './pinning.js'
-import type { ChildMessage, ChildRequest, Endpoints, ServerChildConfig } from './protocol.js'
+import type { ChildMessage, ChildRequest, EndpointName, Endpoints, ServerChildConfig, WebChildConfig } from './protocol.js'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const CHILD = path.join(ROOT, 'bench', 'servers.ts')
+const WEB_CHILD = path.join(ROOT, 'bench', 'web-child.ts')
 
 export interface ServerChild {
   readonly pid: number
   readonly endpoints: Endpoints
   /** User + system CPU time of the whole server process so far, microseconds. */
   cpuMicros(): Promise<number>
+  /** serve()'s per-connection handling time on `endpoint` since the last call (server child only). */
+  gate(endpoint: EndpointName): Promise<{ medianUs: number; connections: number }>
   /** Close every server and wait for the process to exit (so a --cpu-prof profile is written). */
   stop(): Promise<void>
 }
 
 export interface StartOptions {
-  readonly config: ServerChildConfig
+  /** The server child's config, or with `web: true` the web child's. */
+  readonly config: ServerChildConfig | WebChildConfig
+  /**
+   * Start bench/web-child.ts (the public web server of the whole hop) instead of the server
+   * child. It is not pinned to the server CPU: it may run on any CPU (see bench/README.md).
+   */
+  readonly web?: boolean
   readonly pinning: Pinning
   /** How our TypeScript packages are loaded in the child. */
   readonly runner: Runner
@@ -34,10 +44,10 @@ export function startServerChild(options: StartOptions): Promise<ServerChild> {
   const nodeArgs = [
     ...runnerFlags(options.runner, ROOT),
     ...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []),
-    CHILD,
+    options.web ? WEB_CHILD : CHILD,
     JSON.stringify(options.config),
   ]
-  const { command, args } = pinnedCommand(options.pinning, process.execPath, nodeArgs)
+  const { command, args } = options.web ? anyCpu(options.pinning, nodeArgs) : pinnedCommand(options.pinning, process.execPath, nodeArgs)
   const child = spawn(command, args, {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -60,6 +70,12 @@ export function startServerChild(options: StartOptions): Promise<ServerChild> {
   })
 }
 
+/** A child that may run on every CPU (this pinned process's children would inherit its one CPU). */
+function anyCpu(pinning: Pinning, nodeArgs: string[]): { command: string; args: string[] } {
+  if (!pinning.pinned) return { command: process.execPath, args: nodeArgs }
+  return { command: 'taskset', args: ['-c', `0-${os.cpus().length - 1}`, process.execPath, ...nodeArgs] }
+}
+
 function control(child: ChildProcess, endpoints: Endpoints, pid: number): ServerChild {
   let nextId = 1
   const waiting = new Map<number, (message: ChildMessage) => void>()
@@ -70,11 +86,11 @@ function control(child: ChildProcess, endpoints: Endpoints, pid: number): Server
     }
   })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  const ask = (type: ChildRequest['type']) =>
+  const ask = (type: 'cpu' | 'gate', endpoint?: EndpointName) =>
     new Promise<ChildMessage>((resolve) => {
       const id = nextId++
       waiting.set(id, resolve)
-      child.send({ id, type } satisfies ChildRequest)
+      child.send((type === 'gate' ? { id, type, endpoint: endpoint! } : { id, type }) satisfies ChildRequest)
     })
   return {
     pid,
@@ -83,6 +99,11 @@ function control(child: ChildProcess, endpoints: Endpoints, pid: number): Server
       const reply = await ask('cpu')
       if (reply.type !== 'cpu') throw new Error(`unexpected reply ${reply.type}`)
       return reply.micros
+    },
+    async gate(endpoint) {
+      const reply = await ask('gate', endpoint)
+      if (reply.type !== 'gate') throw new Error(`unexpected reply ${reply.type}`)
+      return { medianUs: reply.medianUs, connections: reply.connections }
     },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return

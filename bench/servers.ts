@@ -6,9 +6,10 @@ import http from 'node:http'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
+import { performance } from 'node:perf_hooks'
 import { serve, type IpcServer, type ServerOptions } from '@naaccord/ipc-server'
 import { createLogger } from '@naaccord/ipc-shared/logger'
-import { bareHandler, createExpressApp } from './apps.js'
+import { bareHandler, createExpressApp, createServicesApp } from './apps.js'
 import type { ChildMessage, ChildRequest, Endpoint, EndpointName, Endpoints, ServerChildConfig } from './protocol.js'
 
 const config = JSON.parse(process.argv[2] ?? '') as ServerChildConfig
@@ -53,6 +54,31 @@ async function startBare(tls: boolean): Promise<void> {
       endpoints[name] = { name, transport, tls, socketPath }
     }
   }
+}
+
+// Per-connection time in the 'connection' handling of some listeners: serve() puts its gate (the
+// peer check) there, in front of Node's own HTTP set-up. Timed with and without the peer check,
+// the difference of the medians is what the check adds per new connection, without the noise of
+// everything else a request costs.
+const gateTimes = new Map<EndpointName, number[]>()
+function timeConnections(name: EndpointName, server: http.Server): void {
+  const times: number[] = []
+  gateTimes.set(name, times)
+  const inner = server.listeners('connection') as Array<(...args: unknown[]) => void>
+  server.removeAllListeners('connection')
+  server.on('connection', function (this: unknown, ...args: unknown[]) {
+    const t0 = performance.now()
+    for (const listener of inner) listener.apply(this, args)
+    if (times.length < 1_000_000) times.push((performance.now() - t0) * 1000)
+  })
+}
+
+function medianAndReset(name: EndpointName): { medianUs: number; connections: number } {
+  const times = gateTimes.get(name)
+  if (!times || times.length === 0) return { medianUs: NaN, connections: 0 }
+  const sorted = Float64Array.from(times).sort()
+  times.length = 0
+  return { medianUs: sorted[sorted.length >> 1]!, connections: sorted.length }
 }
 
 async function main(): Promise<void> {
@@ -103,6 +129,26 @@ async function main(): Promise<void> {
     ipcServers.push(await serve(app, { ...common, ...extra, socketPath }))
     endpoints[name] = { name, transport: 'unix', tls: false, socketPath }
   }
+  timeConnections('serve-unix-plain', ipcServers[0]!.servers[0]!)
+  timeConnections('serve-unix-plain-nopeer', ipcServers[ipcServers.length - 2]!.server)
+
+  // The services side of the whole hop: the example-shaped services app on Express over TCP
+  // (today's hop), and through serve() on the socket with the defaults (peer check on, request
+  // log on), plain and with mutual TLS.
+  const services = createServicesApp()
+  const servicesTcp = http.createServer(services)
+  servicesTcp.keepAliveTimeout = 60_000
+  nodeServers.push(servicesTcp)
+  await listen(servicesTcp, { host: '127.0.0.1', port: 0 })
+  endpoints['svc-express-tcp'] = { name: 'svc-express-tcp', transport: 'tcp', tls: false, port: (servicesTcp.address() as AddressInfo).port }
+  for (const [name, extra] of [
+    ['svc-serve-unix', {}],
+    ['svc-serve-unix-tls', { tls }],
+  ] as const) {
+    const socketPath = socket(name)
+    ipcServers.push(await serve(services, { ...common, ...extra, socketPath, allow: { uids: [uid] } }))
+    endpoints[name] = { name, transport: 'unix', tls: name.endsWith('tls'), socketPath }
+  }
 
   send({ type: 'ready', endpoints: endpoints as Endpoints, pid: process.pid })
 }
@@ -124,6 +170,8 @@ process.on('message', (raw: ChildRequest) => {
   if (raw.type === 'cpu') {
     const { user, system } = process.cpuUsage()
     send({ type: 'cpu', id: raw.id, micros: user + system })
+  } else if (raw.type === 'gate') {
+    send({ type: 'gate', id: raw.id, ...medianAndReset(raw.endpoint) })
   } else if (raw.type === 'stop') {
     // A normal exit (not a kill), so that --cpu-prof writes its profile; run.ts waits for it.
     void stop().finally(() => process.exit(0))

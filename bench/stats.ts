@@ -18,6 +18,15 @@ export interface Sample {
   readonly serverCpuUs: number
   /** Load generator CPU per completed request, microseconds (the client's cost in section 3). */
   readonly loadCpuUs: number
+  /** Whole-hop rows: the web child's CPU per request (the public web server and its services client); NaN elsewhere. */
+  readonly webCpuUs: number
+  /**
+   * Connection-setup rows on serve() with the peer check on or off: the median time serve() spent
+   * in its 'connection' handling per new connection, µs (timed in the server child); NaN elsewhere.
+   */
+  readonly gateUs: number
+  /** Whole-hop rows: web + services CPU per request, what the hop costs the machine; NaN elsewhere. */
+  readonly hopCpuUs: number
   /** Connection-setup rows with TLS: the share of handshakes that resumed a session. */
   readonly resumedShare: number | undefined
   /**
@@ -27,8 +36,8 @@ export interface Sample {
   readonly otherCpu: number | undefined
 }
 
-export type Metric = 'rps' | 'p50' | 'p99' | 'serverCpuUs' | 'loadCpuUs'
-export const METRICS: readonly Metric[] = ['rps', 'p50', 'p99', 'serverCpuUs', 'loadCpuUs']
+export type Metric = 'rps' | 'p50' | 'p99' | 'serverCpuUs' | 'loadCpuUs' | 'webCpuUs' | 'hopCpuUs' | 'gateUs'
+export const METRICS: readonly Metric[] = ['rps', 'p50', 'p99', 'serverCpuUs', 'loadCpuUs', 'webCpuUs', 'hopCpuUs', 'gateUs']
 
 /** The median of the rounds and the min-max spread, so noise is visible. */
 export interface Spread {
@@ -69,6 +78,17 @@ export function pairedRatio(a: readonly Sample[], b: readonly Sample[], metric: 
     if (d !== undefined && d > 0) ratios.push(s[metric] / d)
   }
   return spread(ratios)
+}
+
+/** The difference `a - b` of one metric, taken within each round, then summarised over rounds. */
+export function pairedDifference(a: readonly Sample[], b: readonly Sample[], metric: Metric): Spread {
+  const byRound = new Map(b.map((s) => [s.round, s[metric]]))
+  const diffs: number[] = []
+  for (const s of a) {
+    const d = byRound.get(s.round)
+    if (d !== undefined && Number.isFinite(d) && Number.isFinite(s[metric])) diffs.push(s[metric] - d)
+  }
+  return spread(diffs)
 }
 
 function metricsOf(f: (m: Metric) => Spread): Record<Metric, Spread> {

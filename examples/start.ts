@@ -1,6 +1,7 @@
 /**
- * `pnpm start`: the services server on the Unix socket, then the web server on 127.0.0.1:8000
- * calling it. The socket goes to /var/run/naaccord/service.sock when this user may create it
+ * `pnpm start`: the services server on the Unix socket, run under the socket-holding supervisor
+ * (`naaccord-ipc run`), then the web server on 127.0.0.1:8000 calling it. `kill -HUP` on the
+ * supervisor reloads the services server without refusing or cutting a request. The socket goes to /var/run/naaccord/service.sock when this user may create it
  * there, else to .run/service.sock in the checkout; either way the choice is printed.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -31,8 +32,14 @@ const { socketPath, why } = chooseSocketPath()
 const env = { ...process.env, NAACCORD_SOCKET_PATH: socketPath }
 const children: ChildProcess[] = []
 
-function start(name: string, file: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@naaccord/source', path.join(here, file)], {
+const TSX = ['--import', 'tsx', '--conditions=@naaccord/source']
+
+function start(name: string, file: string, supervised = false): ChildProcess {
+  const app = [...TSX, path.join(here, file)]
+  // Supervised: `naaccord-ipc run --socket <path> -- node <app>`, the CLI from source (one process,
+  // so its pid is the one to send SIGHUP to).
+  const args = supervised ? [...TSX, path.join(root, 'packages', 'certs', 'src', 'cli.ts'), 'run', '--socket', socketPath, '--', process.execPath, ...app] : app
+  const child = spawn(process.execPath, args, {
     env,
     stdio: 'inherit',
     cwd: root,
@@ -70,7 +77,7 @@ async function waitForSocket(p: string, ms: number): Promise<void> {
 }
 
 console.log(`naaccord-ipc example: socket ${socketPath} (${why})`)
-start('services', 'services/server.ts')
+const supervisor = start('services', 'services/server.ts', true)
 try {
   await waitForSocket(socketPath, 15_000)
 } catch (err) {
@@ -107,6 +114,8 @@ void waitForPort(Number(port), 20_000).then((up) => {
       `  curl -s -X POST localhost:${port}/api/reports -H 'content-type: application/json' -d '{"site":"site-c","cohort":"hiv-2025","patients":42}'`,
       `  curl -s localhost:${port}/api/whoami`,
       `  curl -s --unix-socket ${socketPath} http://localhost/healthz`,
+      `Reload the services server (new process first, then the old one drains; no request fails):`,
+      `  kill -HUP ${supervisor.pid}        # or: pnpm naaccord-ipc reload --socket ${socketPath}`,
       'Ctrl-C stops both.',
       '',
     ].join('\n'),

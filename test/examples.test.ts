@@ -79,7 +79,7 @@ describe('the example pair end to end', () => {
     expect(down.body).toMatchObject({ error: 'services_unavailable', code: 'IPC_SERVICE_UNAVAILABLE' })
   })
 
-  it('`pnpm start` runs both processes: curl-able on the web port, clean stop on SIGTERM', async () => {
+  it('`pnpm start` runs both processes (services under the supervisor): curl-able on the web port, a SIGHUP reload answers every call 200, clean stop on SIGTERM', async () => {
     const t = tempDir()
     defer(t.cleanup)
     const socketPath = path.join(t.dir, 'service.sock')
@@ -95,11 +95,41 @@ describe('the example pair end to end', () => {
     })
     const first = waitForLine(child, 'naaccord-ipc example: socket')
     expect(await first).toContain(socketPath)
+    const hupLine = waitForLine(child, 'kill -HUP ', 20_000)
     await waitForLine(child, 'Ready.', 20_000)
     const res = await fetch(`http://127.0.0.1:${port}/api/reports/1`)
     expect(res.status).toBe(200)
     expect(await res.json()).toMatchObject({ id: '1' })
     expect(fs.lstatSync(socketPath).mode & 0o777).toBe(0o600)
+    // The services server runs under the supervisor: SIGHUP replaces it while calls go on, and
+    // every call through the web server is answered 200.
+    const hup = await hupLine
+    const supervisorPid = Number(/kill -HUP (\d+)/.exec(hup)![1])
+    const probe = createClient({ socketPath, logger: false })
+    defer(() => probe.destroy())
+    const before = (await probe.get<{ pid: number }>('/healthz')).pid
+    const statuses = new Map<number, number>()
+    let stop = false
+    const loop = (async () => {
+      while (!stop) {
+        const r = await fetch(`http://127.0.0.1:${port}/api/reports/1`)
+        await r.arrayBuffer()
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
+      }
+    })()
+    process.kill(supervisorPid, 'SIGHUP')
+    const until = Date.now() + 30_000
+    let after = before
+    while (after === before && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100))
+      after = (await probe.get<{ pid: number }>('/healthz')).pid
+    }
+    await new Promise((r) => setTimeout(r, 300))
+    stop = true
+    await loop
+    expect(after).not.toBe(before)
+    expect([...statuses.keys()]).toEqual([200])
+    expect(statuses.get(200)).toBeGreaterThan(5)
     child.kill('SIGTERM')
     await exited(child)
     expect(fs.existsSync(socketPath)).toBe(false)

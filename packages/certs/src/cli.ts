@@ -125,6 +125,8 @@ function table(rows: readonly (readonly [string, string])[]): string {
  */
 export function usage(): string {
   return `Usage: naaccord-ipc certs <command> [options]
+       naaccord-ipc run [options] -- <program> [args...]   (run --help: the socket-holding supervisor)
+       naaccord-ipc reload [--socket PATH]
 
 Make and manage the internal CA and the mutual-TLS certificates of naaccord-ipc.
 
@@ -180,7 +182,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       const ops = await import('./ops-cli.js')
       return await (group === 'doctor' ? ops.runDoctor : ops.runCheckTls)(argv.slice(1), io)
     }
-    if (group !== 'certs') throw new UsageError(`unknown command "${group}"; use "certs", "check-tls" or "doctor"`)
+    if (group === 'run' || group === 'reload') return await runSupervisor(group, argv.slice(1), io)
+    if (group !== 'certs') throw new UsageError(`unknown command "${group}"; use "certs", "check-tls", "doctor", "run" or "reload"`)
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
       io[name === undefined ? 'stderr' : 'stdout'](usage())
       return name === undefined ? EXIT.usage : EXIT.ok
@@ -204,6 +207,21 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   } catch (err) {
     return report(err, io)
   }
+}
+
+/**
+ * `run` and `reload` belong to the server package (the socket-holding supervisor): imported
+ * only for these commands, so the certs commands never load it.
+ */
+async function runSupervisor(command: 'run' | 'reload', args: readonly string[], io: CliIo): Promise<number> {
+  let mod: typeof import('@naaccord/ipc-server/supervisor')
+  try {
+    mod = await import('@naaccord/ipc-server/supervisor')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err
+    throw new UsageError(`"${command}" needs @naaccord/ipc-server (the supervisor lives there), which is not installed`)
+  }
+  return await mod.supervisorCli(command, args, io)
 }
 
 function report(err: unknown, io: CliIo): number {

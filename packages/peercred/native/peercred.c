@@ -451,6 +451,7 @@ static napi_value export_function(napi_env env, napi_value exports, const char *
   NAPI_CALL(env, napi_set_named_property(env, exports, name, fn));
   return exports;
 }
+static napi_value register_inspect_socket(napi_env env, napi_value exports);
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn, support;
@@ -467,6 +468,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       export_function(env, exports, "notifyClose", NotifyClose) == NULL) {
     return NULL;
   }
+  if (register_inspect_socket(env, exports) == NULL) return NULL;
   return exports;
 }
 
@@ -539,4 +541,130 @@ static napi_status register_flock(napi_env env, napi_value exports) {
   napi_status status = napi_create_function(env, "flock", NAPI_AUTO_LENGTH, Flock, NULL, &fn);
   if (status != napi_ok) return status;
   return napi_set_named_property(env, exports, "flock", fn);
+}
+
+/*
+ * inspectSocket(fd) -> { family: 'unix' | 'inet' | 'inet6' | 'other', type: 'stream' | 'dgram' |
+ *   'seqpacket' | 'other', listening: boolean | undefined, path: string | undefined }
+ *
+ * What an inherited descriptor (systemd socket activation, LISTEN_FDS) really is, before serve()
+ * adopts it: getsockname(2) for the family and the bound path, SO_TYPE for the type, and
+ * SO_ACCEPTCONN (where the platform has it) for whether listen(2) was called. Errors carry `code`
+ * like the function above (EBADF for a closed fd, ENOTSOCK for a file).
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <stddef.h>
+
+static napi_value InspectSocket(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result, value;
+  napi_valuetype vtype;
+  int32_t fd;
+  struct sockaddr_storage addr;
+  socklen_t addrlen = sizeof addr;
+  int type = 0;
+  socklen_t len = sizeof type;
+  const char *family_name = "other";
+  const char *type_name = "other";
+
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "inspectSocket(fd): fd is required");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_typeof(env, argv[0], &vtype));
+  if (vtype != napi_number) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "inspectSocket(fd): fd must be a number");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_get_value_int32(env, argv[0], &fd));
+  memset(&addr, 0, sizeof addr);
+  if (getsockname(fd, (struct sockaddr *)&addr, &addrlen) != 0) {
+    throw_errno(env, errno, "getsockname");
+    return NULL;
+  }
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
+    throw_errno(env, errno, "getsockopt");
+    return NULL;
+  }
+  if (addr.ss_family == AF_UNIX) family_name = "unix";
+  else if (addr.ss_family == AF_INET) family_name = "inet";
+  else if (addr.ss_family == AF_INET6) family_name = "inet6";
+  if (type == SOCK_STREAM) type_name = "stream";
+  else if (type == SOCK_DGRAM) type_name = "dgram";
+  else if (type == SOCK_SEQPACKET) type_name = "seqpacket";
+
+  NAPI_CALL(env, napi_create_object(env, &result));
+  NAPI_CALL(env, napi_create_string_utf8(env, family_name, NAPI_AUTO_LENGTH, &value));
+  NAPI_CALL(env, napi_set_named_property(env, result, "family", value));
+  NAPI_CALL(env, napi_create_string_utf8(env, type_name, NAPI_AUTO_LENGTH, &value));
+  NAPI_CALL(env, napi_set_named_property(env, result, "type", value));
+#if defined(SO_ACCEPTCONN)
+  {
+    int accepting = 0;
+    socklen_t alen = sizeof accepting;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) != 0) {
+      throw_errno(env, errno, "getsockopt");
+      return NULL;
+    }
+    NAPI_CALL(env, napi_get_boolean(env, accepting != 0, &value));
+  }
+#else
+  NAPI_CALL(env, napi_get_undefined(env, &value));
+#endif
+  NAPI_CALL(env, napi_set_named_property(env, result, "listening", value));
+  if (addr.ss_family == AF_UNIX) {
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&addr;
+    size_t offset = offsetof(struct sockaddr_un, sun_path);
+    size_t n = addrlen > offset ? (size_t)addrlen - offset : 0;
+    if (n > 0 && un->sun_path[0] != '\0') {
+      /* A path: NUL-terminated within n bytes, or exactly n bytes long. */
+      size_t plen = strnlen(un->sun_path, n);
+      NAPI_CALL(env, napi_create_string_utf8(env, un->sun_path, plen, &value));
+    } else {
+      /* Unnamed, or abstract (leading NUL): no path to match. */
+      NAPI_CALL(env, napi_get_undefined(env, &value));
+    }
+  } else {
+    NAPI_CALL(env, napi_get_undefined(env, &value));
+  }
+  NAPI_CALL(env, napi_set_named_property(env, result, "path", value));
+  return result;
+}
+
+/*
+ * dupCloexec(fd) -> number: fcntl(F_DUPFD_CLOEXEC) from 3 up. The supervisor keeps its own copy
+ * of the listening socket outside Node's event loop (so it never accepts on it itself), closed
+ * on exec for every process it starts except where it passes it on explicitly as fd 3.
+ */
+#include <fcntl.h>
+
+static napi_value DupCloexec(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  int32_t fd;
+  int copy;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "dupCloexec(fd): fd must be a number");
+    return NULL;
+  }
+  copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) {
+    throw_errno(env, errno, "fcntl");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_int32(env, copy, &result));
+  return result;
+}
+
+static napi_value register_inspect_socket(napi_env env, napi_value exports) {
+  napi_value fn;
+  NAPI_CALL(env, napi_create_function(env, "dupCloexec", NAPI_AUTO_LENGTH, DupCloexec, NULL, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "dupCloexec", fn));
+  NAPI_CALL(env, napi_create_function(env, "inspectSocket", NAPI_AUTO_LENGTH, InspectSocket, NULL, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "inspectSocket", fn));
+  return exports;
 }

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ENV } from '@naaccord/ipc-shared'
+import type { SocketFacts } from './peer-credentials.js'
 
 /** What native/peercred.c exports. */
 export interface NativeBinding {
@@ -12,6 +13,8 @@ export interface NativeBinding {
   notifyListen?(socketPath: string): number
   notifyReceive?(fd: number): string | null
   notifyClose?(fd: number): void
+  inspectSocket?(fd: number): SocketFacts
+  dupCloexec?(fd: number): number
 }
 
 export type LoadedAddon = { ok: true; binding: NativeBinding; file: string } | { ok: false; reason: string; cause: unknown }

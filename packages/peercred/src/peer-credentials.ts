@@ -20,6 +20,7 @@ export interface PeerCredentials {
 }
 
 const OPT_OUT = 'pass allow: false to serve() to run without the peer check'
+const REBUILD_HINT = 'rebuild @naaccord/ipc-peercred ("pnpm rebuild @naaccord/ipc-peercred"; needs make, a C compiler and Python 3)'
 
 /**
  * Whether the kernel's peer credentials can be read here: the addon loaded and the platform has
@@ -87,25 +88,20 @@ function socketFd(socket: net.Socket): number | undefined {
   return undefined
 }
 
+/** The kernel's part of PeerCredentials: what SO_PEERCRED (or getpeereid) returns, nothing from procfs. */
+export type PeerIds = Omit<PeerCredentials, 'startTime'>
+
 /**
- * Reads the peer's pid/uid/gid from the kernel, plus its start time from procfs. Works on either
- * end of a Unix domain socket, plain or TLS: on the server it names the client process, on the
- * client the process that called listen(2). Costs one getsockopt(2) and one small procfs read.
+ * Reads the peer's pid/uid/gid from the kernel and nothing else: one getsockopt(2), no procfs
+ * read. What an allow decision needs; the server's peer check calls this for every new
+ * connection and reads the start time only later, for admitted peers that ask for it.
  *
- * The start time is read now, not at connect(2): if the peer has already exited and its pid been
- * reused, it is the new process's. Comparing it later against a fresh read still catches reuse
- * after this point, which is what it is for.
- *
- * @throws {PeerCredentialsUnavailableError} when the addon is missing or the platform unsupported,
- *   when the socket has no fd (destroyed, or TLS over a non-socket stream), or when the kernel
- *   refuses (cause carries `code` such as 'EBADF', 'ENOTSOCK', or 'ENOTCONN' for a TCP socket).
+ * @throws {PeerCredentialsUnavailableError} as getPeerCredentials.
  * @example
- * server.on('connection', (socket) => {
- *   const { pid, uid, gid } = getPeerCredentials(socket)
- *   if (uid !== process.getuid?.()) socket.destroy()
- * })
+ * const { uid } = getPeerIds(socket)
+ * if (!allowed.has(uid)) socket.destroy()
  */
-export function getPeerCredentials(socket: net.Socket): PeerCredentials {
+export function getPeerIds(socket: net.Socket): PeerIds {
   const binding = requireBinding()
   const fd = socketFd(socket)
   if (fd === undefined) {
@@ -125,10 +121,72 @@ export function getPeerCredentials(socket: net.Socket): PeerCredentials {
       { cause: err },
     )
   }
-  return {
-    pid: creds.pid,
-    uid: creds.uid,
-    gid: creds.gid,
-    startTime: creds.pid > 0 ? readProcessStartTime(creds.pid) : undefined,
+  return { pid: creds.pid, uid: creds.uid, gid: creds.gid }
+}
+
+/**
+ * Reads the peer's pid/uid/gid from the kernel, plus its start time from procfs. Works on either
+ * end of a Unix domain socket, plain or TLS: on the server it names the client process, on the
+ * client the process that called listen(2). Costs one getsockopt(2) and one small procfs read
+ * (getPeerIds skips the latter).
+ *
+ * The start time is read now, not at connect(2): if the peer has already exited and its pid been
+ * reused, it is the new process's. Comparing it later against a fresh read still catches reuse
+ * after this point, which is what it is for.
+ *
+ * @throws {PeerCredentialsUnavailableError} when the addon is missing or the platform unsupported,
+ *   when the socket has no fd (destroyed, or TLS over a non-socket stream), or when the kernel
+ *   refuses (cause carries `code` such as 'EBADF', 'ENOTSOCK', or 'ENOTCONN' for a TCP socket).
+ * @example
+ * server.on('connection', (socket) => {
+ *   const { pid, uid, gid } = getPeerCredentials(socket)
+ *   if (uid !== process.getuid?.()) socket.destroy()
+ * })
+ */
+export function getPeerCredentials(socket: net.Socket): PeerCredentials {
+  const { pid, uid, gid } = getPeerIds(socket)
+  return { pid, uid, gid, startTime: pid > 0 ? readProcessStartTime(pid) : undefined }
+}
+
+/** What an inherited descriptor is, from the kernel (see inspectSocket in native/peercred.c). */
+export interface SocketFacts {
+  family: 'unix' | 'inet' | 'inet6' | 'other'
+  type: 'stream' | 'dgram' | 'seqpacket' | 'other'
+  /** SO_ACCEPTCONN: listen(2) was called; undefined where the platform cannot tell. */
+  listening: boolean | undefined
+  /** The path it is bound to (getsockname), for a Unix socket with a path. */
+  path: string | undefined
+}
+
+/**
+ * Ask the kernel what the descriptor `fd` is: family, type, whether it listens, and the path it
+ * is bound to. Used before adopting a socket handed over by systemd or the supervisor.
+ *
+ * @throws {PeerCredentialsUnavailableError} when the addon is missing or predates inspectSocket;
+ *   a system error with `code` (EBADF, ENOTSOCK) when `fd` is not an open socket.
+ * @example
+ * const facts = inspectSocketFd(3) // { family: 'unix', type: 'stream', listening: true, path: '/run/naaccord/service.sock' }
+ */
+export function inspectSocketFd(fd: number): SocketFacts {
+  const binding = requireBinding()
+  if (typeof binding.inspectSocket !== 'function') {
+    throw new PeerCredentialsUnavailableError(`the peer-credential addon has no inspectSocket (built from an older source); ${REBUILD_HINT}`)
   }
+  return binding.inspectSocket(fd)
+}
+
+/**
+ * A copy of descriptor `fd` (fcntl F_DUPFD_CLOEXEC): the same open socket under a new number that
+ * is closed on exec. Close it with `fs.closeSync`.
+ *
+ * @throws {PeerCredentialsUnavailableError} when the addon is missing or predates dupCloexec.
+ * @example
+ * const copy = dupCloexec(fd)
+ */
+export function dupCloexec(fd: number): number {
+  const binding = requireBinding()
+  if (typeof binding.dupCloexec !== 'function') {
+    throw new PeerCredentialsUnavailableError(`the peer-credential addon has no dupCloexec (built from an older source); ${REBUILD_HINT}`)
+  }
+  return binding.dupCloexec(fd)
 }

@@ -31,6 +31,8 @@ export interface BoundSocket {
 /** mkdtemp(3) replaces six X with letters and digits. */
 const TEMP_SUFFIX = /^[A-Za-z0-9]{6}$/
 const BOUND_NAME = 's'
+/** link(2) errors that mean the filesystem has no hard links (vfat, some FUSE and network filesystems). */
+const NO_HARD_LINKS = new Set(['EPERM', 'EOPNOTSUPP', 'ENOTSUP', 'ENOSYS'])
 
 /** The prefix of the private bind folders of `socketPath`: `.<name>.` in the same folder. */
 function bindFolderPrefix(socketPath: string): string {
@@ -101,6 +103,14 @@ export async function bindSocket(server: Server, socketPath: string, mode: numbe
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'EEXIST') throw new SocketInUseError(socketPath, undefined, 'another socket appeared at', { cause: err })
+      if (!NO_HARD_LINKS.has(code ?? '')) {
+        // ENOSPC, EDQUOT, EACCES, EROFS, EIO...: the folder or its filesystem, not the lack of hard links.
+        throw new SocketPathAccessError(
+          socketPath,
+          `cannot publish the socket with link(2) (${code}) as uid ${uid()}; ${code === 'ENOSPC' || code === 'EDQUOT' ? `the filesystem of ${dir} is full (space, inodes or quota): free some` : "check the folder's owner, mode and filesystem"}`,
+          { cause: err },
+        )
+      }
       throw new UnsafeSocketPathError(
         socketPath,
         `cannot publish the socket with link(2) (${code}); put the socket on a filesystem with hard links, such as /run (tmpfs)`,

@@ -1,9 +1,9 @@
 import type { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
-import { addonOverride, getPeerCredentials } from '@naaccord/ipc-peercred'
-import { describeProcess, type Logger } from '@naaccord/ipc-shared'
+import { addonOverride, getPeerIds, type PeerIds } from '@naaccord/ipc-peercred'
+import { describeProcess, readProcessStartTime, type Logger } from '@naaccord/ipc-shared'
 import type { ResolvedServerOptions } from './options.js'
-import { setPeer } from './peer.js'
+import { setPeer, type Peer } from './peer.js'
 import { publishRefused } from './server-events.js'
 
 const REFUSAL_LINGER_MS = 1000
@@ -42,6 +42,25 @@ const REFUSAL = Buffer.from(
   'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n' +
     `Content-Length: ${Buffer.byteLength(REFUSAL_BODY)}\r\n\r\n${REFUSAL_BODY}`,
 )
+
+/**
+ * The peer entry of an admitted Unix socket connection. The start time costs a procfs read
+ * (about two thirds of the check's cost when read at accept), so it is read on the first use of
+ * `req.peer.startTime`, once per connection, and never for a peer that is refused.
+ */
+function admittedPeer(ids: PeerIds): Peer {
+  let startTime: number | undefined | null = null
+  return {
+    transport: 'unix',
+    pid: ids.pid,
+    uid: ids.uid,
+    gid: ids.gid,
+    get startTime(): number | undefined {
+      if (startTime === null) startTime = ids.pid > 0 ? readProcessStartTime(ids.pid) : undefined
+      return startTime
+    },
+  }
+}
 
 /** Decides, once per accepted connection, whether it may reach the HTTP (or TLS) server. */
 export type ConnectionGate = (socket: Socket) => boolean
@@ -84,7 +103,8 @@ export function createPeerCheck(allow: ResolvedServerOptions['allow'], log: Logg
   return (socket) => {
     let creds
     try {
-      creds = getPeerCredentials(socket)
+      // The kernel's uid/gid/pid only: nothing from procfs before the decision.
+      creds = getPeerIds(socket)
     } catch (err) {
       // Fail closed: a connection whose peer we cannot read is not served.
       log.error({ err }, 'cannot read peer credentials; closing the connection')
@@ -93,11 +113,12 @@ export function createPeerCheck(allow: ResolvedServerOptions['allow'], log: Logg
       return false
     }
     if (uids.has(creds.uid) || gids.has(creds.gid)) {
-      setPeer(socket, { transport: 'unix', ...creds })
+      setPeer(socket, admittedPeer(creds))
       return true
     }
     publishRefused('allow_policy', socket)
-    if (refusalLog.take()) {
+    if (log.isLevelEnabled('warn') && refusalLog.take()) {
+      // procfs is read for a refused peer only to write this (rate-limited) line.
       const proc = describeProcess(creds.pid)
       log.warn(
         { peer: { uid: creds.uid, gid: creds.gid, pid: creds.pid, exe: proc.exe, comm: proc.comm }, allow, suppressed: refusalLog.suppressed() },

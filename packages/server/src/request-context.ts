@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { performance } from 'node:perf_hooks'
 import { REQUEST_ID_HEADER, TRACEPARENT_HEADER, parseTraceparent, type Logger } from '@naaccord/ipc-shared'
-import { peerOf } from './peer.js'
+import { fixedShapeInfo } from '@naaccord/ipc-shared/logger'
+import { peerOf, type Peer } from './peer.js'
 import { takeForwardedIdentity, type ResolvedTrustedProxy } from './trusted-proxy.js'
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void
@@ -29,6 +31,28 @@ function pathOnly(url: string | undefined): string {
   return q === -1 ? url : url.slice(0, q)
 }
 
+// What the request log says of a peer, serialised once per connection (a keep-alive connection
+// carries many requests) rather than once per line; with a forwarded identity, per request.
+const logPeers = new WeakMap<Peer, { object: object; json: string }>()
+function logPeer(peer: Peer, fwd: string | undefined): { object: object; json: string } {
+  let entry = fwd === undefined ? logPeers.get(peer) : undefined
+  if (entry === undefined) {
+    const object = { uid: peer.uid, gid: peer.gid, pid: peer.pid, cn: peer.certificate?.commonName, addr: peer.remoteAddress, fwd }
+    entry = { object, json: JSON.stringify(object) }
+    if (fwd === undefined) logPeers.set(peer, entry)
+  }
+  return entry
+}
+
+/** The connection's peer plus a forwarded identity, keeping its accessors (a lazy start time stays lazy). */
+function withForwardedIdentity(peer: Peer | undefined, forwardedIdentity: string): Peer {
+  const copy = Object.defineProperties({}, Object.getOwnPropertyDescriptors(peer ?? {})) as Peer
+  copy.forwardedIdentity = forwardedIdentity
+  return copy
+}
+
+const LOG_KEYS = ['reqId', 'traceId', 'method', 'path', 'status', 'durationMs', 'aborted', 'peer'] as const
+
 /**
  * Wrap the user's handler: attach `req.peer` (learned once at accept), take or make the request
  * id and echo it, refuse oversized declared bodies before the app sees them, and log one line per
@@ -37,8 +61,11 @@ function pathOnly(url: string | undefined): string {
  */
 export function withRequestContext(handler: RequestListener, opts: RequestContextOptions): RequestListener {
   const { log, requestLog, maxBodyBytes, isClosing, inFlight, onResponseDone, trustedProxy } = opts
+  // The request line, written as pino would write it but without its generic per-call work
+  // (about 4 of the 5 µs a line cost); undefined for a logger configured to reshape lines.
+  const line = requestLog ? fixedShapeInfo(log, LOG_KEYS, 'request') : undefined
   return (req, res) => {
-    const start = process.hrtime.bigint()
+    const start = performance.now()
     const given = req.headers[REQUEST_ID_HEADER]
     const id = typeof given === 'string' && VALID_ID.test(given) ? given : randomUUID()
     req.headers[REQUEST_ID_HEADER] = id
@@ -47,7 +74,7 @@ export function withRequestContext(handler: RequestListener, opts: RequestContex
     if (peer) req.peer = peer
     if (trustedProxy) {
       const forwardedIdentity = takeForwardedIdentity(req, trustedProxy)
-      if (forwardedIdentity !== undefined) req.peer = { ...req.peer!, forwardedIdentity }
+      if (forwardedIdentity !== undefined) req.peer = withForwardedIdentity(req.peer, forwardedIdentity)
     }
     if (isClosing()) res.setHeader('connection', 'close')
     inFlight.add(res)
@@ -55,20 +82,36 @@ export function withRequestContext(handler: RequestListener, opts: RequestContex
     res.on('close', () => {
       inFlight.delete(res)
       if (requestLog) {
-        const durationMs = Number(process.hrtime.bigint() - start) / 1e6
-        log.info(
-          {
-            reqId: id,
-            traceId: parseTraceparent(req.headers[TRACEPARENT_HEADER])?.traceId,
-            method: req.method,
-            path: pathOnly(req.url),
-            status: res.statusCode,
-            durationMs: Math.round(durationMs * 100) / 100,
-            aborted: !res.writableFinished || undefined,
-            peer: peer && { uid: peer.uid, gid: peer.gid, pid: peer.pid, cn: peer.certificate?.commonName, addr: peer.remoteAddress, fwd: req.peer?.forwardedIdentity },
-          },
-          'request',
-        )
+        // Rounded to 0.01 ms: a float subtraction, not a BigInt per request.
+        const durationMs = Math.round((performance.now() - start) * 100) / 100
+        const aborted = !res.writableFinished
+        const traceId = parseTraceparent(req.headers[TRACEPARENT_HEADER])?.traceId
+        const fwd = req.peer?.forwardedIdentity
+        if (line) {
+          // reqId matched VALID_ID or is a UUID, a traceId is 32 hex digits, and Node's parser
+          // admits only known method tokens: none needs escaping. The path is the caller's text.
+          line(
+            `,"reqId":"${id}"` +
+              (traceId === undefined ? '' : `,"traceId":"${traceId}"`) +
+              `,"method":"${req.method}","path":${JSON.stringify(pathOnly(req.url))},"status":${res.statusCode},"durationMs":${durationMs}` +
+              (aborted ? ',"aborted":true' : '') +
+              (peer ? `,"peer":${logPeer(peer, fwd).json}` : ''),
+          )
+        } else {
+          log.info(
+            {
+              reqId: id,
+              traceId,
+              method: req.method,
+              path: pathOnly(req.url),
+              status: res.statusCode,
+              durationMs,
+              aborted: aborted || undefined,
+              peer: peer && logPeer(peer, fwd).object,
+            },
+            'request',
+          )
+        }
       }
       onResponseDone()
     })

@@ -4,6 +4,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import path from 'node:path'
 import { assertPeerCredentialsAvailable } from '@naaccord/ipc-peercred'
 import { TlsRequiredError, type Logger, type TlsMaterial } from '@naaccord/ipc-shared'
+import { flushLogger } from '@naaccord/ipc-shared/logger'
 import { bindSocket, listen, unlinkIfOurs, type BoundSocket } from './bind-socket.js'
 import { sendHealth, type ListenerHealth } from './health.js'
 import { resolveServerOptions, type ResolvedListenTarget, type ResolvedServerOptions, type ServerOptions } from './options.js'
@@ -15,6 +16,8 @@ import { acquireSocketLock, type HeldLock } from './socket-lock.js'
 import { ensureSocketFolder } from './socket-path.js'
 import { clearStaleSocket } from './stale-socket.js'
 import { notifySystemd } from './systemd-notify.js'
+import { listenOnFd, takeInheritedSocket } from './socket-activation.js'
+import { notifySupervisorReady } from './supervisor/child-ready.js'
 import { gateClientCertificates, serverTlsOptions, watchServerCertificates } from './tls-context.js'
 
 /** Anything that handles Node requests: an Express app, a Koa `callback()`, a plain function. */
@@ -160,6 +163,14 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
       const server = createNodeServer()
       if (target.kind === 'socket') {
         gateConnections(server, peerCheck)
+        // Socket activation (systemd, naaccord-ipc run): the activator made, checked and keeps the
+        // socket; we accept on it, and never lock or unlink it.
+        const inheritedFd = takeInheritedSocket(target.socketPath)
+        if (inheritedFd !== undefined) {
+          await listenOnFd(server, inheritedFd)
+          listeners.push({ transport: 'unix', address: target.socketPath, tls: opts.tls !== undefined })
+          continue
+        }
         // Every step after the folder check works on the checked real folder, so a symlink above
         // it cannot be repointed in between.
         const realDir = await ensureSocketFolder(target.socketPath, opts.dirMode, opts.socketGid)
@@ -242,11 +253,14 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
         process.off('SIGTERM', onSignal)
         process.off('SIGINT', onSignal)
         log.info({ listeners }, 'server closed')
+        // The log is buffered: every request line is written before close() resolves.
+        await flushLogger(log)
       })()
       return closePromise
     },
   }
   const systemd = notifySystemd(log, listeners)
   log.info({ listeners, pid: process.pid, allow: opts.allow, tls: opts.tls ? { clientAuth: opts.tls.clientAuth, minVersion: opts.tls.minVersion } : false }, 'listening')
+  notifySupervisorReady()
   return ipc
 }

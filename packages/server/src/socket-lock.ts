@@ -204,11 +204,18 @@ export async function acquireSocketLock(socketPath: string, log: Logger): Promis
         now = fs.lstatSync(lockPath)
       } catch {}
       if (now === undefined || now.ino !== st.ino || now.dev !== st.dev) continue // released under us: open again
-      fs.ftruncateSync(fd, 0)
-      const owner: LockOwner = { pid: process.pid, startTime: readProcessStartTime(process.pid) }
-      fs.writeSync(fd, JSON.stringify(owner), 0)
-      keep = true
-      return heldLock(lockPath, fd, st)
+      const lock = heldLock(lockPath, fd, st)
+      keep = true // closed by lock.release() from here on
+      try {
+        fs.ftruncateSync(fd, 0)
+        const owner: LockOwner = { pid: process.pid, startTime: readProcessStartTime(process.pid) }
+        fs.writeSync(fd, JSON.stringify(owner), 0)
+      } catch (err) {
+        // A full filesystem (ENOSPC, EDQUOT): we hold the lock, so the file goes with it, as on release.
+        await lock.release()
+        throw err
+      }
+      return lock
     } catch (err) {
       if (err instanceof Error && !('code' in err && typeof err.code === 'string' && err.code.startsWith('IPC_'))) {
         throw new SocketPathAccessError(lockPath, `cannot take the socket lock (${(err as NodeJS.ErrnoException).code ?? err.message}) as uid ${uid()}`, { cause: err })

@@ -93,14 +93,24 @@ function accessError(target: string, what: string, err: unknown, parent: Stats |
 }
 
 /**
- * Create one missing folder inside a checked folder, then set its mode (and group) through a
- * descriptor opened with O_DIRECTORY|O_NOFOLLOW and confirmed by fstat: never chmod/chown by path,
- * which would follow a link swapped in meanwhile. Returns false when something appeared at the
- * name first (the caller looks again).
+ * A folder we are still creating: sticky, owner-only (`0o1700`). mkdir(2) makes it so, and only the
+ * last step, once the group is set, gives it its real mode. A process killed in between leaves a
+ * folder in this state, never one that looks finished with the wrong group or a umask-narrowed
+ * mode: the next start recognises it (ours, and no one sets a private folder sticky) and finishes it.
+ */
+const UNFINISHED_MODE = 0o1700
+
+function isUnfinished(st: Stats, uid: number): boolean {
+  return st.isDirectory() && st.uid === uid && (st.mode & 0o1077) === S_ISVTX
+}
+
+/**
+ * Create one missing folder inside a checked folder (as UNFINISHED_MODE), then finish it. Returns
+ * false when something appeared at the name first (the caller looks again).
  */
 async function createFolder(dir: string, parentSt: Stats, mode: number, gid: number | undefined, uid: number): Promise<boolean> {
   try {
-    await fsp.mkdir(dir, { mode })
+    await fsp.mkdir(dir, { mode: UNFINISHED_MODE })
   } catch (err) {
     if (errnoOf(err) === 'EEXIST') return false
     throw accessError(
@@ -112,19 +122,27 @@ async function createFolder(dir: string, parentSt: Stats, mode: number, gid: num
       `Create it for this user first (e.g. install -d -o ${uid} -m ${modeText(mode).slice(2)} ${dir}, or systemd RuntimeDirectory=), or choose a socketPath in a folder this user owns`,
     )
   }
+  await finishFolder(dir, mode, gid, uid, 'created')
+  return true
+}
+
+/**
+ * Set the group, then the mode (last) of a folder of ours that is still UNFINISHED_MODE, through a
+ * descriptor opened with O_DIRECTORY|O_NOFOLLOW and confirmed by fstat: never chmod/chown by
+ * path, which would follow a link swapped in meanwhile.
+ */
+async function finishFolder(dir: string, mode: number, gid: number | undefined, uid: number, how: 'created' | 'resumed'): Promise<void> {
   let fh: fsp.FileHandle
   try {
     fh = await fsp.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW)
   } catch (err) {
-    throw new UnsafeSocketPathError(dir, `was replaced right after this process (uid ${uid}) created it (${errnoOf(err)}); someone else is at work in ${path.dirname(dir)}`, { cause: err })
+    throw new UnsafeSocketPathError(dir, `was replaced right after this process (uid ${uid}) ${how === 'created' ? 'created' : 'found'} it (${errnoOf(err)}); someone else is at work in ${path.dirname(dir)}`, { cause: err })
   }
   try {
     const st = await fh.stat()
-    if (!st.isDirectory() || st.uid !== uid) {
-      throw new UnsafeSocketPathError(dir, `is not the folder this process (uid ${uid}) just created (${found(st)}); someone else is at work in ${path.dirname(dir)}`)
+    if (!isUnfinished(st, uid)) {
+      throw new UnsafeSocketPathError(dir, `is not the folder this process (uid ${uid}) ${how === 'created' ? 'just created' : 'found unfinished'} (${found(st)}); someone else is at work in ${path.dirname(dir)}`)
     }
-    // mkdir(2) applies the umask; set the exact mode (it can only have come out narrower).
-    await fh.chmod(mode)
     if (gid !== undefined) {
       await fh.chown(uid, gid).catch((err: unknown) => {
         throw new SocketPathAccessError(
@@ -134,10 +152,11 @@ async function createFolder(dir: string, parentSt: Stats, mode: number, gid: num
         )
       })
     }
+    // The last step: the folder now has its exact mode (no umask) and is finished.
+    await fh.chmod(mode)
   } finally {
     await fh.close()
   }
-  return true
 }
 
 /**
@@ -192,6 +211,8 @@ async function walkAndCreate(socketPath: string, dirMode: number, gid: number | 
   checkFolder('/', realSt, uid, queue.length === 0, socketName)
   let links = 0
   let creations = 0
+  /** Folders this walk created or finished: never finished twice. */
+  const finished = new Set<string>()
   while (queue.length > 0) {
     const name = queue.shift()!
     if (name === '..') {
@@ -210,8 +231,16 @@ async function walkAndCreate(socketPath: string, dirMode: number, gid: number | 
         throw accessError(next, 'look at the socket folder', err, realSt, uid, 'Give this user search (x) permission on the folders above it, or choose another socketPath')
       }
       if (++creations > MAX_SYMLINKS) throw new UnsafeSocketPathError(next, 'keeps appearing and disappearing while this process creates it; someone else is at work here')
-      await createFolder(next, realSt, isSocketFolder ? dirMode : PARENT_DIR_MODE, isSocketFolder ? gid : undefined, uid)
+      if (await createFolder(next, realSt, isSocketFolder ? dirMode : PARENT_DIR_MODE, isSocketFolder ? gid : undefined, uid)) finished.add(next)
       queue.unshift(name) // look again: lstat and check what now stands there
+      continue
+    }
+    if (isUnfinished(st, uid) && !finished.has(next)) {
+      // Left by a process of ours killed while creating it: finish it now, then look again.
+      if (++creations > MAX_SYMLINKS) throw new UnsafeSocketPathError(next, 'keeps changing while this process finishes it; someone else is at work here')
+      await finishFolder(next, isSocketFolder ? dirMode : PARENT_DIR_MODE, isSocketFolder ? gid : undefined, uid, 'resumed')
+      finished.add(next) // once: a dirMode of 0o1700 would look unfinished for ever
+      queue.unshift(name)
       continue
     }
     if (st.isSymbolicLink()) {
@@ -229,6 +258,10 @@ async function walkAndCreate(socketPath: string, dirMode: number, gid: number | 
     real = next
     realSt = st
   }
+  // The walk can end on a folder checked on the way as one above the socket's (a sticky /tmp):
+  // a link whose target ends in `.` or `..` (`here -> .`, `up -> ..`) leads back to it. Whatever
+  // the route, the folder the socket lands in is checked as the socket's folder.
+  checkFolder(real, realSt, uid, true, socketName)
   // The socket's own folder: this process must be able to create the socket and its lock there.
   try {
     await fsp.access(real, fsc.W_OK | fsc.X_OK)

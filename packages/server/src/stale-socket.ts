@@ -1,10 +1,25 @@
 import net from 'node:net'
 import { promises as fsp } from 'node:fs'
+import { getPeerCredentials } from '@naaccord/ipc-peercred'
 import { SocketInUseError, UnsafeSocketPathError, type Logger } from '@naaccord/ipc-shared'
 import { removeStrayBindFolders } from './bind-socket.js'
 import { asStartError, inspectSocketPath, refuseNonSocket } from './socket-path.js'
 
-type Probe = 'live' | 'refused' | 'gone' | { denied: string }
+/** Who listens, from SO_PEERCRED on the probe's connection (the listener's credentials), when the addon can tell. */
+interface Listener {
+  pid?: number
+  uid?: number
+}
+type Probe = { live: Listener } | 'refused' | 'gone' | { denied: string }
+
+function listenerOf(sock: net.Socket): Listener {
+  try {
+    const { pid, uid } = getPeerCredentials(sock)
+    return { pid: pid > 0 ? pid : undefined, uid }
+  } catch {
+    return {}
+  }
+}
 
 /** connect(2) to the socket: a refused connection means nobody listens (stale). */
 function probe(socketPath: string, timeoutMs: number): Promise<Probe> {
@@ -14,8 +29,8 @@ function probe(socketPath: string, timeoutMs: number): Promise<Probe> {
       sock.destroy()
       resolve(result)
     }
-    sock.setTimeout(timeoutMs, () => done('live')) // a listener with a full backlog is still live
-    sock.once('connect', () => done('live'))
+    sock.setTimeout(timeoutMs, () => done({ live: {} })) // a listener with a full backlog is still live
+    sock.once('connect', () => done({ live: listenerOf(sock) }))
     sock.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ECONNREFUSED') done('refused')
       else if (err.code === 'ENOENT') done('gone')
@@ -49,8 +64,14 @@ async function clear(socketPath: string, log: Logger): Promise<void> {
   if (state.kind === 'absent') return
   if (state.kind === 'other') refuseNonSocket(socketPath, state.what)
   const result = await probe(socketPath, 1000)
-  // The caller holds the lock, so whoever answers holds none: its pid is unknown.
-  if (result === 'live') throw new SocketInUseError(socketPath, undefined)
+  if (typeof result === 'object' && 'live' in result) {
+    // The caller holds the lock, so whoever answers holds none: name it by the socket's owner and,
+    // when the kernel tells, the listening process. Another user's listener is never removed.
+    const me = process.getuid?.()
+    const uid = result.live.uid ?? state.uid
+    const whose = uid === me ? `uid ${uid}, this process's user` : uid === 0 ? 'uid 0, root' : `uid ${uid}, another user`
+    throw new SocketInUseError(socketPath, result.live.pid, `a live server (socket owned by uid ${state.uid}; listening process of ${whose}) already listens on`)
+  }
   if (result === 'gone') return
   if (typeof result === 'object') {
     throw new UnsafeSocketPathError(

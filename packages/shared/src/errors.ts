@@ -243,6 +243,28 @@ export class TlsClientCertRequiredError extends TlsPeerError {
   readonly code = 'IPC_TLS_CLIENT_CERT_REQUIRED'
 }
 
+/**
+ * A socket inherited through socket activation (LISTEN_FDS, from systemd or `naaccord-ipc run`)
+ * cannot be used: it is not a listening AF_UNIX stream socket, or it is bound to another path
+ * than the configured one, or none of the inherited sockets is at the configured path.
+ */
+export class InheritedSocketError extends IpcError {
+  readonly code = 'IPC_INHERITED_SOCKET'
+  constructor(
+    readonly socketPath: string,
+    readonly fd: number | undefined,
+    reason: string,
+    options?: IpcErrorOptions,
+  ) {
+    super(`${fd === undefined ? 'socket activation' : `inherited fd ${fd}`} for ${socketPath}: ${reason}`, options)
+  }
+}
+
+/** The supervisor (`naaccord-ipc run` / `reload`) cannot do what was asked: no app command, no running supervisor, an app that never became ready. */
+export class SupervisorError extends IpcError {
+  readonly code = 'IPC_SUPERVISOR'
+}
+
 /** Every error code, mapped to its class. */
 export const ERROR_CODES = {
   IPC_INVALID_OPTION: InvalidOptionError,
@@ -265,6 +287,8 @@ export const ERROR_CODES = {
   IPC_TLS_HOSTNAME: TlsHostnameError,
   IPC_TLS_PIN_MISMATCH: TlsPinMismatchError,
   IPC_TLS_CLIENT_CERT_REQUIRED: TlsClientCertRequiredError,
+  IPC_INHERITED_SOCKET: InheritedSocketError,
+  IPC_SUPERVISOR: SupervisorError,
 } as const
 
 export type IpcErrorCode = keyof typeof ERROR_CODES

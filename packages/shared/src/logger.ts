@@ -1,7 +1,10 @@
-import { pino, type Logger, type LoggerOptions } from 'pino'
+import { tracingChannel } from 'node:diagnostics_channel'
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 import { ENV } from './constants.js'
+import { bufferedDestination, type BufferedDestination } from './log-destination.js'
 
 export type { Logger } from 'pino'
+export { LOG_BUFFER, bufferedDestination, type BufferedDestination } from './log-destination.js'
 
 // This module is the package's "./logger" entry, not part of the main one: pino is an optional
 // peer dependency, installed by the server and client packages, and the certs CLI (which only
@@ -21,9 +24,38 @@ export interface LoggerFactoryOptions {
   destination?: string | number
 }
 
+interface FlushableStream {
+  flushSync?: () => void
+  destroyed?: boolean
+}
+
+function flushStream(stream: FlushableStream | undefined): void {
+  if (!stream || stream.destroyed || typeof stream.flushSync !== 'function') return
+  try {
+    stream.flushSync()
+  } catch {
+    // Not open yet (nothing was written then) or already closed: nothing to flush.
+  }
+}
+
+// One buffered destination per file or descriptor, shared by every logger that writes there: a
+// process that creates many clients (each with our logger) holds one buffer and one timer per
+// destination, not one per logger, and lines from all of them stay in order.
+const destinations = new Map<string | number, BufferedDestination>()
+
+function sharedDestination(dest: string | number): BufferedDestination {
+  let d = destinations.get(dest)
+  if (d === undefined || d.destroyed) {
+    d = bufferedDestination(dest)
+    destinations.set(dest, d)
+  }
+  return d
+}
+
 /**
  * The JSON logger used by server and client. Users can hand their own pino logger instead
- * (`logger` option), or `false` to silence ours.
+ * (`logger` option), or `false` to silence ours. Output is buffered (see LOG_BUFFER and
+ * bufferedDestination).
  *
  * @example
  * const log = createLogger({ name: 'ipc-server' })
@@ -38,7 +70,102 @@ export function createLogger(options: LoggerFactoryOptions): Logger {
   if (options.pretty) {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l' } } })
   }
-  return pino(base, pino.destination({ dest: options.destination ?? 1, sync: false }))
+  return pino(base, sharedDestination(options.destination ?? 1))
+}
+
+/**
+ * Write out whatever `logger` still buffers: waits (at most `timeoutMs`) for a write in flight
+ * when the destination can say so (ours), then writes the rest synchronously when the
+ * destination can (ours, any pino.destination / sonic-boom); otherwise does nothing. Never
+ * rejects. serve() awaits it at the end of close(), so every request line is written before
+ * close() resolves.
+ *
+ * @example
+ * await ipc.close() // already flushed
+ * await flushLogger(myLogger) // before a process.exit() of your own
+ */
+export async function flushLogger(logger: Logger, timeoutMs = 1000): Promise<void> {
+  const stream = (logger as unknown as Record<symbol, (FlushableStream & { flush?: (cb: () => void) => void }) | undefined>)[pino.symbols.streamSym]
+  if (stream && !stream.destroyed && typeof stream.flush === 'function') {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs)
+      timer.unref()
+      try {
+        stream.flush!(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      } catch {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+  flushStream(stream)
+}
+
+// pino's tracing channel for the serialisation of a line: with subscribers, lines go through pino.
+const asJsonTracing = tracingChannel('pino_asJson')
+const INFO = 30
+
+type PinoInternals = Record<symbol, unknown> & { levelVal: number; levels: { values: Record<string, number> } }
+
+/**
+ * A writer of `logger.info(fields, msg)` for records of one fixed shape: the caller hands the
+ * fields already serialised (`,"key":value` pairs, JSON, in order) and gets the very line pino
+ * would write (level, time, bindings, fields, message), without pino's per-call walk over the
+ * object. Returns undefined when the logger could change such a line (a `formatters.log`,
+ * `mixin`, `hooks`, `nestedKey`, `msgPrefix`, serializers or redaction on one of `keys`, a
+ * stream that wants metadata such as pino.multistream, or no numeric "info" level); the caller
+ * then uses `logger.info`. The level is checked on every call, so `logger.level = 'warn'`
+ * still silences it.
+ *
+ * @example
+ * const line = fixedShapeInfo(log, ['status'], 'request')
+ * if (line) line(`,"status":${res.statusCode}`)
+ * else log.info({ status: res.statusCode }, 'request')
+ */
+export function fixedShapeInfo(logger: Logger, keys: readonly string[], msg: string): ((fieldsJson: string) => void) | undefined {
+  const s = pino.symbols
+  const l = logger as unknown as PinoInternals
+  const formatters = l[s.formattersSym] as { log?: unknown } | undefined
+  const serializers = (l[s.serializersSym] ?? {}) as Record<string, unknown>
+  const stringifiers = (l[s.stringifiersSym] ?? {}) as Record<string | symbol, unknown>
+  const hooks = (l[s.hooksSym] ?? {}) as { logMethod?: unknown; streamWrite?: unknown }
+  const stream = l[s.streamSym] as (DestinationStream & Record<symbol, unknown>) | undefined
+  const prefix = (l[s.lsCacheSym] as Record<number, string> | undefined)?.[INFO]
+  const time = l[s.timeSym] as (() => string) | undefined
+  const end = l[s.endSym] as string | undefined
+  const messageKey = l[s.messageKeySym] as string | undefined
+  if (
+    typeof prefix !== 'string' ||
+    typeof time !== 'function' ||
+    typeof end !== 'string' ||
+    typeof messageKey !== 'string' ||
+    !stream ||
+    typeof stream.write !== 'function' ||
+    stream[s.needsMetadataGsym] === true ||
+    logger.levels?.values?.info !== INFO ||
+    formatters?.log ||
+    l[s.mixinSym] ||
+    l[s.nestedKeySym] ||
+    l[(s as unknown as Record<string, symbol>).msgPrefixSym!] ||
+    hooks.logMethod ||
+    hooks.streamWrite ||
+    stringifiers[s.wildcardFirstSym] ||
+    keys.some((k) => serializers[k] !== undefined || stringifiers[k] !== undefined)
+  ) {
+    return undefined
+  }
+  const tail = `,${JSON.stringify(messageKey)}:${JSON.stringify(msg)}${end}`
+  return (fieldsJson) => {
+    if (l.levelVal > INFO) return
+    if (asJsonTracing.hasSubscribers) {
+      logger.info(JSON.parse(`{${fieldsJson.slice(1)}}`) as object, msg)
+      return
+    }
+    stream.write(prefix + time() + (l[s.chindingsSym] as string) + fieldsJson + tail)
+  }
 }
 
 /** A logger that writes nothing. */

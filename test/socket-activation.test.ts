@@ -1,0 +1,158 @@
+// Socket activation with the real systemd-socket-activate(1): it binds the socket, waits for the
+// first connection, then execs our server with the socket as fd 3 (LISTEN_FDS=1, LISTEN_PID set
+// to its own pid, which becomes the server's). The server must adopt it, keep the peer check,
+// hide the variables from its app and children, never unlink the socket, and refuse an
+// inherited fd that is not a listening Unix stream socket at the configured path.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { chmodSync, existsSync, statSync } from 'node:fs'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { parseListenFds } from '@naaccord/ipc-server'
+import { deferCleanup, exited, FIXTURES, isRoot, NOBODY, ROOT, tempDir } from './helpers.js'
+
+const defer = deferCleanup()
+const haveActivate = spawnSync('systemd-socket-activate', ['--version']).status === 0
+
+/** systemd-socket-activate [args] node --import tsx activated-server.ts <socketPath> [allow] */
+function activate(activateArgs: string[], serverArgs: string[]): { child: ChildProcess; out: () => string; err: () => string } {
+  const child = spawn(
+    'systemd-socket-activate',
+    [...activateArgs, process.execPath, '--import', 'tsx', '--conditions=@naaccord/source', path.join(FIXTURES, 'activated-server.ts'), ...serverArgs],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NAACCORD_LOG_LEVEL: 'warn' } },
+  )
+  let out = ''
+  let err = ''
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
+  defer(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await exited(child)
+    }
+  })
+  return { child, out: () => out, err: () => err }
+}
+
+async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+/** curl over the Unix socket, optionally as another uid. */
+function curl(socketPath: string, uid?: number, urlPath = '/x'): Promise<{ code: number | null; body: string; status: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('curl', ['-sS', '--max-time', '20', '-w', '\n%{http_code}', '--unix-socket', socketPath, `http://localhost${urlPath}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(uid === undefined ? {} : { uid, gid: uid }),
+    })
+    let body = ''
+    child.stdout!.on('data', (d: Buffer) => (body += d.toString()))
+    child.once('exit', (code) => {
+      const cut = body.lastIndexOf('\n')
+      resolve({ code, body: body.slice(0, cut), status: body.slice(cut + 1) })
+    })
+  })
+}
+
+describe('parseListenFds (sd_listen_fds semantics)', () => {
+  it('takes the descriptors only when LISTEN_PID is this process', () => {
+    expect(parseListenFds({ LISTEN_PID: '42', LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b' }, 42)).toEqual([
+      { fd: 3, name: 'a' },
+      { fd: 4, name: 'b' },
+    ])
+    expect(parseListenFds({ LISTEN_PID: '43', LISTEN_FDS: '1' }, 42)).toEqual([])
+    expect(parseListenFds({ LISTEN_FDS: '1' }, 42)).toEqual([])
+    expect(parseListenFds({ LISTEN_PID: '42', LISTEN_FDS: 'x' }, 42)).toEqual([])
+    expect(parseListenFds({ LISTEN_PID: '42', LISTEN_FDS: '0' }, 42)).toEqual([])
+  })
+})
+
+describe.skipIf(!haveActivate)('socket activation with systemd-socket-activate', () => {
+  it('adopts the inherited socket: the first request waits in the backlog and is served, the app cannot see LISTEN_*, and the socket is never unlinked', async () => {
+    const { dir, cleanup } = tempDir()
+    defer(cleanup)
+    const sock = path.join(dir, 'a.sock')
+    const run = activate(['-l', sock], [sock])
+    await until('the activator to listen', () => existsSync(sock))
+    // This connection arrives before the server exists: it waits in the kernel's backlog.
+    const first = await curl(sock)
+    expect(first.code).toBe(0)
+    const body = JSON.parse(first.body) as { pid: number; listenEnv: string[]; peerUid: number }
+    expect(body.pid).toBe(run.child.pid) // exec: the activator's pid is the server's
+    expect(body.listenEnv).toEqual([])
+    expect(body.peerUid).toBe(process.getuid!())
+    expect(run.out()).toContain(`"address":"${sock}"`)
+    // A process the app starts does not inherit the listening socket (libuv makes the adopted
+    // descriptor close-on-exec; this guards that).
+    const child = JSON.parse((await curl(sock, undefined, '/child-fds')).body) as { fds: string[] }
+    expect(child.fds.filter((f) => f.startsWith('socket:'))).toEqual([])
+    run.child.kill('SIGTERM')
+    await exited(run.child)
+    expect(run.child.exitCode).toBe(0)
+    // The activator made the socket; the server must leave it where it is.
+    expect(statSync(sock).isSocket()).toBe(true)
+  })
+
+  it('picks the socket by LISTEN_FDNAMES among several', async () => {
+    const { dir, cleanup } = tempDir()
+    defer(cleanup)
+    const other = path.join(dir, 'other.sock')
+    const sock = path.join(dir, 'b.sock')
+    const run = activate(['-l', other, '-l', sock, '--fdname=other.sock:b.sock'], [sock])
+    await until('the activator to listen', () => existsSync(sock))
+    const res = await curl(sock)
+    expect(res.code).toBe(0)
+    expect(run.out()).toMatch(/^ready /m)
+  })
+
+  it.skipIf(!isRoot)('the peer check applies unchanged on the adopted socket: a foreign uid is refused, the owner served', async () => {
+    const { dir, cleanup } = tempDir()
+    defer(cleanup)
+    chmodSync(dir, 0o711)
+    const sock = path.join(dir, 'c.sock')
+    activate(['-l', sock], [sock, String(process.getuid!())])
+    await until('the activator to listen', () => existsSync(sock))
+    chmodSync(sock, 0o666) // the file mode lets anyone connect: only the peer check stands
+    const owner = await curl(sock)
+    expect(owner.code).toBe(0)
+    expect(owner.status).toBe('200')
+    const foreign = await curl(sock, NOBODY)
+    // Refused by the gate before the app: its answer never reaches the foreign peer.
+    expect(foreign.status).toBe('403')
+    expect(foreign.body).not.toContain('listenEnv')
+    const again = await curl(sock)
+    expect(again.code).toBe(0)
+  })
+
+  it.each([
+    ['a TCP socket named for it', (_dir: string) => ['-l', `127.0.0.1:${20_000 + Math.floor(Math.random() * 30_000)}`, '--fdname=want.sock'], /is a inet stream socket.*not a Unix stream socket/],
+    ['a datagram socket at its path', (dir: string) => ['--datagram', '-l', path.join(dir, 'want.sock')], /unix dgram socket.*not a Unix stream socket/],
+    ['a socket at another path', (dir: string) => ['-l', path.join(dir, 'elsewhere.sock')], /not at the configured socketPath|no inherited socket is at this path/],
+  ])('refuses %s with IPC_INHERITED_SOCKET', async (_what, args, message) => {
+    const { dir, cleanup } = tempDir()
+    defer(cleanup)
+    const want = path.join(dir, 'want.sock')
+    const activateArgs = args(dir)
+    const run = activate(activateArgs, [want])
+    // The activator prints where it listens; then one connection (or datagram) makes it exec.
+    await until('the activator to listen', () => /Listening on/.test(run.err()))
+    const at = /Listening on (\S+) as/.exec(run.err())![1]!
+    if (activateArgs.includes('--datagram')) {
+      // curl cannot send a datagram; Python (a C toolchain dependency of the addon build) can.
+      spawnSync('python3', ['-c', `import socket;s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM);s.sendto(b'x','${at}')`])
+    } else if (at.startsWith('/')) {
+      void curl(at)
+    } else {
+      void new Promise((r) => spawn('curl', ['-sS', '--max-time', '5', `http://${at}/`]).once('exit', r))
+    }
+    await exited(run.child)
+    expect(run.child.exitCode).toBe(3)
+    expect(run.out()).toMatch(/^error IPC_INHERITED_SOCKET /m)
+    expect(run.out()).toMatch(message)
+    // Nothing bound on our own beside the activator's socket.
+    if (!activateArgs.includes(want)) expect(existsSync(want)).toBe(false)
+  })
+})

@@ -1,0 +1,154 @@
+// `naaccord-ipc run`: the supervisor holds the socket and runs the app with it as fd 3. Real
+// processes throughout: the CLI from source, the app as a separate Node process, our client.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { createClient, type IpcClient } from '@naaccord/ipc-client'
+import { deferCleanup, exited, FIXTURES, ROOT, runToEnd, tempDir } from './helpers.js'
+
+const defer = deferCleanup()
+const CLI = path.join(ROOT, 'packages', 'certs', 'src', 'cli.ts')
+const TS = ['--import', 'tsx', '--conditions=@naaccord/source']
+
+interface Run {
+  child: ChildProcess
+  sock: string
+  dir: string
+  log: () => string
+  client: IpcClient
+}
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return spawn(process.execPath, [...TS, CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NAACCORD_LOG_LEVEL: 'info', ...env } })
+}
+
+async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+const count = (text: string, msg: string) => text.split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).length
+
+async function startSupervisor(extra: string[] = []): Promise<Run> {
+  const { dir, cleanup } = tempDir()
+  const sock = path.join(dir, 'run', 'svc.sock')
+  const child = cli(['run', '--socket', sock, '--restart-delay', '50', ...extra, '--', process.execPath, ...TS, path.join(FIXTURES, 'supervised-app.ts')], {
+    ORDERS_FILE: path.join(dir, 'orders'),
+    FAIL_FILE: path.join(dir, 'fail'),
+  })
+  let log = ''
+  child.stdout!.on('data', (d: Buffer) => (log += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()))
+  const client = createClient({ socketPath: sock, logger: false, retries: 0 })
+  defer(async () => {
+    await client.destroy()
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM')
+      await Promise.race([exited(child), new Promise((r) => setTimeout(r, 5000))])
+      if (child.exitCode === null) child.kill('SIGKILL')
+    }
+    cleanup()
+  })
+  await until('the app to be ready', () => count(log, 'app ready') === 1 || child.exitCode !== null)
+  expect(child.exitCode).toBeNull()
+  return { child, sock, dir, log: () => log, client }
+}
+
+describe('naaccord-ipc run (the socket-holding supervisor)', () => {
+  it('holds the socket (mode 0600, lock, pid file) and hands it to the app as fd 3 with exact LISTEN_* semantics', async () => {
+    const run = await startSupervisor()
+    expect(statSync(run.sock).mode & 0o777).toBe(0o600)
+    expect(existsSync(`${run.sock}.lock`)).toBe(true)
+    const pidFile = JSON.parse(readFileSync(`${run.sock}.pid`, 'utf8')) as { pid: number }
+    expect(pidFile.pid).toBe(run.child.pid)
+    const body = await run.client.get<{ pid: number; listenEnv: string[] }>('/pid')
+    expect(body.pid).not.toBe(run.child.pid)
+    expect(body.listenEnv).toEqual([]) // serve() consumed and removed them
+  })
+
+  it('SIGHUP reloads with overlap: a slow request to the old app finishes, and callers with retries: 0 see no failure across 3 reloads', async () => {
+    const run = await startSupervisor()
+    const first = (await run.client.get<{ pid: number }>('/pid')).pid
+    const slow = run.client.get<{ pid: number }>('/slow?ms=1500')
+    let stop = false
+    let ok = 0
+    const failures: string[] = []
+    const loop = (async () => {
+      // One fresh connection per request (Connection: close): each lands in the socket's backlog.
+      while (!stop) {
+        try {
+          await run.client.get('/pid', { headers: { connection: 'close' } })
+          ok++
+        } catch (err) {
+          failures.push(String(err))
+        }
+      }
+    })()
+    for (let i = 1; i <= 3; i++) {
+      run.child.kill('SIGHUP')
+      await until(`reload ${i}`, () => count(run.log(), 'reloaded') === i)
+    }
+    stop = true
+    await loop
+    expect((await slow).pid).toBe(first) // the old app drained it, not cut
+    expect(failures).toEqual([])
+    expect(ok).toBeGreaterThan(10)
+    const now = (await run.client.get<{ pid: number }>('/pid')).pid
+    expect(now).not.toBe(first)
+  })
+
+  it('a reload whose new app fails to start keeps the old one serving', async () => {
+    const run = await startSupervisor()
+    const before = (await run.client.get<{ pid: number }>('/pid')).pid
+    writeFileSync(path.join(run.dir, 'fail'), '')
+    run.child.kill('SIGHUP')
+    await until('the failed reload', () => count(run.log(), 'reload failed: the new app did not become ready; the old one keeps serving') === 1)
+    expect((await run.client.get<{ pid: number }>('/pid')).pid).toBe(before)
+  })
+
+  it('a crashed app is restarted; a request sent while none runs waits in the backlog and is served', async () => {
+    const run = await startSupervisor()
+    const before = (await run.client.get<{ pid: number }>('/pid')).pid
+    process.kill(before, 'SIGKILL')
+    await until('the crash to be seen', () => count(run.log(), 'app exited unexpectedly') === 1)
+    const during = await run.client.get<{ pid: number }>('/pid', { timeoutMs: 20_000 })
+    expect(during.pid).not.toBe(before)
+    // The new app may answer the queued request before its ready message reaches the supervisor.
+    await until('the restart to be logged', () => count(run.log(), 'app restarted and ready') === 1)
+    expect(count(run.log(), 'app exited unexpectedly')).toBe(1)
+  })
+
+  it('SIGTERM stops the app, then removes the socket, lock and pid file; exit code 0', async () => {
+    const run = await startSupervisor()
+    const app = (await run.client.get<{ pid: number }>('/pid')).pid
+    run.child.kill('SIGTERM')
+    await exited(run.child)
+    expect(run.child.exitCode).toBe(0)
+    expect(() => process.kill(app, 0)).toThrow()
+    expect(readdirSync(path.dirname(run.sock))).toEqual([])
+  })
+
+  it('naaccord-ipc reload signals the supervisor from its pid file; without one it fails with IPC_SUPERVISOR', async () => {
+    const run = await startSupervisor()
+    const r = await runToEnd(cli(['reload', '--socket', run.sock]))
+    expect(r.code).toBe(0)
+    await until('the reload', () => count(run.log(), 'reloaded') === 1)
+    const { dir, cleanup } = tempDir()
+    defer(cleanup)
+    const none = await runToEnd(cli(['reload', '--socket', path.join(dir, 'none.sock')]))
+    expect(none.code).toBe(2)
+    expect(none.stderr).toMatch(/IPC_SUPERVISOR: cannot read the supervisor pid file/)
+  })
+
+  it('run without an app command fails with IPC_SUPERVISOR', async () => {
+    const { dir, cleanup } = tempDir()
+    defer(cleanup)
+    const r = await runToEnd(cli(['run', '--socket', path.join(dir, 's.sock')]))
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/IPC_SUPERVISOR: no app command/)
+  })
+})
