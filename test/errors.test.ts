@@ -42,6 +42,8 @@ const make: { [C in IpcErrorCode]: () => InstanceType<(typeof ERROR_CODES)[C]> }
   IPC_TLS_HOSTNAME: () => new shared.TlsHostnameError('hostname', { subject: 'CN=x' }, { cause }),
   IPC_TLS_PIN_MISMATCH: () => new shared.TlsPinMismatchError('pin', { subject: 'CN=x' }, { cause }),
   IPC_TLS_CLIENT_CERT_REQUIRED: () => new shared.TlsClientCertRequiredError('refused', undefined, { cause }),
+  IPC_INHERITED_SOCKET: () => new shared.InheritedSocketError('/run/naaccord/service.sock', 3, 'not a socket', { cause }),
+  IPC_SUPERVISOR: () => new shared.SupervisorError('no app command', { cause }),
 }
 
 describe('error codes', () => {

@@ -24,9 +24,6 @@ export { resolveGroup } from './group.js'
 export { diagnoseSocket, type DiagnoseOptions, type SocketDiagnosis, type Finding as DoctorFinding, type Severity as DoctorSeverity } from './doctor.js'
 export { serveMetrics, METRICS_DEFAULTS, type MetricsOptions, type IpcMetrics } from './metrics.js'
 export { REFUSED_CHANNEL, type RefusedConnection, type RefusalReason } from './server-events.js'
-<<<<<<< HEAD
 export { takeInheritedSocket, parseListenFds, SD_LISTEN_FDS_START, type InheritedFd } from './socket-activation.js'
-=======
 // The error classes, so callers check errors without importing the shared package.
-export { IpcError, InvalidOptionError, SocketPathTooLongError, UnsafeSocketPathError, SocketPathAccessError, SocketInUseError, PeerCredentialsUnavailableError, PeerRejectedError, ServiceUnavailableError, ConnectionLostError, PermissionDeniedError, TimeoutError, HttpStatusError, ClientClosedError, TlsConfigError, TlsRequiredError, TlsUntrustedError, TlsExpiredError, TlsHostnameError, TlsPinMismatchError, TlsClientCertRequiredError, ERROR_CODES, isIpcError, type IpcErrorCode, type IpcErrorOf, type AnyIpcError, type IpcErrorOptions } from '@naaccord/ipc-shared'
->>>>>>> bfc65f3 (Client: retries and typed errors in the dispatcher for every caller, retry window, body errors mapped, only TLS alerts are certificate refusals, branded errors with statusCode re-exported from client and server; tests and bench/client-overhead.ts)
+export { IpcError, InvalidOptionError, SocketPathTooLongError, UnsafeSocketPathError, SocketPathAccessError, SocketInUseError, PeerCredentialsUnavailableError, PeerRejectedError, ServiceUnavailableError, ConnectionLostError, PermissionDeniedError, TimeoutError, HttpStatusError, ClientClosedError, TlsConfigError, TlsRequiredError, TlsUntrustedError, TlsExpiredError, TlsHostnameError, TlsPinMismatchError, TlsClientCertRequiredError, InheritedSocketError, SupervisorError, ERROR_CODES, isIpcError, type IpcErrorCode, type IpcErrorOf, type AnyIpcError, type IpcErrorOptions } from '@naaccord/ipc-shared'

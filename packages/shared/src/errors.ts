@@ -323,6 +323,7 @@ export class TlsClientCertRequiredError extends TlsPeerError {
  * than the configured one, or none of the inherited sockets is at the configured path.
  */
 export class InheritedSocketError extends IpcError {
+  static readonly code = 'IPC_INHERITED_SOCKET'
   readonly code = 'IPC_INHERITED_SOCKET'
   constructor(
     readonly socketPath: string,
@@ -336,6 +337,7 @@ export class InheritedSocketError extends IpcError {
 
 /** The supervisor (`naaccord-ipc run` / `reload`) cannot do what was asked: no app command, no running supervisor, an app that never became ready. */
 export class SupervisorError extends IpcError {
+  static readonly code = 'IPC_SUPERVISOR'
   readonly code = 'IPC_SUPERVISOR'
 }
 
