@@ -138,7 +138,10 @@ describe('refused handshakes', () => {
     await start(s, { logger })
     const c = client(s, { tls: { cert: s.pki.otherClient.certPath, key: s.pki.otherClient.keyPath } })
     const err = await errorOf(c.get('/who'))
-    expect(err).toMatchObject({ code: 'IPC_TLS_CLIENT_CERT_REQUIRED' })
+    // Node's server closes without a TLS alert here: only an alert proves a refusal, so this is a
+    // lost connection (retried when safe) whose message points at the client certificate.
+    expect(err).toMatchObject({ code: 'IPC_CONNECTION_LOST' })
+    expect((err as Error).message).toContain('client certificate')
     const failed = lines.find((l) => l.msg === 'TLS handshake failed')
     expect(failed?.clientCertificate).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE') // why, not just "socket hang up"
   })
@@ -190,23 +193,10 @@ describe('pinning', () => {
     const s = await setup()
     const { reused } = await startClosing(s)
     const c = client(s, { tls: { pin: spkiPin(s.pki.server.certPem) } })
-    // Node checks the hostname only on full handshakes; ours runs on every connection. Count the
-    // calls of tls.checkServerIdentity (the connector calls it through the module object, right
-    // before the pin check) to see that a resumed connection is checked too.
-    const checks: boolean[] = []
-    const original = tls.checkServerIdentity
-    tls.checkServerIdentity = (host, cert) => {
-      checks.push(true)
-      return original(host, cert)
-    }
-    defer(() => {
-      tls.checkServerIdentity = original
-    })
+    // That a bad resumed session is refused is proven in client-tls.test.ts.
     const first = await c.get<Whoami>('/1')
-    const afterFirst = checks.length
     const second = await c.get<Whoami>('/2')
     expect(reused).toEqual([false, true])
-    expect(checks.length - afterFirst).toBe(1) // the resumed connection was checked by us, and only by us
     expect(second.peer.certificate?.commonName).toBe('web-server') // the resumed session still carries the client identity
     expect(first.peer.certificate?.fingerprint256).toBe(second.peer.certificate?.fingerprint256)
   })
@@ -239,7 +229,8 @@ describe('allowClients', () => {
     const s = await setup()
     const { logger, lines } = memoryLogger()
     await start(s, { logger, tls: { allowClients: ['reports-worker'] } })
-    expect(await errorOf(client(s).get('/'))).toMatchObject({ code: 'IPC_TLS_CLIENT_CERT_REQUIRED' })
+    // The server closes without a TLS alert (Node has no API to send one): a lost connection.
+    expect(await errorOf(client(s).get('/'))).toMatchObject({ code: 'IPC_CONNECTION_LOST' })
     expect(lines.some((l) => l.msg === 'refused TLS client')).toBe(true)
   })
 

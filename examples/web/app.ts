@@ -1,23 +1,22 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express'
 import { randomUUID } from 'node:crypto'
-import type { IpcClient } from '@naaccord/ipc-client'
-import { isIpcError, type Logger } from '@naaccord/ipc-shared'
+import { isIpcError, type IpcClient } from '@naaccord/ipc-client'
+import type { Logger } from '@naaccord/ipc-shared'
 
-/** Map an error from the services client to the public answer. */
+/**
+ * Map an error from the services client to the public answer: each IpcError carries the status
+ * a gateway should answer with (`statusCode`: 503 unavailable, 504 timeout, 502 for the rest,
+ * the services' own 4xx passed through), so there is no table to keep here.
+ */
 export function publicError(err: unknown): { status: number; body: Record<string, unknown> } {
-  if (isIpcError(err, 'IPC_HTTP_STATUS')) {
-    const e = err as unknown as { status: number; body: unknown }
-    // 4xx from services are the caller's problem and pass through; 5xx become 502.
-    if (e.status >= 400 && e.status < 500) return { status: e.status, body: (e.body as Record<string, unknown>) ?? { error: 'error' } }
-    return { status: 502, body: { error: 'services_error', code: err.code } }
+  if (isIpcError(err, 'IPC_HTTP_STATUS') && err.statusCode < 500) {
+    return { status: err.statusCode, body: (err.body as Record<string, unknown> | undefined) ?? { error: 'error' } }
   }
-  if (isIpcError(err, 'IPC_SERVICE_UNAVAILABLE') || isIpcError(err, 'IPC_CONNECTION_LOST')) {
-    return { status: 503, body: { error: 'services_unavailable', code: err.code } }
-  }
-  if (isIpcError(err, 'IPC_TIMEOUT')) return { status: 504, body: { error: 'services_timeout', code: err.code } }
-  if (isIpcError(err)) return { status: 502, body: { error: 'services_refused', code: err.code } }
+  if (isIpcError(err)) return { status: err.statusCode, body: { error: LABELS[err.statusCode] ?? 'services_error', code: err.code } }
   return { status: 500, body: { error: 'internal_error' } }
 }
+
+const LABELS: Record<number, string> = { 503: 'services_unavailable', 504: 'services_timeout' }
 
 /**
  * The public web app: forwards /api/* to the services server through the client, carries the

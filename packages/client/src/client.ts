@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import {
   ClientClosedError,
+  ENV,
   HttpStatusError,
   REQUEST_ID_HEADER,
   loadCaBundle,
@@ -13,12 +13,9 @@ import {
   type Logger,
 } from '@naaccord/ipc-shared'
 import type { ClientTlsMaterial } from './connector.js'
-import { publishRequest } from './client-events.js'
-import { createPool, SwappableDispatcher } from './dispatcher.js'
-import { mapRequestError } from './error-map.js'
-import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js'
+import { createDispatcher, createPool } from './dispatcher.js'
+import { resolveCallOptions, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js'
 import { readBody, wrapResponse, type IpcResponse } from './response.js'
-import { retryDelay, shouldRetry } from './retry.js'
 
 export type Body = string | Buffer | Uint8Array | Readable | null | undefined
 
@@ -33,8 +30,10 @@ export interface RequestOptions {
   signal?: AbortSignal
   /** Override the client's timeoutMs for this request. */
   timeoutMs?: number
-  /** Override the client's retries for this request. */
+  /** Override the client's retries for this request (0: no retry). */
   retries?: number
+  /** Override the client's retryWindowMs for this request. */
+  retryWindowMs?: number
 }
 
 export interface CallOptions extends Omit<RequestOptions, 'method' | 'path' | 'body'> {}
@@ -42,7 +41,10 @@ export interface CallOptions extends Omit<RequestOptions, 'method' | 'path' | 'b
 export interface IpcClient {
   /** The options in force after defaults and environment. */
   readonly options: ResolvedClientOptions
-  /** An undici Dispatcher over the socket: `fetch('http://localhost/x', { dispatcher })`, `undici.request(url, { dispatcher })`. */
+  /**
+   * An undici Dispatcher over the socket with the client's retries and typed errors built in
+   * (interceptors): `fetch('http://localhost/x', { dispatcher })`, `undici.request(url, { dispatcher })`.
+   */
   readonly dispatcher: Dispatcher
   /** Send a request; resolves for any status. */
   request(options: RequestOptions): Promise<IpcResponse>
@@ -83,10 +85,16 @@ export function createClient(options: ClientOptions = {}): IpcClient {
   if (opts.transport === 'unix' && !opts.tls && !opts.acknowledgePlaintext) {
     log.warn({ socketPath: opts.socketPath }, 'plaintext HTTP over the Unix socket (protected by file mode, not encrypted); add tls for defence in depth, or acknowledgePlaintext: true to silence this')
   }
+  if (opts.transport === 'tcp' && !opts.tls) {
+    log.warn(
+      { url: opts.target },
+      `plaintext HTTP over TCP to ${opts.target} (option url or ${ENV.url}): requests and answers travel unencrypted and unauthenticated to whatever listens on that port; use https:// with tls`,
+    )
+  }
   if (opts.tls?.insecureSkipVerify) {
     log.warn({ target: opts.target }, 'TLS VERIFICATION IS OFF for this client (tls.insecureSkipVerify): any server can impersonate the services server. Development only.')
   }
-  const dispatcher = new SwappableDispatcher(createPool(opts, material))
+  const dispatcher = createDispatcher(opts, material)
   let closed = false
 
   let watch: FileWatch | undefined
@@ -105,52 +113,51 @@ export function createClient(options: ClientOptions = {}): IpcClient {
     })
   }
 
-  async function request(ro: RequestOptions): Promise<IpcResponse> {
+  const hasDefaultHeaders = Object.keys(opts.headers).length > 0
+
+  /**
+   * The request path, kept lean (bench/client-overhead.ts measures each step): `headers` is a
+   * fresh object owned here, merged once; the request id is added only when absent.
+   */
+  async function send(method: string, path: string, headers: Record<string, string>, body: Body, co: CallOptions): Promise<IpcResponse> {
     if (closed) throw new ClientClosedError(opts.target)
-    const method = (ro.method ?? 'GET').toUpperCase()
-    const headers: Record<string, string> = { ...opts.headers, ...ro.headers }
-    if (!headers[REQUEST_ID_HEADER]) headers[REQUEST_ID_HEADER] = randomUUID()
-    const body = ro.body ?? undefined
-    const replayable = body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array
-    const retries = ro.retries ?? opts.retries
-    const timeout = ro.timeoutMs ?? opts.timeoutMs
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const data = await dispatcher.request({
-          origin: opts.origin,
-          path: ro.path,
-          method: method as Dispatcher.HttpMethod,
-          headers,
-          body: body as Dispatcher.DispatchOptions['body'],
-          signal: ro.signal,
-          headersTimeout: timeout,
-          bodyTimeout: timeout,
-        })
-        publishRequest({ options: opts, method, outcome: 'ok', attempts: attempt + 1 })
-        return wrapResponse(data)
-      } catch (raw) {
-        const err = mapRequestError(raw, opts)
-        const code = (err as { code?: string }).code
-        if (attempt >= retries || closed || ro.signal?.aborted || !shouldRetry(err, method, replayable)) {
-          publishRequest({ options: opts, method, outcome: 'error', code, attempts: attempt + 1 })
-          throw err
-        }
-        publishRequest({ options: opts, method, outcome: 'retry', code, attempts: attempt + 1 })
-        const delay = retryDelay(attempt, opts.retryDelayMs, opts.maxRetryDelayMs)
-        log.debug({ err: (err as Error).message, attempt: attempt + 1, delay, method, path: ro.path.split('?', 1)[0] }, 'retrying')
-        await sleep(delay, undefined, ro.signal ? { signal: ro.signal } : undefined)
-      }
+    const ipc = resolveCallOptions(co)
+    if (headers[REQUEST_ID_HEADER] === undefined) headers[REQUEST_ID_HEADER] = randomUUID()
+    const dispatchOptions: Dispatcher.RequestOptions & { ipc?: typeof ipc } = {
+      origin: opts.origin,
+      path,
+      method: method as Dispatcher.HttpMethod,
+      headers,
+      body: (body ?? null) as Dispatcher.DispatchOptions['body'],
+      signal: co.signal,
     }
+    if (co.timeoutMs !== undefined) {
+      dispatchOptions.headersTimeout = co.timeoutMs
+      dispatchOptions.bodyTimeout = co.timeoutMs
+    }
+    if (ipc !== undefined) dispatchOptions.ipc = ipc
+    return wrapResponse(await dispatcher.request(dispatchOptions))
+  }
+
+  function ownHeaders(given: Record<string, string> | undefined): Record<string, string> {
+    if (!hasDefaultHeaders) return given === undefined ? {} : { ...given }
+    return given === undefined ? { ...opts.headers } : { ...opts.headers, ...given }
+  }
+
+  function request(ro: RequestOptions): Promise<IpcResponse> {
+    const method = ro.method === undefined ? 'GET' : ro.method.toUpperCase()
+    return send(method, ro.path, ownHeaders(ro.headers), ro.body, ro)
   }
 
   async function call<T>(method: string, path: string, body: unknown, co: CallOptions = {}): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json', ...co.headers }
+    const headers = ownHeaders(co.headers)
+    headers.accept ??= 'application/json'
     let payload: Body
     if (body !== undefined) {
       payload = JSON.stringify(body)
       headers['content-type'] ??= 'application/json'
     }
-    const res = await request({ ...co, method, path, headers, body: payload })
+    const res = await send(method, path, headers, payload, co)
     const parsed = await readBody(res)
     if (res.status < 200 || res.status >= 300) throw new HttpStatusError(method, path, res.status, parsed, res.headers)
     return parsed as T

@@ -1,4 +1,5 @@
 import {
+  ClientClosedError,
   ConnectionLostError,
   IpcError,
   PermissionDeniedError,
@@ -11,18 +12,6 @@ import {
   TlsUntrustedError,
 } from '@naaccord/ipc-shared'
 import type { ResolvedClientOptions } from './options.js'
-
-const kConnectPhase = Symbol('naaccord.connectPhase')
-
-/** Mark an error as raised before anything was sent (safe to retry for any method). */
-export function markConnectPhase<T extends Error>(err: T): T {
-  ;(err as T & { [kConnectPhase]?: boolean })[kConnectPhase] = true
-  return err
-}
-
-export function isConnectPhase(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { [kConnectPhase]?: boolean })[kConnectPhase] === true
-}
 
 const kMapped = Symbol('naaccord.mappedError')
 
@@ -65,10 +54,25 @@ export function tlsVerifyError(code: string, target: string, facts: Facts, detai
   return new TlsUntrustedError(`the server certificate at ${target} is not trusted (${why}); give the CA that signed it in tls.ca`, facts)
 }
 
-const CLIENT_CERT_ALERTS = /CERTIFICATE_REQUIRED|ALERT_BAD_CERTIFICATE|ALERT_UNKNOWN_CA|ALERT_CERTIFICATE_UNKNOWN|ALERT_HANDSHAKE_FAILURE|ALERT_CERTIFICATE_EXPIRED|ALERT_ACCESS_DENIED/
+/**
+ * TLS alerts by which a server refuses our client certificate (RFC 8446 6.2), as OpenSSL names
+ * them in Node's error codes, e.g. ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED,
+ * ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE, ERR_SSL_TLSV1_ALERT_UNKNOWN_CA. Only an alert means a
+ * refusal: an end of stream or a reset without one is a lost connection (retried when safe),
+ * whatever the TLS version.
+ */
+const CLIENT_CERT_ALERT = /^ERR_SSL_\w+_ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED)$/
 
-/** Map a socket-level error (connect, TLS, reset) to our error classes. */
-export function mapConnectError(err: Error, opts: ResolvedClientOptions): Error {
+/** True when `code` is a TLS alert refusing our client certificate. */
+export function isClientCertAlert(code: string): boolean {
+  return CLIENT_CERT_ALERT.test(code)
+}
+
+/** What the error messages need to know about the client. */
+export type MapContext = Pick<ResolvedClientOptions, 'target' | 'connectTimeoutMs' | 'timeoutMs' | 'tls'>
+
+/** Map a socket-level error (connect, TLS, reset) to our error classes; others come back as they are. */
+export function mapConnectError(err: Error, opts: MapContext): Error {
   if (err instanceof IpcError) return err
   const e = err as NodeJS.ErrnoException
   const code = e.code ?? ''
@@ -91,9 +95,7 @@ export function mapConnectError(err: Error, opts: ResolvedClientOptions): Error 
     case 'EPIPE':
       return new ConnectionLostError(opts.target, `${code}: the server closed the connection (a refused peer, or a restart)`, { cause: err })
   }
-  if (CLIENT_CERT_ALERTS.test(code) || CLIENT_CERT_ALERTS.test(err.message)) {
-    return clientCertRefused(opts.target, code || err.message, err)
-  }
+  if (isClientCertAlert(code)) return clientCertRefused(opts.target, code, err)
   return err
 }
 
@@ -109,19 +111,32 @@ export function clientCertRefused(target: string, why: string, cause?: Error): T
   )
 }
 
-const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
-const LOST = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH'])
+const LOST = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH'])
 
-/** Map any error from a request to our classes; the caller's own abort passes through untouched. */
-export function mapRequestError(err: unknown, opts: ResolvedClientOptions): unknown {
+/**
+ * Map any error of a request (connect, headers or body) to our classes. The caller's own abort
+ * passes through untouched. `timeoutMs` is the timeout in force for this request.
+ *
+ * @example
+ * mapRequestError(new errors.BodyTimeoutError(), opts) // TimeoutError 'response body'
+ */
+export function mapRequestError(err: unknown, opts: MapContext, timeoutMs: number = opts.timeoutMs): unknown {
   if (err instanceof IpcError) return err
   if (!(err instanceof Error)) return err
   if (err.name === 'AbortError') return err
   const known = mappedOf(err) ?? mappedOf((err as { cause?: unknown }).cause)
   if (known) return known
   const code = (err as NodeJS.ErrnoException).code ?? ''
-  if (TIMEOUTS.has(code)) {
-    return new TimeoutError(opts.target, code === 'UND_ERR_CONNECT_TIMEOUT' ? opts.connectTimeoutMs : opts.timeoutMs, code === 'UND_ERR_BODY_TIMEOUT' ? 'response body' : 'response', { cause: err })
+  switch (code) {
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return new TimeoutError(opts.target, timeoutMs, 'response', { cause: err })
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new TimeoutError(opts.target, timeoutMs, 'response body', { cause: err })
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return new TimeoutError(opts.target, opts.connectTimeoutMs, 'connect', { cause: err })
+    case 'UND_ERR_DESTROYED': // destroy() while in flight, or a request on a destroyed dispatcher
+    case 'UND_ERR_CLOSED':
+      return new ClientClosedError(opts.target, { cause: err })
   }
   const cause = (err as { cause?: unknown }).cause
   if (cause instanceof Error) {
@@ -130,6 +145,11 @@ export function mapRequestError(err: unknown, opts: ResolvedClientOptions): unkn
   }
   const direct = mapConnectError(err, opts)
   if (direct !== err) return direct
-  if (LOST.has(code)) return new ConnectionLostError(opts.target, err.message, { cause: err })
+  if (LOST.has(code)) {
+    // Node's TLS servers refuse an untrusted client certificate by closing, without an alert:
+    // say so, without claiming it (a restart looks the same from here).
+    const hint = opts.tls?.cert !== undefined ? '; if it persists, the server may be refusing our client certificate without a TLS alert (its log says why)' : ''
+    return new ConnectionLostError(opts.target, `${err.message}${hint}`, { cause: err })
+  }
   return err
 }

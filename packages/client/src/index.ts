@@ -5,3 +5,5 @@ export { IDEMPOTENT } from './retry.js'
 export { propagationHeaders, type HasHeaders } from './trace-context.js'
 export { clientMetrics, type ClientMetrics, type ClientMetricsOptions } from './metrics.js'
 export { CLIENT_REQUEST_CHANNEL, type ClientRequestEvent } from './client-events.js'
+// The error classes, so callers check errors without importing the shared package.
+export { IpcError, InvalidOptionError, SocketPathTooLongError, UnsafeSocketPathError, SocketPathAccessError, SocketInUseError, PeerCredentialsUnavailableError, PeerRejectedError, ServiceUnavailableError, ConnectionLostError, PermissionDeniedError, TimeoutError, HttpStatusError, ClientClosedError, TlsConfigError, TlsRequiredError, TlsUntrustedError, TlsExpiredError, TlsHostnameError, TlsPinMismatchError, TlsClientCertRequiredError, InheritedSocketError, SupervisorError, ERROR_CODES, isIpcError, type IpcErrorCode, type IpcErrorOf, type AnyIpcError, type IpcErrorOptions } from '@naaccord/ipc-shared'

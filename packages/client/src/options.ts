@@ -65,8 +65,19 @@ export interface ClientOptions {
   timeoutMs?: number | string
   /** Connect (and TLS handshake) timeout, ms. Env NAACCORD_CONNECT_TIMEOUT_MS. Default 2 000. */
   connectTimeoutMs?: number | string
-  /** Retries of idempotent requests on connection failures. Env NAACCORD_RETRIES. Default 2. */
+  /**
+   * Most retries of one request (see `retryWindowMs` for which requests are retried). 0 turns
+   * retries off. Env NAACCORD_RETRIES. Default 10.
+   */
   retries?: number | string
+  /**
+   * How long one request keeps being retried, ms from its first attempt: long enough to cover a
+   * restart of the services server. Requests that failed before a byte was sent (no socket,
+   * refused, backlog full, connect timeout) are retried whatever their method; a lost connection
+   * after sending only for idempotent methods. A POST that may have reached the server is never
+   * replayed. Env NAACCORD_RETRY_WINDOW_MS. Default 5 000.
+   */
+  retryWindowMs?: number | string
   /** First retry delay, ms; doubles per retry up to `maxRetryDelayMs`. Default 100. */
   retryDelayMs?: number
   /** Cap of the retry delay, ms. Default 1 000. */
@@ -92,7 +103,9 @@ export const CLIENT_DEFAULTS = Object.freeze({
   connections: 16,
   timeoutMs: 30_000,
   connectTimeoutMs: 2_000,
-  retries: 2,
+  // High enough that the window, not the count, ends the retries with the default delays.
+  retries: 20,
+  retryWindowMs: 5_000,
   retryDelayMs: 100,
   maxRetryDelayMs: 1_000,
   keepAliveTimeoutMs: 4_000,
@@ -109,6 +122,7 @@ const KNOWN = [
   'timeoutMs',
   'connectTimeoutMs',
   'retries',
+  'retryWindowMs',
   'retryDelayMs',
   'maxRetryDelayMs',
   'keepAliveTimeoutMs',
@@ -147,6 +161,7 @@ export interface ResolvedClientOptions {
   readonly timeoutMs: number
   readonly connectTimeoutMs: number
   readonly retries: number
+  readonly retryWindowMs: number
   readonly retryDelayMs: number
   readonly maxRetryDelayMs: number
   readonly keepAliveTimeoutMs: number
@@ -155,6 +170,34 @@ export interface ResolvedClientOptions {
   readonly acknowledgePlaintext: boolean
   readonly headers: Readonly<Record<string, string>>
   readonly logger: Logger
+}
+
+const MAX_RETRIES = 100
+const MAX_RETRY_WINDOW_MS = 600_000
+
+/** Per-call overrides (`client.get(path, { retries, timeoutMs, retryWindowMs })`), checked like the options. */
+export interface CallOverrides {
+  retries?: number
+  timeoutMs?: number
+  retryWindowMs?: number
+}
+
+/**
+ * Check the per-call overrides the way `resolveClientOptions` checks the options, naming the
+ * override in the `IPC_INVALID_OPTION` error. Returns the overrides to put on the dispatch, or
+ * undefined when there are none (the common case costs one check per field).
+ *
+ * @example
+ * resolveCallOptions({ retries: 0 }) // { retries: 0 }
+ * resolveCallOptions({ timeoutMs: -1 }) // throws IPC_INVALID_OPTION naming timeoutMs
+ */
+export function resolveCallOptions(call: CallOverrides): { retries?: number; retryWindowMs?: number } | undefined {
+  if (call.timeoutMs !== undefined) parseInteger('timeoutMs', call.timeoutMs, 1)
+  if (call.retries === undefined && call.retryWindowMs === undefined) return undefined
+  const out: { retries?: number; retryWindowMs?: number } = {}
+  if (call.retries !== undefined) out.retries = parseInteger('retries', call.retries, 0, MAX_RETRIES)
+  if (call.retryWindowMs !== undefined) out.retryWindowMs = parseInteger('retryWindowMs', call.retryWindowMs, 0, MAX_RETRY_WINDOW_MS)
+  return out
 }
 
 function isLoopback(host: string): boolean {
@@ -211,10 +254,17 @@ function resolveTls(value: ClientTlsOptions | undefined, env: Env, defaultServer
  */
 export function resolveClientOptions(options: ClientOptions = {}, env: Env = process.env): ResolvedClientOptions {
   rejectUnknown('options', options, KNOWN)
-  const urlRaw = options.socketPath === undefined ? pick(options.url, env, ENV.url) : undefined
   if (options.socketPath !== undefined && options.url !== undefined) {
     throw new InvalidOptionError('url', 'give socketPath or url, not both')
   }
+  // Which one wins must never depend on which variable a deployment forgot to unset.
+  if (options.socketPath === undefined && options.url === undefined && pick(undefined, env, ENV.url) !== undefined && pick(undefined, env, ENV.socketPath) !== undefined) {
+    throw new InvalidOptionError(
+      `${ENV.socketPath}/${ENV.url}`,
+      `both are set (${ENV.socketPath}=${env[ENV.socketPath]}, ${ENV.url}=${env[ENV.url]}); unset the one you do not mean, or pass socketPath or url explicitly`,
+    )
+  }
+  const urlRaw = options.socketPath === undefined ? pick(options.url, env, ENV.url) : undefined
   let transport: 'unix' | 'tcp'
   let socketPath: string | undefined
   let host: string | undefined
@@ -280,7 +330,8 @@ export function resolveClientOptions(options: ClientOptions = {}, env: Env = pro
     connections: parseInteger('connections', pick(options.connections, env, ENV.connections) ?? d.connections, 1, 1024),
     timeoutMs: parseInteger('timeoutMs', pick(options.timeoutMs, env, ENV.timeoutMs) ?? d.timeoutMs, 1),
     connectTimeoutMs: parseInteger('connectTimeoutMs', pick(options.connectTimeoutMs, env, ENV.connectTimeoutMs) ?? d.connectTimeoutMs, 1),
-    retries: parseInteger('retries', pick(options.retries, env, ENV.retries) ?? d.retries, 0, 10),
+    retries: parseInteger('retries', pick(options.retries, env, ENV.retries) ?? d.retries, 0, MAX_RETRIES),
+    retryWindowMs: parseInteger('retryWindowMs', pick(options.retryWindowMs, env, ENV.retryWindowMs) ?? d.retryWindowMs, 0, MAX_RETRY_WINDOW_MS),
     retryDelayMs: parseInteger('retryDelayMs', options.retryDelayMs ?? d.retryDelayMs, 0),
     maxRetryDelayMs: parseInteger('maxRetryDelayMs', options.maxRetryDelayMs ?? d.maxRetryDelayMs, 0),
     keepAliveTimeoutMs: parseInteger('keepAliveTimeoutMs', options.keepAliveTimeoutMs ?? d.keepAliveTimeoutMs, 1),

@@ -3,6 +3,7 @@ import { loadAddon, type NativeBinding } from './addon.js'
 
 /** sd_notify(3) could not send, or the addon that sends is missing. */
 export class SystemdNotifyError extends IpcError {
+  static readonly code = 'IPC_SYSTEMD_NOTIFY'
   readonly code = 'IPC_SYSTEMD_NOTIFY'
   constructor(message: string, options?: IpcErrorOptions) {
     super(message, options)

@@ -25,6 +25,7 @@ export const ENV = {
   timeoutMs: 'NAACCORD_TIMEOUT_MS',
   connectTimeoutMs: 'NAACCORD_CONNECT_TIMEOUT_MS',
   retries: 'NAACCORD_RETRIES',
+  retryWindowMs: 'NAACCORD_RETRY_WINDOW_MS',
   connections: 'NAACCORD_CONNECTIONS',
   expectServerUid: 'NAACCORD_EXPECT_SERVER_UID',
   tlsCert: 'NAACCORD_TLS_CERT',

@@ -8,8 +8,31 @@ export interface IpcErrorOptions {
   cause?: unknown
 }
 
+/**
+ * The brand every IpcError carries on its prototype. `Symbol.for` is shared across module copies,
+ * so an error made by a second installed copy of this package is still recognised (the way
+ * undici brands its errors in lib/core/errors.js).
+ */
+const kIpcError = Symbol.for('naaccord.ipc.error')
+
+/**
+ * The base of every naaccord-ipc error. `instanceof` works across two installed copies of the
+ * package (branded, see `Symbol.hasInstance` below), `code` is stable and narrows in a `switch`,
+ * and `statusCode` is the HTTP status a gateway should answer when this error ends a request.
+ *
+ * @example
+ * try { await services.get('/reports/42') } catch (err) {
+ *   if (isIpcError(err)) res.status(err.statusCode).json({ code: err.code })
+ * }
+ */
 export abstract class IpcError extends Error {
   abstract readonly code: string
+  /** The HTTP status a gateway should answer with (500 when nothing more precise fits). */
+  readonly statusCode: number = 500
+  /** Set by the client on the error it finally throws: how many attempts were made. */
+  declare attempts?: number
+  /** Set by the client on the error it finally throws: ms from the first attempt to giving up. */
+  declare elapsedMs?: number
 
   constructor(message: string, options?: IpcErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
@@ -19,10 +42,25 @@ export abstract class IpcError extends Error {
   override toString(): string {
     return `${this.code}: ${this.message}`
   }
+
+  /**
+   * Branded check: any object carrying the brand is an IpcError; for a concrete class, its
+   * `code` must also match the class's static `code`, so `err instanceof TimeoutError` holds
+   * for a TimeoutError made by another copy of this module.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (typeof value !== 'object' || value === null || (value as { [kIpcError]?: unknown })[kIpcError] !== true) return false
+    if (this === IpcError) return true
+    const code = (this as unknown as { code?: unknown }).code
+    if (typeof code === 'string') return (value as { code?: unknown }).code === code
+    return Function.prototype[Symbol.hasInstance].call(this, value)
+  }
 }
+Object.defineProperty(IpcError.prototype, kIpcError, { value: true })
 
 /** An option (or its environment variable) is unknown or malformed. */
 export class InvalidOptionError extends IpcError {
+  static readonly code = 'IPC_INVALID_OPTION'
   readonly code = 'IPC_INVALID_OPTION'
   constructor(
     readonly option: string,
@@ -35,6 +73,7 @@ export class InvalidOptionError extends IpcError {
 
 /** unix(7): the socket path does not fit in sun_path (107 bytes plus NUL on Linux). */
 export class SocketPathTooLongError extends IpcError {
+  static readonly code = 'IPC_SOCKET_PATH_TOO_LONG'
   readonly code = 'IPC_SOCKET_PATH_TOO_LONG'
   constructor(
     readonly socketPath: string,
@@ -50,6 +89,7 @@ export class SocketPathTooLongError extends IpcError {
 
 /** The socket path or its folder is not safe to use: wrong owner, writable by others, a symlink, or not a socket. */
 export class UnsafeSocketPathError extends IpcError {
+  static readonly code = 'IPC_UNSAFE_SOCKET_PATH'
   readonly code = 'IPC_UNSAFE_SOCKET_PATH'
   constructor(
     readonly path: string,
@@ -65,6 +105,7 @@ export class UnsafeSocketPathError extends IpcError {
  * (EACCES, EPERM, EROFS, ENOSPC...): the message names the path, its owner and mode, our uid and the fix.
  */
 export class SocketPathAccessError extends IpcError {
+  static readonly code = 'IPC_SOCKET_PATH_ACCESS'
   readonly code = 'IPC_SOCKET_PATH_ACCESS'
   constructor(
     readonly path: string,
@@ -77,6 +118,7 @@ export class SocketPathAccessError extends IpcError {
 
 /** A live server already answers on the socket path, or another server holds its lock. */
 export class SocketInUseError extends IpcError {
+  static readonly code = 'IPC_SOCKET_IN_USE'
   readonly code = 'IPC_SOCKET_IN_USE'
   constructor(
     readonly socketPath: string,
@@ -93,6 +135,7 @@ export class SocketInUseError extends IpcError {
 
 /** The kernel's peer credentials cannot be read: the native addon is missing or the platform is unsupported. */
 export class PeerCredentialsUnavailableError extends IpcError {
+  static readonly code = 'IPC_PEER_CREDENTIALS_UNAVAILABLE'
   readonly code = 'IPC_PEER_CREDENTIALS_UNAVAILABLE'
   constructor(message: string, options?: IpcErrorOptions) {
     super(message, options)
@@ -101,7 +144,9 @@ export class PeerCredentialsUnavailableError extends IpcError {
 
 /** The process at the other end of the socket is not the one expected (client side: `expectServer`). */
 export class PeerRejectedError extends IpcError {
+  static readonly code = 'IPC_PEER_REJECTED'
   readonly code = 'IPC_PEER_REJECTED'
+  override readonly statusCode = 502
   constructor(message: string, options?: IpcErrorOptions) {
     super(message, options)
   }
@@ -109,7 +154,9 @@ export class PeerRejectedError extends IpcError {
 
 /** No server answers: the socket file is missing, or the connection was refused. */
 export class ServiceUnavailableError extends IpcError {
+  static readonly code = 'IPC_SERVICE_UNAVAILABLE'
   readonly code = 'IPC_SERVICE_UNAVAILABLE'
+  override readonly statusCode = 503
   constructor(
     readonly target: string,
     reason: string,
@@ -121,7 +168,9 @@ export class ServiceUnavailableError extends IpcError {
 
 /** The connection closed or failed after it was established, before a full response arrived. */
 export class ConnectionLostError extends IpcError {
+  static readonly code = 'IPC_CONNECTION_LOST'
   readonly code = 'IPC_CONNECTION_LOST'
+  override readonly statusCode = 502
   constructor(
     readonly target: string,
     reason: string,
@@ -133,7 +182,9 @@ export class ConnectionLostError extends IpcError {
 
 /** connect() was refused by file permissions (EACCES / EPERM). */
 export class PermissionDeniedError extends IpcError {
+  static readonly code = 'IPC_PERMISSION_DENIED'
   readonly code = 'IPC_PERMISSION_DENIED'
+  override readonly statusCode = 502
   constructor(
     readonly socketPath: string,
     options?: IpcErrorOptions,
@@ -148,7 +199,9 @@ export class PermissionDeniedError extends IpcError {
 
 /** A request (connect, headers or body) took longer than its timeout. */
 export class TimeoutError extends IpcError {
+  static readonly code = 'IPC_TIMEOUT'
   readonly code = 'IPC_TIMEOUT'
+  override readonly statusCode = 504
   constructor(
     readonly target: string,
     readonly timeoutMs: number,
@@ -161,6 +214,7 @@ export class TimeoutError extends IpcError {
 
 /** The server answered with a non-2xx status (thrown by the JSON helpers get/post/...). */
 export class HttpStatusError extends IpcError {
+  static readonly code = 'IPC_HTTP_STATUS'
   readonly code = 'IPC_HTTP_STATUS'
   constructor(
     readonly method: string,
@@ -171,19 +225,28 @@ export class HttpStatusError extends IpcError {
   ) {
     // The query string may carry identifiers: the message keeps the path only.
     super(`${method} ${path.split('?', 1)[0]} answered ${status}`)
+    // A gateway passes the services' 4xx through (the caller's problem); anything else is 502.
+    this.statusCode = status >= 400 && status < 500 ? status : 502
   }
+  override readonly statusCode: number
 }
 
 /** The client was closed or destroyed before the request. */
 export class ClientClosedError extends IpcError {
+  static readonly code = 'IPC_CLIENT_CLOSED'
   readonly code = 'IPC_CLIENT_CLOSED'
-  constructor(readonly target: string) {
-    super(`the client for ${target} is closed; create a new client`)
+  override readonly statusCode = 503
+  constructor(
+    readonly target: string,
+    options?: IpcErrorOptions,
+  ) {
+    super(`the client for ${target} is closed; create a new client`, options)
   }
 }
 
 /** A TLS option (certificate, key, CA) cannot be read or is inconsistent. */
 export class TlsConfigError extends IpcError {
+  static readonly code = 'IPC_TLS_CONFIG'
   readonly code = 'IPC_TLS_CONFIG'
   constructor(message: string, options?: IpcErrorOptions) {
     super(message, options)
@@ -192,6 +255,7 @@ export class TlsConfigError extends IpcError {
 
 /** Plaintext where TLS is required (TCP without TLS, not opted out by name). */
 export class TlsRequiredError extends IpcError {
+  static readonly code = 'IPC_TLS_REQUIRED'
   readonly code = 'IPC_TLS_REQUIRED'
   constructor(message: string) {
     super(message)
@@ -220,27 +284,37 @@ abstract class TlsPeerError extends IpcError {
 
 /** The peer's certificate does not chain to a trusted CA. */
 export class TlsUntrustedError extends TlsPeerError {
+  static readonly code = 'IPC_TLS_UNTRUSTED'
   readonly code = 'IPC_TLS_UNTRUSTED'
+  override readonly statusCode = 502
 }
 
 /** The peer's certificate has expired or is not yet valid. */
 export class TlsExpiredError extends TlsPeerError {
+  static readonly code = 'IPC_TLS_EXPIRED'
   readonly code = 'IPC_TLS_EXPIRED'
+  override readonly statusCode = 502
 }
 
 /** The server's certificate does not name the host (servername) the client asked for. */
 export class TlsHostnameError extends TlsPeerError {
+  static readonly code = 'IPC_TLS_HOSTNAME'
   readonly code = 'IPC_TLS_HOSTNAME'
+  override readonly statusCode = 502
 }
 
 /** The server's public key does not match any configured pin. */
 export class TlsPinMismatchError extends TlsPeerError {
+  static readonly code = 'IPC_TLS_PIN_MISMATCH'
   readonly code = 'IPC_TLS_PIN_MISMATCH'
+  override readonly statusCode = 502
 }
 
 /** The server requires a client certificate and none (or an unacceptable one) was presented. */
 export class TlsClientCertRequiredError extends TlsPeerError {
+  static readonly code = 'IPC_TLS_CLIENT_CERT_REQUIRED'
   readonly code = 'IPC_TLS_CLIENT_CERT_REQUIRED'
+  override readonly statusCode = 502
 }
 
 /**
@@ -249,6 +323,7 @@ export class TlsClientCertRequiredError extends TlsPeerError {
  * than the configured one, or none of the inherited sockets is at the configured path.
  */
 export class InheritedSocketError extends IpcError {
+  static readonly code = 'IPC_INHERITED_SOCKET'
   readonly code = 'IPC_INHERITED_SOCKET'
   constructor(
     readonly socketPath: string,
@@ -262,6 +337,7 @@ export class InheritedSocketError extends IpcError {
 
 /** The supervisor (`naaccord-ipc run` / `reload`) cannot do what was asked: no app command, no running supervisor, an app that never became ready. */
 export class SupervisorError extends IpcError {
+  static readonly code = 'IPC_SUPERVISOR'
   readonly code = 'IPC_SUPERVISOR'
 }
 
@@ -293,7 +369,22 @@ export const ERROR_CODES = {
 
 export type IpcErrorCode = keyof typeof ERROR_CODES
 
-/** True when `err` is one of ours, optionally with the given code. */
-export function isIpcError(err: unknown, code?: IpcErrorCode): err is IpcError {
+/** The error class behind a code: `IpcErrorOf<'IPC_TIMEOUT'>` is `TimeoutError`. */
+export type IpcErrorOf<C extends IpcErrorCode> = InstanceType<(typeof ERROR_CODES)[C]>
+
+/** Any error of this package: a `switch (err.code)` narrows it to the class of each code. */
+export type AnyIpcError = IpcErrorOf<IpcErrorCode>
+
+/**
+ * True when `err` is one of ours (made by any installed copy of this package), optionally
+ * with the given code, in which case it narrows to that class.
+ *
+ * @example
+ * if (isIpcError(err, 'IPC_HTTP_STATUS')) console.log(err.status, err.body)
+ * else if (isIpcError(err)) res.status(err.statusCode).json({ code: err.code })
+ */
+export function isIpcError(err: unknown): err is IpcError
+export function isIpcError<C extends IpcErrorCode>(err: unknown, code: C): err is IpcErrorOf<C>
+export function isIpcError(err: unknown, code?: IpcErrorCode): boolean {
   return err instanceof IpcError && (code === undefined || err.code === code)
 }
