@@ -129,7 +129,7 @@ async function main(): Promise<void> {
     ipcServers.push(await serve(app, { ...common, ...extra, socketPath }))
     endpoints[name] = { name, transport: 'unix', tls: false, socketPath }
   }
-  timeConnections('serve-unix-plain', ipcServers[0]!.servers[0]!)
+  timeConnections('serve-unix-plain', ipcServers[0]!.server)
   timeConnections('serve-unix-plain-nopeer', ipcServers[ipcServers.length - 2]!.server)
 
   // The services side of the whole hop: the example-shaped services app on Express over TCP

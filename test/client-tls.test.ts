@@ -79,7 +79,7 @@ describe('TLS failures the client must not misread', () => {
     const s = await setup()
     const ipc = await start(s, (_req, res) => res.end('no'))
     let handshakes = 0
-    ipc.server.on('tlsClientError', () => handshakes++)
+    for (const tlsServer of ipc.tlsServers) tlsServer.on('tlsClientError', () => handshakes++)
     const c = client(s, { retryDelayMs: 10, tls: { ca: s.pki.ca.certPath, cert: undefined, key: undefined } })
     const err = await c.get('/').catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'IPC_TLS_CLIENT_CERT_REQUIRED' })

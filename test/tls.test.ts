@@ -184,7 +184,7 @@ async function startClosing(s: Setup, extra: StartOptions = {}): Promise<{ ipc: 
     res.setHeader('connection', 'close')
     whoami(req, res)
   })
-  ipc.server.on('secureConnection', (socket: tls.TLSSocket) => reused.push(socket.isSessionReused()))
+  ipc.server.on('connection', (socket: tls.TLSSocket) => reused.push(socket.isSessionReused()))
   return { ipc, reused }
 }
 
@@ -205,7 +205,7 @@ describe('pinning', () => {
     const s = await setup()
     const { ipc } = await startClosing(s)
     let connections = 0
-    ipc.server.on('connection', () => connections++)
+    ipc.netServers[0]!.on('connection', () => connections++) // raw connections: the client gives up before HTTP
     const c = client(s, { tls: { pin: spkiPin(s.pki.otherServer.certPem) } })
     expect(await errorOf(c.get('/1'))).toMatchObject({ code: 'IPC_TLS_PIN_MISMATCH', subject: 'CN=localhost' })
     expect(await errorOf(c.get('/2'))).toMatchObject({ code: 'IPC_TLS_PIN_MISMATCH' })
@@ -320,7 +320,7 @@ describe('server certificate rotation', () => {
     expect(await presentedCertificate(s)).toBe(before)
     // What the server presented on each connection of the loaded client (retries: 0, so no failure hides).
     const presented: string[] = []
-    ipc.server.on('secureConnection', (socket: tls.TLSSocket) => presented.push(socket.getX509Certificate()!.fingerprint256))
+    ipc.server.on('connection', (socket: tls.TLSSocket) => presented.push(socket.getX509Certificate()!.fingerprint256))
     const load = loadLoop(client(s, { tls: { watch: false } }))
     await sleep(200)
     const next = await issueToDir({ dir: s.pki.dir, kind: 'server', names: ['localhost'], fileName: 'server', force: true, days: 1 })

@@ -163,7 +163,7 @@ export async function hostileInput(): Promise<void> {
 
 export async function connectionFlood(): Promise<void> {
   const S = 'connection flood'
-  const has = 'maxConnections' in SERVER_DEFAULTS || 'maxConnections' in SERVER_DEFAULTS.limits
+  const has = 'maxConnections' in SERVER_DEFAULTS
   if (!has) {
     check(S, 'beyond maxConnections', 'no maxConnections option on this build', undefined, 'refused fast, clients served')
     const last = (await import('./lib.js')).rows.at(-1)!
@@ -173,7 +173,7 @@ export async function connectionFlood(): Promise<void> {
   // The option exists: flood past it and check that a real client is still served.
   const { dir, cleanup } = tempDir()
   const sock = path.join(dir, 'run', 's.sock')
-  const app = startApp(sock, { ORDERS_FILE: path.join(dir, 'orders'), CHAOS_LIMITS: JSON.stringify({ maxConnections: 50 }) })
+  const app = startApp(sock, { ORDERS_FILE: path.join(dir, 'orders'), NAACCORD_MAX_CONNECTIONS: '50' })
   try {
     const line = await app.waitLine(/^(ready|error) /)
     if (!line.startsWith('ready')) {

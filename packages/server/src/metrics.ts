@@ -106,24 +106,28 @@ export async function serveMetrics(ipc: IpcServer, options: MetricsOptions): Pro
     emitter.on(event, fn)
     detach.push(() => emitter.off(event, fn))
   }
-  ipc.servers.forEach((server, i) => {
+  // Raw connections on each listening server; requests on the one HTTP server; handshake
+  // failures on each listener's TLS stage.
+  ipc.netServers.forEach((server, i) => {
     const transport = ipc.listeners[i]?.transport ?? 'unix'
     on(server, 'connection', (socket: Socket) => {
       open.inc({ transport })
       socket.once('close', () => open.dec({ transport }))
     })
-    on(server, 'request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      const start = process.hrtime.bigint()
-      res.once('close', () => {
-        const l = { method: req.method ?? 'OTHER', route: routeOf(req), status: String(res.statusCode) }
-        requests.inc(l)
-        duration.observe(l, Number(process.hrtime.bigint() - start) / 1e9)
-      })
-    })
-    on(server, 'tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-      tlsFailures.inc({ reason: socket.authorizationError ? String(socket.authorizationError) : (err.code ?? 'unknown') })
+  })
+  on(ipc.server, 'request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const start = process.hrtime.bigint()
+    res.once('close', () => {
+      const l = { method: req.method ?? 'OTHER', route: routeOf(req), status: String(res.statusCode) }
+      requests.inc(l)
+      duration.observe(l, Number(process.hrtime.bigint() - start) / 1e9)
     })
   })
+  for (const tlsServer of ipc.tlsServers) {
+    on(tlsServer, 'tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      tlsFailures.inc({ reason: socket.authorizationError ? String(socket.authorizationError) : (err.code ?? 'unknown') })
+    })
+  }
   const onRefused = (m: unknown) => refused.inc({ reason: (m as RefusedConnection).reason })
   diagnostics_channel.subscribe(REFUSED_CHANNEL, onRefused)
   detach.push(() => diagnostics_channel.unsubscribe(REFUSED_CHANNEL, onRefused))

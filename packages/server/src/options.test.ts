@@ -40,8 +40,24 @@ describe('resolveServerOptions', () => {
     [{ limits: { maxBodyByte: 1 } }, 'limits.maxBodyByte'],
     [{ socketGroup: 'no-such-group-here' }, 'socketGroup'],
     [{ handleSignals: 'maybe' }, 'handleSignals'],
+    [{ limits: { headersTimeoutMs: 40_000 } }, 'limits.headersTimeoutMs'],
+    [{ maxConnections: 0 }, 'maxConnections'],
+    [{ health: { path: 'healthz' } }, 'health.path'],
+    [{ health: { route: '/h' } }, 'health.route'],
   ])('refuses %j with IPC_INVALID_OPTION naming %s', (opts, option) => {
     expect(() => resolveServerOptions({ ...quiet, ...(opts as object) }, {})).toThrow(expect.objectContaining({ code: 'IPC_INVALID_OPTION', option }))
+  })
+
+  it('checks header and request timeouts on a cycle derived from them, not Node\'s 30 s', () => {
+    expect(resolveServerOptions({ ...quiet, limits: { headersTimeoutMs: 2000 } }, {}).limits.connectionsCheckingIntervalMs).toBe(500)
+    expect(resolveServerOptions({ ...quiet, limits: { headersTimeoutMs: 100, requestTimeoutMs: 0 } }, {}).limits.connectionsCheckingIntervalMs).toBe(50)
+    expect(resolveServerOptions(quiet, {}).limits.connectionsCheckingIntervalMs).toBe(2500)
+  })
+
+  it('maxConnections and health: defaults, environment, false', () => {
+    expect(resolveServerOptions(quiet, {})).toMatchObject({ maxConnections: 512, health: { path: '/healthz' } })
+    expect(resolveServerOptions(quiet, { NAACCORD_MAX_CONNECTIONS: '64' }).maxConnections).toBe(64)
+    expect(resolveServerOptions({ ...quiet, health: false }, {}).health).toBe(false)
   })
 
   it('refuses a malformed environment variable, naming the option', () => {

@@ -45,8 +45,18 @@ export interface ServerLimits {
   keepAliveTimeoutMs?: number
   /** Largest request header block, bytes (`maxHeaderSize`). Default 16 384. */
   maxHeaderBytes?: number
-  /** Largest declared request body (Content-Length), bytes; larger gets 413 before the app. Default 1 MiB. */
+  /**
+   * Largest request body, bytes, counted as it arrives (Content-Length or chunked). A larger
+   * declared length gets 413 before the app; a chunked body gets 413 once the limit is passed,
+   * and the app is handed nothing beyond it. Default 1 MiB.
+   */
   maxBodyBytes?: number
+}
+
+/** The built-in health report. */
+export interface HealthOptions {
+  /** Path answered with the report (GET only). Default "/healthz". */
+  path?: string
 }
 
 export interface ServerOptions {
@@ -71,8 +81,25 @@ export interface ServerOptions {
   allowPlaintextTcp?: boolean
   /** Silence the one start-up warning about plaintext over the socket. Default false. */
   acknowledgePlaintextSocket?: boolean
-  /** Close gracefully on SIGTERM/SIGINT. Default true. */
+  /**
+   * Close gracefully on SIGTERM/SIGINT: one process-wide handler closes every server that asked
+   * for it, then removes itself and raises the signal again, so the process ends by the signal
+   * only when the application has no handler of its own. Never calls process.exit. Default true.
+   */
   handleSignals?: boolean
+  /**
+   * Most connections open at once across all listeners (refused, handshaking, active or idle);
+   * more are closed as soon as they are accepted, before any peer check, TLS or HTTP.
+   * Env NAACCORD_MAX_CONNECTIONS. Default 512.
+   */
+  maxConnections?: number | string
+  /**
+   * The built-in health report, answered before the app to peers that pass the same policy as
+   * the app: every connection admitted on a Unix socket, and TLS connections with a verified
+   * client certificate; never to a TCP peer without one (those requests go to the app). `false`:
+   * no health route, every path is the app's. Default `{ path: '/healthz' }`.
+   */
+  health?: HealthOptions | false
   /** Longest wait for in-flight requests on close before connections are cut. Env NAACCORD_SHUTDOWN_TIMEOUT_MS. Default 10 000. */
   shutdownTimeoutMs?: number | string
   /** A pino logger, or false for none. Default: JSON to stdout, level from NAACCORD_LOG_LEVEL. */
@@ -93,6 +120,8 @@ export const SERVER_DEFAULTS = Object.freeze({
   dirMode: 0o700,
   dirModeWithGroup: 0o750,
   handleSignals: true,
+  maxConnections: 512,
+  healthPath: '/healthz',
   shutdownTimeoutMs: 10_000,
   requestLog: true,
   allowPlaintextTcp: false,
@@ -117,6 +146,8 @@ const KNOWN = [
   'allowPlaintextTcp',
   'acknowledgePlaintextSocket',
   'handleSignals',
+  'maxConnections',
+  'health',
   'shutdownTimeoutMs',
   'logger',
   'requestLog',
@@ -139,11 +170,24 @@ export interface ResolvedServerOptions {
   readonly allowPlaintextTcp: boolean
   readonly acknowledgePlaintextSocket: boolean
   readonly handleSignals: boolean
+  readonly maxConnections: number
+  readonly health: { readonly path: string } | false
   readonly shutdownTimeoutMs: number
   readonly logger: Logger
   readonly requestLog: boolean
-  readonly limits: Readonly<Required<ServerLimits>>
+  readonly limits: ResolvedLimits
   readonly trustedProxy: ResolvedTrustedProxy | undefined
+}
+
+export interface ResolvedLimits extends Readonly<Required<ServerLimits>> {
+  /**
+   * How often Node checks headersTimeout/requestTimeout (derived, not an option): a quarter of
+   * the shorter one, between 50 ms and 30 s, so a timeout fires within 25% of its value instead
+   * of on Node's 30 s cycle.
+   */
+  readonly connectionsCheckingIntervalMs: number
+  /** A TLS handshake not finished by then is cut (derived: headersTimeoutMs). */
+  readonly handshakeTimeoutMs: number
 }
 
 /** Validate a socket path: absolute after resolution, no NUL, fits in sun_path. */
@@ -174,17 +218,44 @@ function resolveAllow(value: unknown, env: Env): ResolvedServerOptions['allow'] 
   return Object.freeze({ uids: Object.freeze(uids), gids: Object.freeze(gids) })
 }
 
-function resolveLimits(value: ServerLimits | undefined): Readonly<Required<ServerLimits>> {
+const CHECK_INTERVAL_MIN_MS = 50
+const CHECK_INTERVAL_MAX_MS = 30_000
+
+function resolveLimits(value: ServerLimits | undefined): ResolvedLimits {
   rejectUnknown('limits', value, Object.keys(SERVER_DEFAULTS.limits))
   const d = SERVER_DEFAULTS.limits
   const v = value ?? {}
+  const headersTimeoutMs = parseInteger('limits.headersTimeoutMs', v.headersTimeoutMs ?? d.headersTimeoutMs, 1)
+  const requestTimeoutMs = parseInteger('limits.requestTimeoutMs', v.requestTimeoutMs ?? d.requestTimeoutMs, 0)
+  if (requestTimeoutMs !== 0 && headersTimeoutMs > requestTimeoutMs) {
+    // Node's own rule (http.createServer): the headers are part of the request.
+    throw new InvalidOptionError('limits.headersTimeoutMs', `must not exceed limits.requestTimeoutMs (${requestTimeoutMs}), got ${headersTimeoutMs}`)
+  }
+  // requestTimeout 0 means none: only the headers timeout counts then.
+  const shortest = requestTimeoutMs === 0 ? headersTimeoutMs : Math.min(headersTimeoutMs, requestTimeoutMs)
   return Object.freeze({
-    headersTimeoutMs: parseInteger('limits.headersTimeoutMs', v.headersTimeoutMs ?? d.headersTimeoutMs, 1),
-    requestTimeoutMs: parseInteger('limits.requestTimeoutMs', v.requestTimeoutMs ?? d.requestTimeoutMs, 0),
+    headersTimeoutMs,
+    requestTimeoutMs,
     keepAliveTimeoutMs: parseInteger('limits.keepAliveTimeoutMs', v.keepAliveTimeoutMs ?? d.keepAliveTimeoutMs, 0),
     maxHeaderBytes: parseInteger('limits.maxHeaderBytes', v.maxHeaderBytes ?? d.maxHeaderBytes, 1024),
     maxBodyBytes: parseInteger('limits.maxBodyBytes', v.maxBodyBytes ?? d.maxBodyBytes, 0),
+    connectionsCheckingIntervalMs: Math.min(CHECK_INTERVAL_MAX_MS, Math.max(CHECK_INTERVAL_MIN_MS, Math.floor(shortest / 4))),
+    handshakeTimeoutMs: headersTimeoutMs,
   })
+}
+
+function resolveHealth(value: unknown): ResolvedServerOptions['health'] {
+  if (value === false) return false
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new InvalidOptionError('health', 'must be { path } or false')
+  }
+  const given = value as HealthOptions | undefined
+  rejectUnknown('health', given, ['path'])
+  const p = parseString('health.path', given?.path ?? SERVER_DEFAULTS.healthPath)
+  if (!/^\/[\x21-\x7e]*$/.test(p) || p.includes('?')) {
+    throw new InvalidOptionError('health.path', `must be a URL path such as "/healthz" (no query string, no spaces), got ${JSON.stringify(p)}`)
+  }
+  return Object.freeze({ path: p })
 }
 
 function resolveListen(value: unknown, socketPath: string): ResolvedListenTarget[] {
@@ -251,6 +322,8 @@ export function resolveServerOptions(options: ServerOptions = {}, env: Env = pro
       options.acknowledgePlaintextSocket ?? SERVER_DEFAULTS.acknowledgePlaintextSocket,
     ),
     handleSignals: parseBoolean('handleSignals', options.handleSignals ?? SERVER_DEFAULTS.handleSignals),
+    maxConnections: parseInteger('maxConnections', pick(options.maxConnections, env, ENV.maxConnections) ?? SERVER_DEFAULTS.maxConnections, 1),
+    health: resolveHealth(options.health),
     shutdownTimeoutMs: parseInteger(
       'shutdownTimeoutMs',
       pick(options.shutdownTimeoutMs, env, ENV.shutdownTimeoutMs) ?? SERVER_DEFAULTS.shutdownTimeoutMs,

@@ -1,4 +1,3 @@
-import type { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import { addonOverride, getPeerIds, type PeerIds } from '@naaccord/ipc-peercred'
 import { describeProcess, readProcessStartTime, type Logger } from '@naaccord/ipc-shared'
@@ -62,22 +61,28 @@ function admittedPeer(ids: PeerIds): Peer {
   }
 }
 
-/** Decides, once per accepted connection, whether it may reach the HTTP (or TLS) server. */
+/** Decides, once per accepted connection, whether it may go on to TLS or HTTP; refused sockets are dealt with by the gate. */
 export type ConnectionGate = (socket: Socket) => boolean
 
+/** The gate for TCP listeners: nothing to ask the kernel; the remote address is noted for req.peer. */
+export const tcpGate: ConnectionGate = (socket) => {
+  setPeer(socket, { transport: 'tcp', remoteAddress: socket.remoteAddress })
+  return true
+}
+
 /**
- * Put `gate` in front of the server's own connection handling: Node's http/https servers attach
- * their parser (or TLS layer) in their 'connection' listeners (https: the HTTP parser in its
- * 'secureConnection' listener), so those are moved behind the gate and called only for admitted
- * sockets. A refused socket is never read by them.
+ * The Unix peer of an admitted TLS connection, for req.peer: the TLS socket is a new object
+ * over the same descriptor, so its credentials are read once more (same answer: the kernel
+ * records them at connect(2)). Returns undefined, failing closed, when they cannot be read.
  */
-export function gateConnections(server: EventEmitter, gate: ConnectionGate, event: 'connection' | 'secureConnection' = 'connection'): void {
-  const inner = server.listeners(event) as Array<(socket: Socket) => void>
-  server.removeAllListeners(event)
-  server.on(event, function (this: EventEmitter, socket: Socket) {
-    if (!gate(socket)) return
-    for (const listener of inner) listener.call(this, socket)
-  })
+export function unixPeerOf(socket: Socket, allow: ResolvedServerOptions['allow'], log: Logger): Peer | undefined {
+  if (allow === false) return { transport: 'unix' }
+  try {
+    return admittedPeer(getPeerIds(socket))
+  } catch (err) {
+    log.error({ err }, 'cannot read peer credentials; closing the connection')
+    return undefined
+  }
 }
 
 /**

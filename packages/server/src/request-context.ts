@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { REQUEST_ID_HEADER, TRACEPARENT_HEADER, parseTraceparent, type Logger } from '@naaccord/ipc-shared'
 import { fixedShapeInfo } from '@naaccord/ipc-shared/logger'
+import { limitBody } from './http-server.js'
 import { peerOf, type Peer } from './peer.js'
 import { takeForwardedIdentity, type ResolvedTrustedProxy } from './trusted-proxy.js'
 
@@ -15,16 +16,12 @@ export interface RequestContextOptions {
   log: Logger
   requestLog: boolean
   maxBodyBytes: number
-  /** Set while the server drains: answers carry `Connection: close`. */
-  isClosing: () => boolean
-  /** Responses not yet finished, so close() can mark them `Connection: close`. */
-  inFlight: Set<ServerResponse>
-  onResponseDone: () => void
   /** Believe the identity header from these proxy uids only; strip it from everyone. */
   trustedProxy?: ResolvedTrustedProxy | undefined
 }
 
-function pathOnly(url: string | undefined): string {
+/** The path of a request URL, without its query string. */
+export function pathOnly(url: string | undefined): string {
   // The query string may carry identifiers; the log keeps the path only.
   if (!url) return '/'
   const q = url.indexOf('?')
@@ -53,14 +50,20 @@ function withForwardedIdentity(peer: Peer | undefined, forwardedIdentity: string
 
 const LOG_KEYS = ['reqId', 'traceId', 'method', 'path', 'status', 'durationMs', 'aborted', 'peer'] as const
 
+function tooLarge(res: ServerResponse, maxBodyBytes: number): void {
+  res.writeHead(413, { 'content-type': 'application/json', connection: 'close' })
+  res.end(JSON.stringify({ error: 'payload_too_large', limit: maxBodyBytes }))
+}
+
 /**
  * Wrap the user's handler: attach `req.peer` (learned once at accept), take or make the request
- * id and echo it, refuse oversized declared bodies before the app sees them, and log one line per
+ * id and echo it, refuse oversized bodies (declared before the app sees them; chunked as soon
+ * as the limit is passed, handing the app nothing beyond it), and log one line per
  * request (method, path, status, duration, id, peer) when the response ends. Bodies and
  * authorisation headers are never logged.
  */
 export function withRequestContext(handler: RequestListener, opts: RequestContextOptions): RequestListener {
-  const { log, requestLog, maxBodyBytes, isClosing, inFlight, onResponseDone, trustedProxy } = opts
+  const { log, requestLog, maxBodyBytes, trustedProxy } = opts
   // The request line, written as pino would write it but without its generic per-call work
   // (about 4 of the 5 µs a line cost); undefined for a logger configured to reshape lines.
   const line = requestLog ? fixedShapeInfo(log, LOG_KEYS, 'request') : undefined
@@ -76,12 +79,9 @@ export function withRequestContext(handler: RequestListener, opts: RequestContex
       const forwardedIdentity = takeForwardedIdentity(req, trustedProxy)
       if (forwardedIdentity !== undefined) req.peer = withForwardedIdentity(req.peer, forwardedIdentity)
     }
-    if (isClosing()) res.setHeader('connection', 'close')
-    inFlight.add(res)
 
-    res.on('close', () => {
-      inFlight.delete(res)
-      if (requestLog) {
+    if (requestLog) {
+      res.on('close', () => {
         // Rounded to 0.01 ms: a float subtraction, not a BigInt per request.
         const durationMs = Math.round((performance.now() - start) * 100) / 100
         const aborted = !res.writableFinished
@@ -112,16 +112,24 @@ export function withRequestContext(handler: RequestListener, opts: RequestContex
             'request',
           )
         }
-      }
-      onResponseDone()
-    })
+      })
+    }
 
     const declared = Number(req.headers['content-length'] ?? 0)
     if (declared > maxBodyBytes) {
-      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' })
-      res.end(JSON.stringify({ error: 'payload_too_large', limit: maxBodyBytes }))
+      tooLarge(res, maxBodyBytes)
       return
     }
+    limitBody(req, maxBodyBytes, () => {
+      // Answered by us when the app has not answered yet; once the answer is out (or at once
+      // when the app had answered), the request is aborted: the app's body reader sees
+      // 'aborted' and the connection closes. The rest of the body never reaches the app.
+      if (res.headersSent) req.destroy()
+      else {
+        res.once('finish', () => req.destroy())
+        tooLarge(res, maxBodyBytes)
+      }
+    })
     handler(req, res)
   }
 }

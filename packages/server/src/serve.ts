@@ -1,24 +1,27 @@
-import http from 'node:http'
-import https from 'node:https'
-import type { AddressInfo, Socket } from 'node:net'
-import path from 'node:path'
+import type http from 'node:http'
+import type net from 'node:net'
+import type { Socket } from 'node:net'
+import type tls from 'node:tls'
+import type { TLSSocket } from 'node:tls'
 import { assertPeerCredentialsAvailable } from '@naaccord/ipc-peercred'
 import { TlsRequiredError, type Logger, type TlsMaterial } from '@naaccord/ipc-shared'
 import { flushLogger } from '@naaccord/ipc-shared/logger'
-import { bindSocket, listen, unlinkIfOurs, type BoundSocket } from './bind-socket.js'
+import { createConnectionTracker } from './connection-tracker.js'
 import { sendHealth, type ListenerHealth } from './health.js'
+import { createHttpServer, type HttpServerState } from './http-server.js'
+import type { Listener } from './listener.js'
 import { resolveServerOptions, type ResolvedListenTarget, type ResolvedServerOptions, type ServerOptions } from './options.js'
-import { setPeer } from './peer.js'
-import { createPeerCheck, gateConnections } from './peer-check.js'
-import { withRequestContext, type RequestListener } from './request-context.js'
-import { closeGracefully } from './shutdown.js'
-import { acquireSocketLock, type HeldLock } from './socket-lock.js'
-import { ensureSocketFolder } from './socket-path.js'
-import { clearStaleSocket } from './stale-socket.js'
+import type { Peer } from './peer.js'
+import { createPeerCheck, tcpGate, unixPeerOf, type ConnectionGate } from './peer-check.js'
+import { pathOnly, withRequestContext, type RequestListener } from './request-context.js'
+import { drainConnections } from './shutdown.js'
+import { closeOnSignals } from './signals.js'
 import { notifySystemd } from './systemd-notify.js'
 import { listenOnFd, takeInheritedSocket } from './socket-activation.js'
+import { openSocketListener, type SocketSource } from './socket-listener.js'
 import { notifySupervisorReady } from './supervisor/child-ready.js'
-import { gateClientCertificates, serverTlsOptions, watchServerCertificates } from './tls-context.js'
+import { openTcpListener } from './tcp-listener.js'
+import { createTlsStage, watchServerCertificates, type TlsStage } from './tls-context.js'
 
 /** Anything that handles Node requests: an Express app, a Koa `callback()`, a plain function. */
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => unknown
@@ -26,51 +29,49 @@ export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => u
 export interface IpcServer {
   /** The Unix socket path (the first socket listener), or undefined when listening on TCP only. */
   readonly socketPath: string | undefined
-  /** The Node server of the first listener. */
+  /**
+   * The HTTP server every admitted connection is handed to (after the peer check, and after the
+   * TLS handshake and certificate check with TLS). It never listens itself: `listeners` do.
+   */
   readonly server: http.Server
-  /** Every Node server, one per listener. */
-  readonly servers: readonly http.Server[]
   /** Where each listener listens (TCP port filled in when 0 was asked). */
   readonly listeners: readonly ListenerHealth[]
+  /** The listening `net.Server` of each listener, in `listeners` order: raw sockets, before any check. */
+  readonly netServers: readonly net.Server[]
+  /** The TLS stage of each listener (never listens; emits 'tlsClientError' and 'secureConnection'), empty without TLS. */
+  readonly tlsServers: readonly tls.Server[]
+  /** Connections open now, all listeners together (counted against `maxConnections`). */
+  readonly connections: number
   /** The options in force after defaults and environment. */
   readonly options: ResolvedServerOptions
   /** The logger in use. */
   readonly logger: Logger
   /** The server certificate in use (after any rotation), when TLS is on. */
   readonly certificate: TlsMaterial['leaf'] | undefined
-  /** Stop accepting, drain in-flight requests, remove the socket if still ours, release the lock. Idempotent. */
+  /**
+   * Stop accepting, remove the socket (if still ours) and release the lock at once, so a
+   * successor can start; then drain: requests in flight finish, every answer carries
+   * `Connection: close`, idle connections are left for their client to close; whatever is open
+   * after `shutdownTimeoutMs` is cut. Idempotent.
+   */
   close(): Promise<void>
 }
 
-interface SocketListener {
-  /** The socket path under the checked real folder. */
-  fsPath: string
-  lock: HeldLock
-  bound: BoundSocket
+/** Where the listening socket of a `{ socketPath }` listener comes from (default: bind it). */
+export interface ServeInternals {
+  socketSource?: SocketSource
 }
 
-/**
- * Serve `handler` on a Unix domain socket (and, with TLS, on TCP): safe folder, exact socket mode
- * from the first moment, stale-socket recovery under a lock, kernel-checked peers before any HTTP,
- * optional mutual TLS, graceful shutdown.
- *
- * @example
- * import express from 'express'
- * import { serve } from '@naaccord/ipc-server'
- * const app = express()
- * app.get('/reports/:id', (req, res) => res.json({ id: req.params.id, peer: req.peer }))
- * const ipc = await serve(app, { socketPath: '/run/naaccord/service.sock' })
- */
-export async function serve(handler: Handler, options: ServerOptions = {}): Promise<IpcServer> {
-  const opts = resolveServerOptions(options)
-  const log = opts.logger
-  const startedAt = Date.now()
-  const socketTargets = opts.listen.filter((t): t is Extract<ResolvedListenTarget, { kind: 'socket' }> => t.kind === 'socket')
+type SocketTarget = Extract<ResolvedListenTarget, { kind: 'socket' }>
 
+/** Refuse a configuration that would be unsafe before anything is opened. */
+function checkStartPolicy(opts: ResolvedServerOptions): void {
+  const log = opts.logger
+  const hasSocket = opts.listen.some((t) => t.kind === 'socket')
   // Fail closed: without a working peer check we do not start, unless allow: false says so by name.
   if (opts.allow === false) {
     log.warn('peer check is OFF (allow: false): any process that can open the socket is served')
-  } else if (socketTargets.length > 0) {
+  } else if (hasSocket) {
     assertPeerCredentialsAvailable()
   }
   for (const t of opts.listen) {
@@ -80,161 +81,146 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
       )
     }
   }
-  if (!opts.tls && socketTargets.length > 0 && !opts.acknowledgePlaintextSocket) {
+  if (!opts.tls && hasSocket && !opts.acknowledgePlaintextSocket) {
     log.warn('plaintext HTTP over the Unix socket (protected by file mode and the peer check, not encrypted); add tls for defence in depth, or acknowledgePlaintextSocket: true to silence this')
   }
+}
 
-  if (typeof (handler as { disable?: unknown }).disable === 'function') {
-    ;(handler as unknown as { disable(name: string): void }).disable('x-powered-by')
+/**
+ * Where a socket listener's listening socket comes from: socket activation (systemd,
+ * `naaccord-ipc run`) hands one over, which we accept on and never lock or unlink (the activator
+ * made, checked and keeps it); otherwise the given source, by default bind under the lock.
+ */
+function socketSourceFor(socketPath: string, internals: ServeInternals): SocketSource | undefined {
+  const inheritedFd = takeInheritedSocket(socketPath)
+  if (inheritedFd === undefined) return internals.socketSource
+  return async (server) => {
+    await listenOnFd(server, inheritedFd)
+    return { release: async () => {} }
   }
+}
 
-  let closing = false
-  const inFlight = new Set<http.ServerResponse>()
-  const servers: http.Server[] = []
-  const listeners: ListenerHealth[] = []
-  const sockets: SocketListener[] = []
+/**
+ * Whether a request's peer passed the same policy as the app: every connection a Unix listener
+ * admitted (the allow policy, or allow: false said by name), and any connection with a verified
+ * client certificate. A TCP peer without a certificate (clientAuth "optional" or "none") has
+ * passed no check of ours.
+ */
+function authenticated(peer: Peer | undefined): boolean {
+  return peer !== undefined && (peer.transport === 'unix' || peer.certificate !== undefined)
+}
+
+/**
+ * Serve `handler` on a Unix domain socket (and, with TLS, on TCP): safe folder, exact socket mode
+ * from the first moment, stale-socket recovery under a lock, kernel-checked peers before any HTTP,
+ * optional mutual TLS, bounded connections, graceful shutdown.
+ *
+ * Each listener is a plain `net.Server`. An accepted raw socket is counted (`maxConnections`),
+ * passed through the listener's gate (Unix: SO_PEERCRED against `allow`), then, with TLS,
+ * through the handshake and the client-certificate policy, and only then handed to one HTTP
+ * server that never listens (`emit('connection')`).
+ *
+ * @example
+ * import express from 'express'
+ * import { serve } from '@naaccord/ipc-server'
+ * const app = express()
+ * app.get('/reports/:id', (req, res) => res.json({ id: req.params.id, peer: req.peer }))
+ * const ipc = await serve(app, { socketPath: '/run/naaccord/service.sock' })
+ */
+export async function serve(handler: Handler, options: ServerOptions = {}, internals: ServeInternals = {}): Promise<IpcServer> {
+  const opts = resolveServerOptions(options)
+  const log = opts.logger
+  const startedAt = Date.now()
+  checkStartPolicy(opts)
+
+  const state: HttpServerState = { closing: false }
+  const listeners: Listener[] = []
+  const listenerHealth: ListenerHealth[] = []
+  const tlsStages: TlsStage[] = []
   let certificate = opts.tls?.material.leaf
-  const healthPath = '/healthz'
 
-  const wrapped = withRequestContext(
-    (req, res) => {
-      if (req.method === 'GET' && req.url === healthPath && !res.headersSent) {
-        sendHealth(req, res, listeners, startedAt)
-        return
-      }
-      ;(handler as RequestListener)(req, res)
-    },
-    {
-      log,
-      requestLog: opts.requestLog,
-      trustedProxy: opts.trustedProxy,
-      maxBodyBytes: opts.limits.maxBodyBytes,
-      isClosing: () => closing,
-      inFlight,
-      onResponseDone: () => {
-        if (closing) for (const s of servers) s.closeIdleConnections()
-      },
-    },
+  const health = opts.health
+  const app = handler as RequestListener
+  const httpServer = createHttpServer(
+    withRequestContext(
+      health === false
+        ? app
+        : (req, res) => {
+            if (req.method === 'GET' && pathOnly(req.url) === health.path && authenticated(req.peer)) sendHealth(req, res, listenerHealth, startedAt)
+            else app(req, res)
+          },
+      { log, requestLog: opts.requestLog, trustedProxy: opts.trustedProxy, maxBodyBytes: opts.limits.maxBodyBytes },
+    ),
+    opts,
+    state,
   )
+  const tracker = createConnectionTracker(opts.maxConnections)
+  const toHttp = (socket: Socket): void => void httpServer.emit('connection', socket)
 
-  const createNodeServer = (): http.Server => {
-    const httpOptions: http.ServerOptions = {
-      maxHeaderSize: opts.limits.maxHeaderBytes,
-      requestTimeout: opts.limits.requestTimeoutMs,
-      headersTimeout: opts.limits.headersTimeoutMs,
-      keepAliveTimeout: opts.limits.keepAliveTimeoutMs,
-      noDelay: true,
+  /** What happens to each raw socket a listener accepts: count, gate, (TLS), HTTP. */
+  const acceptor = (gate: ConnectionGate, transport: 'unix' | 'tcp') => {
+    let next = toHttp
+    if (opts.tls) {
+      const allow = opts.allow
+      const stage = createTlsStage({
+        tls: opts.tls,
+        handshakeTimeoutMs: opts.limits.handshakeTimeoutMs,
+        log,
+        peerOf: (s: TLSSocket) => (transport === 'unix' ? unixPeerOf(s, allow, log) : { transport: 'tcp', remoteAddress: s.remoteAddress }),
+        onSecure: toHttp,
+      })
+      tlsStages.push(stage)
+      next = (socket) => stage.accept(socket)
     }
-    const server = opts.tls
-      ? (https.createServer(
-          // A handshake that stalls is cut at the headers timeout (Node's default is 120 s, which
-          // would also hold a graceful shutdown that long).
-          { ...httpOptions, ...serverTlsOptions(opts.tls), handshakeTimeout: opts.limits.headersTimeoutMs },
-          wrapped,
-        ) as unknown as http.Server)
-      : http.createServer(httpOptions, wrapped)
-    server.keepAliveTimeout = opts.limits.keepAliveTimeoutMs
-    server.headersTimeout = opts.limits.headersTimeoutMs
-    server.requestTimeout = opts.limits.requestTimeoutMs
-    if (opts.tls) gateClientCertificates(server, opts.tls, log)
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      const status =
-        err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
-      if (socket.writable && !socket.destroyed) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
-      else socket.destroy()
-      log.debug({ err: { code: err.code, message: err.message } }, 'client error')
-    })
-    servers.push(server)
-    return server
-  }
-
-  const peerCheck = createPeerCheck(opts.allow, log, opts.tls !== undefined)
-
-  /** Remove each socket that is still ours and release its lock. */
-  const releaseSockets = async () => {
-    for (const s of sockets) {
-      await unlinkIfOurs(s.fsPath, s.bound.ino)
-      await s.lock.release()
+    return (socket: Socket) => {
+      if (!tracker.admit(socket)) return
+      // Until HTTP (or TLS) owns it, a reset must not become an uncaught 'error'.
+      socket.on('error', discard)
+      if (gate(socket)) next(socket)
     }
   }
 
   try {
+    const unixGate = createPeerCheck(opts.allow, log, opts.tls !== undefined)
     for (const target of opts.listen) {
-      const server = createNodeServer()
-      if (target.kind === 'socket') {
-        gateConnections(server, peerCheck)
-        // Socket activation (systemd, naaccord-ipc run): the activator made, checked and keeps the
-        // socket; we accept on it, and never lock or unlink it.
-        const inheritedFd = takeInheritedSocket(target.socketPath)
-        if (inheritedFd !== undefined) {
-          await listenOnFd(server, inheritedFd)
-          listeners.push({ transport: 'unix', address: target.socketPath, tls: opts.tls !== undefined })
-          continue
-        }
-        // Every step after the folder check works on the checked real folder, so a symlink above
-        // it cannot be repointed in between.
-        const realDir = await ensureSocketFolder(target.socketPath, opts.dirMode, opts.socketGid)
-        const fsPath = path.join(realDir, path.basename(target.socketPath))
-        const lock = await acquireSocketLock(fsPath, log)
-        try {
-          await clearStaleSocket(fsPath, log)
-          const bound = await bindSocket(server, fsPath, opts.socketMode, opts.socketGid)
-          sockets.push({ fsPath, lock, bound })
-        } catch (err) {
-          await lock.release()
-          throw err
-        }
-        listeners.push({ transport: 'unix', address: target.socketPath, tls: opts.tls !== undefined })
-      } else {
-        gateConnections(server, (socket) => {
-          setPeer(socket, { transport: 'tcp', remoteAddress: socket.remoteAddress })
-          return true
-        })
-        await listen(server, { host: target.host, port: target.port })
-        const addr = server.address() as AddressInfo
-        listeners.push({ transport: 'tcp', address: `${addr.address}:${addr.port}`, tls: opts.tls !== undefined })
-      }
+      const listener =
+        target.kind === 'socket'
+          ? await openSocketListener({ socketPath: target.socketPath, tls: opts.tls !== undefined }, opts, log, acceptor(unixGate, 'unix'), socketSourceFor(target.socketPath, internals))
+          : await openTcpListener({ host: target.host, port: target.port, tls: opts.tls !== undefined }, acceptor(tcpGate, 'tcp'))
+      listeners.push(listener)
+      listenerHealth.push(listener.health)
     }
   } catch (err) {
-    await closeGracefully(servers, 0)
-    await releaseSockets()
+    await Promise.all(listeners.map((l) => l.close()))
+    tracker.destroyAll()
+    httpServer.close()
     throw err
   }
 
   const certWatch = opts.tls
-    ? watchServerCertificates(opts.tls, servers as unknown as https.Server[], log, (m) => {
-        certificate = m.leaf
-      })
+    ? watchServerCertificates(
+        opts.tls,
+        tlsStages.map((s) => s.server),
+        log,
+        (m) => {
+          certificate = m.leaf
+        },
+      )
     : undefined
 
   let closePromise: Promise<void> | undefined
-  // The handlers stay installed until close() has finished: a second signal (Ctrl-C reaches
-  // every process of the group, then a supervisor sends SIGTERM) must not kill the process
-  // before the socket and the lock are removed.
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (closePromise) {
-      log.info({ signal }, 'already shutting down')
-      return
-    }
-    log.info({ signal }, 'shutting down')
-    void ipc.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed')
-        process.exit(1)
-      },
-    )
-  }
-  if (opts.handleSignals) {
-    process.on('SIGTERM', onSignal)
-    process.on('SIGINT', onSignal)
-  }
+  let unregisterSignals = () => {}
+  const socketTargets = opts.listen.filter((t): t is SocketTarget => t.kind === 'socket')
 
   const ipc: IpcServer = {
     socketPath: socketTargets[0]?.socketPath,
-    server: servers[0]!,
-    servers,
-    listeners,
+    server: httpServer,
+    listeners: listenerHealth,
+    netServers: listeners.map((l) => l.server),
+    tlsServers: tlsStages.map((s) => s.server),
+    get connections() {
+      return tracker.size
+    },
     options: opts,
     logger: log,
     get certificate() {
@@ -242,25 +228,31 @@ export async function serve(handler: Handler, options: ServerOptions = {}): Prom
     },
     close() {
       closePromise ??= (async () => {
-        closing = true
+        state.closing = true
         systemd.stopping()
-        // Answers still being prepared tell the client not to reuse the connection.
-        for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close')
         certWatch?.close()
-        const { forced } = await closeGracefully(servers, opts.shutdownTimeoutMs)
-        if (forced) log.warn({ shutdownTimeoutMs: opts.shutdownTimeoutMs }, 'in-flight requests cut at the shutdown timeout')
-        await releaseSockets()
-        process.off('SIGTERM', onSignal)
-        process.off('SIGINT', onSignal)
-        log.info({ listeners }, 'server closed')
+        // Give the address back first: a successor can bind while our connections drain.
+        await Promise.all(listeners.map((l) => l.close()))
+        log.info({ listeners: listenerHealth, connections: tracker.size }, 'stopped accepting; draining')
+        const { forced, cut } = await drainConnections(tracker, opts.shutdownTimeoutMs)
+        if (forced) log.warn({ shutdownTimeoutMs: opts.shutdownTimeoutMs, cut }, 'connections still open at the shutdown timeout were cut')
+        httpServer.close()
+        unregisterSignals()
+        log.info({ listeners: listenerHealth }, 'server closed')
         // The log is buffered: every request line is written before close() resolves.
         await flushLogger(log)
       })()
       return closePromise
     },
   }
-  const systemd = notifySystemd(log, listeners)
-  log.info({ listeners, pid: process.pid, allow: opts.allow, tls: opts.tls ? { clientAuth: opts.tls.clientAuth, minVersion: opts.tls.minVersion } : false }, 'listening')
+  const systemd = notifySystemd(log, listenerHealth)
+  if (opts.handleSignals) unregisterSignals = closeOnSignals(ipc)
+  log.info(
+    { listeners: listenerHealth, pid: process.pid, allow: opts.allow, maxConnections: opts.maxConnections, tls: opts.tls ? { clientAuth: opts.tls.clientAuth, minVersion: opts.tls.minVersion } : false },
+    'listening',
+  )
   notifySupervisorReady()
   return ipc
 }
+
+const discard = () => {}

@@ -1,30 +1,26 @@
-import type { Server } from 'node:http'
+import type { ConnectionTracker } from './connection-tracker.js'
 
 /**
- * Close servers gracefully: stop accepting, close idle keep-alive connections now, let in-flight
- * requests finish (their answers carry `Connection: close`, and each connection is closed once
- * idle), and cut whatever is left after `timeoutMs`.
+ * Drain accepted connections after the listeners stopped accepting: requests in flight finish
+ * (their answers, and the answer to any request that still arrives on an open connection, carry
+ * `Connection: close`, after which Node closes that connection); idle keep-alive connections are
+ * left for the client to close (HTTP/1.1: closing an idle connection races the client's next
+ * request), or for the keep-alive timeout. Whatever is still open after `timeoutMs` (slow
+ * requests, stalled handshakes, idle connections) is destroyed.
+ *
+ * @example
+ * const { forced } = await drainConnections(tracker, 10_000)
  */
-export async function closeGracefully(servers: readonly Server[], timeoutMs: number): Promise<{ forced: boolean }> {
-  const closed = servers.map(
-    (server) =>
-      new Promise<void>((resolve) => {
-        if (!server.listening) return resolve()
-        server.close(() => resolve())
-      }),
-  )
-  for (const server of servers) server.closeIdleConnections()
-  let forced = false
+export async function drainConnections(tracker: ConnectionTracker, timeoutMs: number): Promise<{ forced: boolean; cut: number }> {
   let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      forced = true
-      for (const server of servers) server.closeAllConnections()
-      resolve()
-    }, timeoutMs)
+  const deadline = new Promise<'deadline'>((resolve) => {
+    timer = setTimeout(() => resolve('deadline'), timeoutMs)
   })
-  await Promise.race([Promise.all(closed), deadline])
+  const outcome = await Promise.race([tracker.drained().then(() => 'drained' as const), deadline])
   clearTimeout(timer)
-  if (forced) await Promise.all(closed)
-  return { forced }
+  if (outcome === 'drained') return { forced: false, cut: 0 }
+  const cut = tracker.size
+  tracker.destroyAll()
+  await tracker.drained()
+  return { forced: true, cut }
 }

@@ -1,10 +1,8 @@
 import type { X509Certificate } from 'node:crypto'
-import type { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
-import type { SecureContextOptions, TLSSocket, TlsOptions } from 'node:tls'
+import tls, { type SecureContextOptions, type TLSSocket, type TlsOptions } from 'node:tls'
 import { loadTlsMaterial, watchFiles, type FileWatch, type Logger, type TlsMaterial } from '@naaccord/ipc-shared'
-import { peerOf, setPeer, type PeerCertificate } from './peer.js'
-import { gateConnections } from './peer-check.js'
+import { setPeer, type Peer, type PeerCertificate } from './peer.js'
 import type { ResolvedServerTls } from './tls-options.js'
 import { publishRefused } from './server-events.js'
 
@@ -53,15 +51,15 @@ export function clientAllowed(identity: PeerCertificate, allowClients: readonly 
  * failed verification is refused (no certificate is fine, a bad one is not); `allowClients`
  * narrows verified certificates. Returns the identity, or a reason to refuse.
  */
-export function checkClientCertificate(socket: TLSSocket, tls: ResolvedServerTls): { ok: true; identity: PeerCertificate | undefined } | { ok: false; reason: string } {
-  if (tls.clientAuth === 'none') return { ok: true, identity: undefined }
+export function checkClientCertificate(socket: TLSSocket, policy: ResolvedServerTls): { ok: true; identity: PeerCertificate | undefined } | { ok: false; reason: string } {
+  if (policy.clientAuth === 'none') return { ok: true, identity: undefined }
   const cert = socket.getPeerX509Certificate()
   if (!cert) {
-    return tls.allowClients ? { ok: false, reason: 'no client certificate, but allowClients is set' } : { ok: true, identity: undefined }
+    return policy.allowClients ? { ok: false, reason: 'no client certificate, but allowClients is set' } : { ok: true, identity: undefined }
   }
   if (!socket.authorized) return { ok: false, reason: `client certificate ${cert.subject.replace(/\n/g, ', ')} failed verification: ${socket.authorizationError}` }
   const identity = certificateIdentity(cert)
-  if (tls.allowClients && !clientAllowed(identity, tls.allowClients)) {
+  if (policy.allowClients && !clientAllowed(identity, policy.allowClients)) {
     return { ok: false, reason: `client certificate ${identity.subject} (${identity.fingerprint256}) is not in allowClients` }
   }
   return { ok: true, identity }
@@ -101,40 +99,74 @@ export function watchServerCertificates(
   })
 }
 
+/** The TLS step of one listener: hand it raw sockets that passed the gate; admitted TLS sockets come out of `onSecure`. */
+export interface TlsStage {
+  /** Where the context lives: `setSecureContext` swaps the certificate for new connections. */
+  readonly server: tls.Server
+  /** Start the handshake on an admitted raw socket. */
+  accept(socket: Socket): void
+}
+
+export interface TlsStageOptions {
+  tls: ResolvedServerTls
+  /** A handshake not finished by then is cut, and its descriptor freed. */
+  handshakeTimeoutMs: number
+  log: Logger
+  /** What the connection is known as before its certificate is added (transport, Unix credentials). Undefined refuses it. */
+  peerOf: (socket: TLSSocket) => Peer | undefined
+  /** Called with each TLS socket whose certificate passed the policy, with req.peer set. */
+  onSecure: (socket: TLSSocket) => void
+}
+
 /**
- * Check the client certificate of every completed handshake before HTTP: https attaches its
- * parser in its own 'secureConnection' listener, so that listener is put behind the check and a
- * refused certificate's bytes never reach the app. Admitted connections get the peer entry of
- * the raw socket (the Unix credentials) with their certificate identity added. Failed
- * handshakes are logged with the reason Node keeps on the socket.
+ * TLS for one listener on a `tls.Server` that never listens: raw sockets that passed the gate
+ * are handed to it with `emit('connection', socket)` (as a listening server would), so Node does
+ * the handshake, the handshake timeout, the client-certificate verification (`authorized`),
+ * session tickets and `setSecureContext` rotation exactly as for its own connections. Each
+ * completed handshake is then checked against the certificate policy (`checkClientCertificate`)
+ * before any byte reaches HTTP. Every failed or stalled handshake is destroyed at once: a TLS
+ * socket that never finished its handshake cannot flush an HTTP answer, and would otherwise keep
+ * its descriptor.
+ *
+ * @example
+ * const stage = createTlsStage({ tls, handshakeTimeoutMs: 10_000, log, peerOf, onSecure: (s) => http.emit('connection', s) })
+ * netServer.on('connection', (raw) => stage.accept(raw))
  */
-export function gateClientCertificates(server: EventEmitter, tls: ResolvedServerTls, log: Logger): void {
-  gateConnections(
-    server,
-    (s) => {
-      const socket = s as TLSSocket
-      const verdict = checkClientCertificate(socket, tls)
-      if (!verdict.ok) {
-        log.warn({ reason: verdict.reason }, 'refused TLS client')
-        publishRefused('client_certificate', socket)
-        socket.on('error', () => {})
-        socket.destroy()
-        return false
-      }
-      // Node's tls.Server wraps the accepted socket and keeps it as `_parent`: the Unix
-      // credentials read at accept are there. The merged entry goes on the TLS socket, which is
-      // `req.socket` for every request of this connection (one lookup per request).
-      const raw = (socket as TLSSocket & { _parent?: Socket })._parent ?? socket
-      const known = peerOf(raw) ?? { transport: 'tcp' as const, remoteAddress: raw.remoteAddress }
-      setPeer(socket, { ...known, certificate: verdict.identity })
-      return true
-    },
-    'secureConnection',
-  )
+export function createTlsStage(options: TlsStageOptions): TlsStage {
+  const { tls: policy, log } = options
+  const server = tls.createServer({ ...serverTlsOptions(policy), handshakeTimeout: options.handshakeTimeoutMs })
+  server.on('secureConnection', (socket: TLSSocket) => {
+    socket.on('error', discard)
+    const verdict = checkClientCertificate(socket, policy)
+    if (!verdict.ok) {
+      log.warn({ reason: verdict.reason }, 'refused TLS client')
+      publishRefused('client_certificate', socket)
+      socket.destroy()
+      return
+    }
+    const known = options.peerOf(socket)
+    if (known === undefined) {
+      socket.destroy()
+      return
+    }
+    setPeer(socket, { ...known, certificate: verdict.identity })
+    socket.off('error', discard)
+    options.onSecure(socket)
+  })
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     // A client certificate that fails verification is closed by Node itself (rejectUnauthorized),
     // which reports a bare ECONNRESET; the reason is on the socket.
     const clientCertificate = socket.authorizationError ? String(socket.authorizationError) : undefined
     log.warn({ err: { message: err.message, code: err.code }, clientCertificate }, 'TLS handshake failed')
+    socket.on('error', discard)
+    socket.destroy()
   })
+  return {
+    server,
+    accept(socket) {
+      server.emit('connection', socket)
+    },
+  }
 }
+
+const discard = () => {}

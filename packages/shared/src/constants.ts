@@ -18,6 +18,7 @@ export const ENV = {
   socketGroup: 'NAACCORD_SOCKET_GROUP',
   dirMode: 'NAACCORD_SOCKET_DIR_MODE',
   shutdownTimeoutMs: 'NAACCORD_SHUTDOWN_TIMEOUT_MS',
+  maxConnections: 'NAACCORD_MAX_CONNECTIONS',
   logLevel: 'NAACCORD_LOG_LEVEL',
   allowUids: 'NAACCORD_ALLOW_UIDS',
   allowGids: 'NAACCORD_ALLOW_GIDS',

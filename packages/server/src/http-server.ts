@@ -1,0 +1,110 @@
+import http from 'node:http'
+import type { Socket } from 'node:net'
+import type { ResolvedServerOptions } from './options.js'
+
+/** What the HTTP layer reads of the server's state. */
+export interface HttpServerState {
+  /** Set once close() starts: every answer from then on carries `Connection: close`. */
+  closing: boolean
+}
+
+/** How long a connection that sent a malformed or late request may take to read our answer. */
+const CLIENT_ERROR_LINGER_MS = 1000
+
+/**
+ * Watch the request body as it is received (Content-Length or chunked): once more than
+ * `maxBodyBytes` arrived, call `onExceeded` once and hand nothing more to the app. Node's
+ * parser hands every body chunk to `req.push()`; the count sits on the request object itself
+ * (Express swaps the prototype of `req` and `res` for its own, so a subclass would be bypassed).
+ *
+ * @example
+ * limitBody(req, 1024, () => res.writeHead(413).end())
+ */
+export function limitBody(req: http.IncomingMessage, maxBodyBytes: number, onExceeded: () => void): void {
+  const push = req.push
+  let received = 0
+  let exceeded = false
+  req.push = function (this: http.IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
+    // Dropped, not buffered: the rest of an oversized body (and its end: the app must not take
+    // a cut body for a whole one) is read and discarded until the connection closes.
+    if (exceeded) return true
+    if (chunk === null || chunk === undefined) return Reflect.apply(push, this, [chunk, encoding]) as boolean
+    received += (chunk as Buffer).length
+    if (received > maxBodyBytes) {
+      exceeded = true
+      onExceeded()
+      return true
+    }
+    return Reflect.apply(push, this, [chunk, encoding]) as boolean
+  }
+}
+
+/**
+ * Our header policy, applied when the head is written (Node writes every head through
+ * `writeHead`, also for `res.end()` without it), on the response object itself so it holds
+ * whatever prototype the app gives it: no `X-Powered-By` ever leaves the server (we do not
+ * change the app's own setting), and while the server drains every answer carries
+ * `Connection: close`, so the client, not the server, ends its keep-alive connection and never
+ * races a request into a connection being closed.
+ */
+function applyHeaderPolicy(res: http.ServerResponse, state: HttpServerState): void {
+  const writeHead = res.writeHead
+  res.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
+    this.removeHeader('x-powered-by')
+    if (state.closing) this.setHeader('connection', 'close')
+    return Reflect.apply(writeHead, this, args) as http.ServerResponse
+  } as typeof writeHead
+}
+
+/**
+ * Node checks headersTimeout/requestTimeout on a timer that starts when the server emits
+ * 'listening' (setupConnectionsTracking in lib/_http_server.js). Our HTTP server never listens:
+ * admitted connections are handed to it with emit('connection'), the documented way to inject
+ * a connection. So the checks are started here, once, before any connection.
+ * test/network.test.ts ("headersTimeoutMs: 2000 answers 408 after about 2 s") fails loudly if a
+ * Node upgrade moves this.
+ */
+function startTimeoutChecks(server: http.Server): void {
+  server.emit('listening')
+}
+
+/**
+ * The one HTTP server of a `serve()`: it never listens; every admitted connection (plain or
+ * after the TLS handshake) is handed to it with `emit('connection', socket)`. Timeouts, header
+ * and body limits, the response header policy and the answer to malformed requests live here.
+ *
+ * @example
+ * const server = createHttpServer(handler, opts, { closing: false })
+ * server.emit('connection', admittedSocket)
+ */
+export function createHttpServer(listener: http.RequestListener, opts: ResolvedServerOptions, state: HttpServerState): http.Server {
+  const { limits } = opts
+  const server = http.createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
+      noDelay: true,
+    },
+    (req, res) => {
+      applyHeaderPolicy(res, state)
+      listener(req, res)
+    },
+  )
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    opts.logger.debug({ err: { code: err.code, message: err.message } }, 'client error')
+    if (!socket.writable || socket.destroyed || err.code === 'ECONNRESET') {
+      socket.destroy()
+      return
+    }
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+    // A peer that does not read our answer does not keep the connection.
+    setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref()
+  })
+  startTimeoutChecks(server)
+  return server
+}
