@@ -14,7 +14,8 @@ import { describe, expect, it } from 'vitest'
 import { createTestPki, issueToDir, spkiPin, writeFilesAtomic, type TestPki, type TestPkiEntry } from '@naaccord/ipc-certs'
 import { createClient, resolveClientOptions, type ClientOptions, type IpcClient } from '@naaccord/ipc-client'
 import { serve, type IpcServer, type ServerOptions, type ServerTlsOptions } from '@naaccord/ipc-server'
-import { NOBODY, deferCleanup, isRoot, memoryLogger, runToEnd, spawnTs, tempDir } from './helpers.js'
+import { bundleFixture, spawnBundle } from './bundle.js'
+import { NOBODY, deferCleanup, isRoot, memoryLogger, runToEnd, tempDir } from './helpers.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -109,9 +110,14 @@ describe('peer check under TLS', () => {
     chmodSync(s.dir, 0o711) // nobody may reach the socket, whose mode lets it connect
     const { logger, lines } = memoryLogger()
     await start(s, { logger, socketMode: 0o666 })
-    // The client fixture reads its TLS material from the environment (PEM text: nobody cannot read the key files).
+    // The client fixture reads its TLS material from the environment (PEM text: nobody cannot read
+    // the key files), and runs as a plain .mjs bundle in a 0711 temp folder: uid 65534 must not
+    // need to read the checkout (which may sit in a 0700 folder such as /root).
+    const fixture = await bundleFixture('client.ts')
+    defer(fixture.cleanup)
     const out = await runToEnd(
-      spawnTs('client.ts', [s.socketPath], {
+      spawnBundle(fixture, [s.socketPath], {
+        cwd: '/',
         uid: NOBODY,
         gid: NOBODY,
         env: { NAACCORD_TLS_CA: s.pki.ca.certPem, NAACCORD_TLS_CERT: s.pki.client.certPem, NAACCORD_TLS_KEY: s.pki.client.keyPem },
