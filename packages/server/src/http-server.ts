@@ -47,13 +47,15 @@ export function limitBody(req: http.IncomingMessage, maxBodyBytes: number, onExc
  * `Connection: close`, so the client, not the server, ends its keep-alive connection and never
  * races a request into a connection being closed.
  */
-function applyHeaderPolicy(res: http.ServerResponse, state: HttpServerState): void {
-  const writeHead = res.writeHead
-  res.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
+function headerPolicy(state: HttpServerState): (this: http.ServerResponse) => http.ServerResponse {
+  // Our server makes plain ServerResponse objects: the prototype's writeHead is the one to call.
+  const writeHead = http.ServerResponse.prototype.writeHead
+  return function (this: http.ServerResponse) {
     this.removeHeader('x-powered-by')
     if (state.closing) this.setHeader('connection', 'close')
-    return Reflect.apply(writeHead, this, args) as http.ServerResponse
-  } as typeof writeHead
+    // eslint-disable-next-line prefer-rest-params -- forwarded as is, without an array per head
+    return writeHead.apply(this, arguments as unknown as Parameters<typeof writeHead>)
+  }
 }
 
 /**
@@ -79,6 +81,7 @@ function startTimeoutChecks(server: http.Server): void {
  */
 export function createHttpServer(listener: http.RequestListener, opts: ResolvedServerOptions, state: HttpServerState): http.Server {
   const { limits } = opts
+  const writeHeadWithPolicy = headerPolicy(state)
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -89,7 +92,8 @@ export function createHttpServer(listener: http.RequestListener, opts: ResolvedS
       noDelay: true,
     },
     (req, res) => {
-      applyHeaderPolicy(res, state)
+      // One function per server, set on each response (no closure per request).
+      res.writeHead = writeHeadWithPolicy as typeof res.writeHead
       listener(req, res)
     },
   )

@@ -120,6 +120,13 @@ export function withRequestContext(handler: RequestListener, opts: RequestContex
       tooLarge(res, maxBodyBytes)
       return
     }
+    // A Content-Length body is delivered by Node's parser to exactly its declared length, which
+    // was just checked; only a chunked body (Transfer-Encoding) can grow past the limit unseen,
+    // so only that one is counted: no per-request wrapper for GETs and sized bodies.
+    if (req.headers['transfer-encoding'] === undefined) {
+      handler(req, res)
+      return
+    }
     limitBody(req, maxBodyBytes, () => {
       // Answered by us when the app has not answered yet; once the answer is out (or at once
       // when the app had answered), the request is aborted: the app's body reader sees
