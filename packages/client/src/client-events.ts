@@ -23,6 +23,11 @@ export interface ClientRequestEvent {
 export const CLIENT_REQUEST_CHANNEL = 'naaccord-ipc:client:request'
 const channel = diagnostics_channel.channel(CLIENT_REQUEST_CHANNEL)
 
+/** Whether anyone listens: check before building an event, so that no subscriber costs nothing per request. */
+export function requestSubscribed(): boolean {
+  return channel.hasSubscribers
+}
+
 /** Tell subscribers (if any) about a request outcome. */
 export function publishRequest(event: ClientRequestEvent): void {
   if (channel.hasSubscribers) channel.publish(event)

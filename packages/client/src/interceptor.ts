@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { util, type Dispatcher } from 'undici'
 import { ClientClosedError, IpcError, type Logger } from '@naaccord/ipc-shared'
-import { publishRequest } from './client-events.js'
+import { publishRequest, requestSubscribed } from './client-events.js'
 import { mapRequestError, type MapContext } from './error-map.js'
 import type { ResolvedClientOptions } from './options.js'
 import { IDEMPOTENT, isRetryable, nextRetryDelay, type RetryBudget } from './retry.js'
@@ -25,8 +25,6 @@ export interface InterceptorSettings extends RetryBudget, MapContext {
   /** Requests between attempts (a timer, no connection): failed at once by close()/destroy(). */
   readonly waiting: Set<IpcRequest>
 }
-
-type Held = [statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string]
 
 /**
  * undici's handler interface as the core calls it (onConnect, onHeaders with raw headers...).
@@ -68,7 +66,11 @@ export class IpcRequest implements CoreHandler {
   private sent = false
   private delivered = false
   private connected = false
-  private held: Held | undefined
+  // The held head, in fields (no tuple per request); heldResume is set while a head is held.
+  private heldStatus = 0
+  private heldHeaders: Buffer[] | undefined
+  private heldResume: (() => void) | undefined
+  private heldText = ''
   private abortAttempt: ((err?: Error) => void) | undefined
   private abortReason: Error | undefined
   private timer: NodeJS.Timeout | undefined
@@ -124,7 +126,10 @@ export class IpcRequest implements CoreHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (this.holdHead) {
-      this.held = [statusCode, rawHeaders, resume, statusText]
+      this.heldStatus = statusCode
+      this.heldHeaders = rawHeaders
+      this.heldResume = resume
+      this.heldText = statusText
       return true
     }
     this.delivered = true
@@ -133,7 +138,7 @@ export class IpcRequest implements CoreHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.held !== undefined && !this.flushHead()) {
+    if (this.heldResume !== undefined && !this.flushHead()) {
       this.handler.onData?.(chunk)
       return false
     }
@@ -141,7 +146,7 @@ export class IpcRequest implements CoreHandler {
   }
 
   onComplete(trailers: string[] | null): void {
-    if (this.held !== undefined) this.flushHead()
+    if (this.heldResume !== undefined) this.flushHead()
     this.handler.onComplete?.(trailers)
   }
 
@@ -167,7 +172,8 @@ export class IpcRequest implements CoreHandler {
     this.published('retry', err)
     this.attempt++
     this.sent = false
-    this.held = undefined
+    this.heldHeaders = undefined
+    this.heldResume = undefined
     this.abortAttempt = undefined
     // The caller's handler gets its abort now, so that it works during the wait.
     this.connectDownstream(undefined)
@@ -208,14 +214,17 @@ export class IpcRequest implements CoreHandler {
 
   /** Give the caller the held head; false when it asked to pause. */
   private flushHead(): boolean {
-    const [statusCode, rawHeaders, resume, statusText] = this.held!
-    this.held = undefined
+    const resume = this.heldResume!
+    const rawHeaders = this.heldHeaders!
+    this.heldResume = undefined
+    this.heldHeaders = undefined
     this.delivered = true
     this.published('ok', undefined)
-    return this.handler.onHeaders?.(statusCode, rawHeaders, resume, statusText) ?? true
+    return this.handler.onHeaders?.(this.heldStatus, rawHeaders, resume, this.heldText) ?? true
   }
 
   private published(outcome: 'ok' | 'error' | 'retry', err: Error | undefined): void {
+    if (!requestSubscribed()) return
     publishRequest({ options: this.settings.options, method: this.method, outcome, code: (err as { code?: string } | undefined)?.code, attempts: this.attempt + 1 })
   }
 }
