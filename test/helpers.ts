@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -97,4 +98,67 @@ export function deferCleanup(): (fn: () => unknown) => void {
     for (const step of todo) await step()
   })
   return (fn) => void steps.push(fn)
+}
+
+/** One HTTP/1.1 GET over a raw Unix-socket connection (an independent client); resolves the body. */
+export function rawGet(socketPath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(socketPath)
+    let data = ''
+    sock.on('data', (d) => (data += d.toString()))
+    sock.on('error', reject)
+    sock.on('end', () => resolve(data.split('\r\n\r\n')[1] ?? ''))
+    sock.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  })
+}
+
+/** The error a promise must reject with; a resolution fails the test. */
+export function failure<E = { code?: string; message: string }>(p: Promise<unknown>): Promise<E> {
+  return p.then(
+    () => {
+      throw new Error('expected a refusal')
+    },
+    (e: unknown) => e as E,
+  )
+}
+
+/**
+ * Folders and foreign processes for the socket-safety tests, each removed after the test:
+ * `dir()` a temp folder; `stickyFolder(parentMode)` a 1777 folder like /tmp inside one of the
+ * test's own (never /tmp itself); `foreignScript(source)` a plain .mjs that uid 65534 can run
+ * from a 0711 folder (it never needs the checkout); `runAsNobody(script, args)` runs it as uid
+ * 65534 and kills it at clean-up.
+ */
+export function socketTestKit(defer: (fn: () => unknown) => void, prefix = 'nipc-') {
+  const dir = (): string => {
+    const t = tempDir(prefix)
+    defer(t.cleanup)
+    return t.dir
+  }
+  return {
+    dir,
+    stickyFolder(parentMode = 0o711): string {
+      const d = dir()
+      chmodSync(d, parentMode)
+      const t = path.join(d, 'tmp')
+      mkdirSync(t)
+      chmodSync(t, 0o1777)
+      return t
+    },
+    foreignScript(source: string): string {
+      const d = dir()
+      chmodSync(d, 0o711)
+      const file = path.join(d, 'script.mjs')
+      writeFileSync(file, source, { mode: 0o644 })
+      return file
+    },
+    runAsNobody(script: string, args: string[]): ChildProcess {
+      const child = spawn(process.execPath, [script, ...args], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] })
+      defer(async () => {
+        child.kill('SIGKILL')
+        await exited(child)
+      })
+      return child
+    },
+  }
 }

@@ -4,11 +4,12 @@ import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { acquireSocketLock, bindSocket, clearStaleSocket, ensureSocketFolder, lockPathFor, readLockOwner, serve, unlinkIfOurs } from '@naaccord/ipc-server'
-import { deferCleanup, exited, memoryLogger, runToEnd, spawnTs, tempDir, waitForLine } from './helpers.js'
+import { deferCleanup, exited, memoryLogger, runToEnd, spawnTs, waitForLine, socketTestKit, rawGet } from './helpers.js'
 import { bundleFixture, spawnBundle } from './bundle.js'
 
 const ok = (_req: unknown, res: import('node:http').ServerResponse) => res.end('ok')
 const defer = deferCleanup()
+const { dir } = socketTestKit(defer)
 const quiet = memoryLogger().logger
 
 // Dozens of server processes: bundled once, each starts in about 0.1 s instead of tsx's 0.5 s.
@@ -22,22 +23,7 @@ afterAll(() => {
   racer?.cleanup()
 })
 
-function dir(): string {
-  const t = tempDir()
-  defer(t.cleanup)
-  return t.dir
-}
 
-function get(socketPath: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(socketPath)
-    let data = ''
-    sock.on('data', (d) => (data += d.toString()))
-    sock.on('error', reject)
-    sock.on('end', () => resolve(data.split('\r\n\r\n')[1] ?? ''))
-    sock.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
-  })
-}
 
 /** Run `fn` over `items` with at most `limit` at once. */
 async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -155,7 +141,7 @@ describe('the lock is released by the kernel', () => {
     expect(await unlinkIfOurs(fsPath, bound.ino)).toBe(false) // not ours any more: left alone
     conn.destroy()
     await oldClosed
-    expect(await get(socketPath)).toBe('ok')
+    expect(await rawGet(socketPath)).toBe('ok')
     expect(fs.readdirSync(d).sort()).toEqual(['s.sock', 's.sock.lock'])
   })
 })
@@ -198,7 +184,7 @@ describe('SIGKILL at every step of serve() and of close()', () => {
         continue
       }
       const running = fs.readdirSync(folder).sort()
-      const answer = await get(socketPath)
+      const answer = await rawGet(socketPath)
       await ipc.close()
       outcomes.push({ phase, k, ms, running, answer, after: fs.readdirSync(folder) })
     }
@@ -258,7 +244,7 @@ describe('start races: ten processes on one path', () => {
       // Its lock is intact: the file names it, and nobody can take the lock from it.
       expect(readLockOwner(socketPath)?.pid, kind).toBe(winner.pid)
       await expect(acquireSocketLock(socketPath, quiet)).rejects.toMatchObject({ code: 'IPC_SOCKET_IN_USE', pid: winner.pid })
-      expect(await get(socketPath), kind).toBe(String(winner.pid))
+      expect(await rawGet(socketPath), kind).toBe(String(winner.pid))
       return winner
     }
 

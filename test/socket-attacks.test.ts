@@ -1,11 +1,10 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { serve, type IpcServer } from '@naaccord/ipc-server'
 import { bundleFixture, spawnBundle } from './bundle.js'
-import { deferCleanup, exited, isRoot, NOBODY, runToEnd, tempDir, waitForLine } from './helpers.js'
+import { deferCleanup, exited, isRoot, NOBODY, runToEnd, tempDir, waitForLine, socketTestKit, failure, rawGet } from './helpers.js'
 
 // Attacks on the socket's folder chain, lock and bind, by another user (uid 65534) against a
 // root server, in folders the tests make: a 1777 sticky folder inside a temp folder, never /tmp
@@ -13,13 +12,9 @@ import { deferCleanup, exited, isRoot, NOBODY, runToEnd, tempDir, waitForLine } 
 
 const ok = (_req: unknown, res: import('node:http').ServerResponse) => res.end('ok')
 const defer = deferCleanup()
+const { dir, stickyFolder, foreignScript, runAsNobody } = socketTestKit(defer, 'nipc-atk-')
 const NEEDS_ROOT = 'needs root: the attacker runs as uid 65534'
 
-function dir(): string {
-  const t = tempDir('nipc-atk-')
-  defer(t.cleanup)
-  return t.dir
-}
 
 async function start(socketPath: string, extra: Parameters<typeof serve>[1] = {}): Promise<IpcServer> {
   const ipc = await serve(ok, { socketPath, logger: false, handleSignals: false, ...extra })
@@ -27,53 +22,10 @@ async function start(socketPath: string, extra: Parameters<typeof serve>[1] = {}
   return ipc
 }
 
-function failure(p: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  return p.then(
-    () => {
-      throw new Error('expected a refusal')
-    },
-    (e: unknown) => e as { code?: string; message: string },
-  )
-}
 
-function get(socketPath: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(socketPath)
-    let data = ''
-    sock.on('data', (d) => (data += d.toString()))
-    sock.on('error', reject)
-    sock.on('end', () => resolve(data.split('\r\n\r\n')[1] ?? ''))
-    sock.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
-  })
-}
 
-/** A 1777 folder like /tmp, inside a 0711 temp folder of the test's own. */
-function stickyFolder(): string {
-  const d = dir()
-  fs.chmodSync(d, 0o711)
-  const t = path.join(d, 'tmp')
-  fs.mkdirSync(t)
-  fs.chmodSync(t, 0o1777)
-  return t
-}
 
-/** A plain script that uid 65534 can run: in a 0711 folder of its own. */
-function foreignScript(source: string): string {
-  const d = dir()
-  fs.chmodSync(d, 0o711)
-  const file = path.join(d, 'script.mjs')
-  fs.writeFileSync(file, source, { mode: 0o644 })
-  return file
-}
 
-function runAsNobody(script: string, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [script, ...args], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] })
-  defer(async () => {
-    child.kill('SIGKILL')
-    await exited(child)
-  })
-  return child
-}
 
 describe('the socket folder is checked as the socket folder, however the walk reaches it', () => {
   it('a link of our own ending in "." or ".." does not make a sticky shared folder the socket folder', async () => {
@@ -147,7 +99,7 @@ describe('another user filling the filesystem', () => {
       const socketPath = path.join(mnt, 'app', 's.sock')
       const started = await serve(ok, { socketPath, logger: false, handleSignals: false }).catch((e: { code?: string; message: string }) => e)
       if ('close' in started) {
-        expect(await get(socketPath)).toBe('ok')
+        expect(await rawGet(socketPath)).toBe('ok')
         await started.close()
         outcomes.push(`${free}:started`)
       } else {
@@ -187,7 +139,7 @@ describe('another user filling the filesystem with data', () => {
     expect(fs.readdirSync(path.join(mnt, 'app'))).toEqual([])
     fs.truncateSync(path.join(mnt, 'big'), 0)
     const ipc = await start(socketPath)
-    expect(await get(socketPath)).toBe('ok')
+    expect(await rawGet(socketPath)).toBe('ok')
     await ipc.close()
     expect(fs.readdirSync(path.join(mnt, 'app'))).toEqual([])
   })
@@ -230,7 +182,7 @@ describe("another user's socket at our path", () => {
     child.kill('SIGKILL')
     await exited(child)
     const ipc = await start(socketPath)
-    expect(await get(socketPath)).toBe('ok')
+    expect(await rawGet(socketPath)).toBe('ok')
     expect(fs.lstatSync(socketPath).uid).toBe(0)
     await ipc.close()
   })
@@ -339,7 +291,7 @@ describe('SIGKILL while creating the socket folder for a group', () => {
       const run = fs.lstatSync(path.join(top, 'a', 'run'))
       const seen = { a: [a.mode & 0o7777, a.uid], run: [run.mode & 0o7777, run.uid, run.gid] }
       if (JSON.stringify(seen) !== JSON.stringify({ a: [0o755, 0], run: [0o750, 0, NOBODY] })) wrong.push(`${path.basename(top)} ${JSON.stringify(seen)}`)
-      expect(await get(path.join(top, 'a', 'run', 's.sock'))).toBe('ok')
+      expect(await rawGet(path.join(top, 'a', 'run', 's.sock'))).toBe('ok')
       await ipc.close()
     }
     expect(wrong).toEqual([])

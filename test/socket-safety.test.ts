@@ -1,22 +1,17 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { serve, type IpcServer } from '@naaccord/ipc-server'
 import { SERVER_SOCKET_PATH_MAX, SUN_PATH_MAX } from '@naaccord/ipc-shared'
 import { resolveGroup } from '@naaccord/ipc-server'
 import { bundleFixture, spawnBundle } from './bundle.js'
-import { deferCleanup, exited, isRoot, NOBODY, tempDir, waitForLine } from './helpers.js'
+import { deferCleanup, exited, isRoot, NOBODY, waitForLine, socketTestKit, failure, rawGet } from './helpers.js'
 
 const ok = (_req: unknown, res: import('node:http').ServerResponse) => res.end('ok')
 const defer = deferCleanup()
+const { dir, stickyFolder, foreignScript, runAsNobody } = socketTestKit(defer)
 
-function dir(): string {
-  const t = tempDir()
-  defer(t.cleanup)
-  return t.dir
-}
 
 async function start(socketPath: string, extra: Parameters<typeof serve>[1] = {}): Promise<IpcServer> {
   const ipc = await serve(ok, { socketPath, logger: false, handleSignals: false, ...extra })
@@ -24,58 +19,15 @@ async function start(socketPath: string, extra: Parameters<typeof serve>[1] = {}
   return ipc
 }
 
-function failure(p: Promise<unknown>): Promise<{ code?: string; message: string; limit?: number }> {
-  return p.then(
-    () => {
-      throw new Error('expected a refusal')
-    },
-    (e: unknown) => e as { code?: string; message: string },
-  )
-}
 
-function get(socketPath: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(socketPath)
-    let data = ''
-    sock.on('data', (d) => (data += d.toString()))
-    sock.on('error', reject)
-    sock.on('end', () => resolve(data.split('\r\n\r\n')[1] ?? ''))
-    sock.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
-  })
-}
 
 /** Everything below `root`, as relative paths (lstat, links not followed). */
 function tree(root: string): string[] {
   return (fs.readdirSync(root, { recursive: true }) as string[]).sort()
 }
 
-/** A 1777 folder like /tmp, made by the test inside its own temp folder (never /tmp itself). */
-function stickyFolder(): string {
-  const d = dir()
-  fs.chmodSync(d, 0o755)
-  const t = path.join(d, 'tmp')
-  fs.mkdirSync(t)
-  fs.chmodSync(t, 0o1777)
-  return t
-}
 
-/** A plain script that uid 65534 can run: in a 0711 folder of its own, no access to the checkout needed. */
-function foreignScript(source: string): string {
-  const d = dir()
-  fs.chmodSync(d, 0o711)
-  const file = path.join(d, 'script.mjs')
-  fs.writeFileSync(file, source, { mode: 0o644 })
-  return file
-}
 
-function runAsNobody(script: string, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [script, ...args], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] })
-  defer(async () => {
-    child.kill('SIGKILL')
-    await exited(child)
-  })
-  return child
-}
 
 /** A name making `<folder>/<name>` exactly `bytes` long. */
 function pathOfLength(folder: string, bytes: number): string {
@@ -88,7 +40,7 @@ describe('socket path length (every path we bind fits sun_path)', () => {
   it('refuses a path whose private bind path would not fit, naming the maximum, and creates nothing', async () => {
     const d = dir()
     for (const bytes of [SUN_PATH_MAX, SERVER_SOCKET_PATH_MAX + 1]) {
-      const err = await failure(start(pathOfLength(d, bytes)))
+      const err = await failure<{ code?: string; message: string; limit?: number }>(start(pathOfLength(d, bytes)))
       expect(err.code).toBe('IPC_SOCKET_PATH_TOO_LONG')
       expect(err.limit).toBe(SERVER_SOCKET_PATH_MAX)
       expect(err.message).toContain(`at most ${SERVER_SOCKET_PATH_MAX}`)
@@ -99,7 +51,7 @@ describe('socket path length (every path we bind fits sun_path)', () => {
   it('serves on a path of exactly the maximum length', async () => {
     const d = dir()
     const ipc = await start(pathOfLength(d, SERVER_SOCKET_PATH_MAX))
-    expect(await get(ipc.socketPath!)).toBe('ok')
+    expect(await rawGet(ipc.socketPath!)).toBe('ok')
     expect(fs.lstatSync(ipc.socketPath!).mode & 0o777).toBe(0o600)
   })
 
@@ -116,7 +68,7 @@ describe('socket path length (every path we bind fits sun_path)', () => {
 
 describe('the folder chain, walked as written', () => {
   it('a socket directly in a sticky shared folder is refused with a private-subfolder hint, not chmod go-w', async () => {
-    const t = stickyFolder()
+    const t = stickyFolder(0o755)
     const err = await failure(start(path.join(t, 'service.sock')))
     expect(err.code).toBe('IPC_UNSAFE_SOCKET_PATH')
     expect(err.message).toContain(`use a private subfolder, e.g. ${path.join(t, 'naaccord', 'service.sock')}`)
@@ -126,23 +78,23 @@ describe('the folder chain, walked as written', () => {
   })
 
   it('a private subfolder of a sticky folder is created with dirMode and works', async () => {
-    const t = stickyFolder()
+    const t = stickyFolder(0o755)
     const ipc = await start(path.join(t, 'naaccord', 'service.sock'), { dirMode: 0o700 })
     expect(fs.lstatSync(path.join(t, 'naaccord')).mode & 0o7777).toBe(0o700)
-    expect(await get(ipc.socketPath!)).toBe('ok')
+    expect(await rawGet(ipc.socketPath!)).toBe('ok')
   })
 
   it('follows a symlink of our own (or root) in a sticky folder', async () => {
-    const t = stickyFolder()
+    const t = stickyFolder(0o755)
     const real = dir()
     fs.symlinkSync(real, path.join(t, 'mine'))
     const ipc = await start(path.join(t, 'mine', 'service.sock'))
-    expect(await get(ipc.socketPath!)).toBe('ok')
+    expect(await rawGet(ipc.socketPath!)).toBe('ok')
     expect(fs.lstatSync(path.join(real, 'service.sock')).isSocket()).toBe(true)
   })
 
   it.skipIf(!isRoot)('refuses a symlink planted by another user in a sticky folder, as the socket folder or above it (needs root)', async () => {
-    const t = stickyFolder()
+    const t = stickyFolder(0o755)
     const target = dir() // root's, 0700: a folder the server would happily use
     const planter = foreignScript(`import fs from 'node:fs'; for (const [to, at] of JSON.parse(process.argv[2])) fs.symlinkSync(to, at); console.log('planted')`)
     const child = runAsNobody(planter, [JSON.stringify([[target, path.join(t, 'sock-dir')], [target, path.join(t, 'above')]])])
@@ -157,7 +109,7 @@ describe('the folder chain, walked as written', () => {
   })
 
   it.skipIf(!isRoot)('a root server never chmods or chowns a file another user points a swapped symlink at (needs root)', async () => {
-    const t = stickyFolder()
+    const t = stickyFolder(0o755)
     const base = dir()
     // The victim: a root file 0600 that uid 65534 must never be able to read.
     const victimDir = path.join(base, 'victim')
@@ -195,7 +147,7 @@ describe('the folder chain, walked as written', () => {
   })
 
   it.skipIf(!isRoot)('another user racing to put a folder or a link where a root server creates its folder never gets it used (needs root)', async () => {
-    const t = stickyFolder()
+    const t = stickyFolder(0o755)
     const victim = path.join(dir(), 'victim') // root's folder, 0700: must never get a socket or a mode change
     fs.mkdirSync(victim, { mode: 0o700 })
     const target = path.join(t, 'naaccord')
@@ -215,7 +167,7 @@ describe('the folder chain, walked as written', () => {
       if (typeof ipc === 'object') {
         const st = fs.lstatSync(target)
         expect({ dir: st.isDirectory(), uid: st.uid, mode: st.mode & 0o7777 }).toEqual({ dir: true, uid: 0, mode: 0o700 })
-        expect(await get(ipc.socketPath!)).toBe('ok')
+        expect(await rawGet(ipc.socketPath!)).toBe('ok')
         await ipc.close()
         seen.started = (seen.started ?? 0) + 1
       } else seen[String(ipc)] = (seen[String(ipc)] ?? 0) + 1
@@ -228,7 +180,7 @@ describe('the folder chain, walked as written', () => {
   })
 
   it.skipIf(!isRoot)('a folder pre-created by another user in a sticky folder is refused, not adopted (needs root)', async () => {
-    const t = stickyFolder()
+    const t = stickyFolder(0o755)
     const theirs = path.join(t, 'naaccord')
     fs.mkdirSync(theirs, { mode: 0o700 })
     fs.chownSync(theirs, NOBODY, NOBODY)
@@ -244,7 +196,7 @@ describe('the folder chain, walked as written', () => {
     const folder = `/var/run/nipc-test-${process.pid}`
     defer(() => fs.rmSync(`/run/nipc-test-${process.pid}`, { recursive: true, force: true }))
     const ipc = await start(path.join(folder, 's.sock'))
-    expect(await get(ipc.socketPath!)).toBe('ok')
+    expect(await rawGet(ipc.socketPath!)).toBe('ok')
     expect(fs.lstatSync(`/run/nipc-test-${process.pid}/s.sock`).isSocket()).toBe(true)
   })
 
@@ -253,7 +205,7 @@ describe('the folder chain, walked as written', () => {
     fs.mkdirSync(path.join(d, 'run'), { mode: 0o755 })
     fs.symlinkSync('run', path.join(d, 'varrun')) // relative, as /var/run -> ../run
     const ipc = await start(path.join(d, 'varrun', 'naaccord', 'service.sock'))
-    expect(await get(ipc.socketPath!)).toBe('ok')
+    expect(await rawGet(ipc.socketPath!)).toBe('ok')
     expect(fs.lstatSync(path.join(d, 'run', 'naaccord', 'service.sock')).isSocket()).toBe(true)
   })
 })

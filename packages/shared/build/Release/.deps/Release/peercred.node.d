@@ -1,1 +1,0 @@
-cmd_Release/peercred.node := ln -f "Release/obj.target/peercred.node" "Release/peercred.node" 2>/dev/null || (rm -rf "Release/peercred.node" && cp -af "Release/obj.target/peercred.node" "Release/peercred.node")
