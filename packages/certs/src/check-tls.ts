@@ -2,19 +2,9 @@ import { createHash, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import tls from 'node:tls'
-import { InvalidOptionError, parseInteger, parseString } from '@naaccord/ipc-shared'
+import { InvalidOptionError, parseInteger, parseString, worstSeverity, type Finding, type Severity } from '@naaccord/ipc-shared'
 
-/** How bad a finding is; the CLI's exit code is the worst one (0, 1, 2). */
-export type Severity = 'ok' | 'warning' | 'critical'
-
-/** One thing a check looked at: what it found and, unless ok, what to do. */
-export interface Finding {
-  readonly check: string
-  readonly severity: Severity
-  readonly message: string
-  /** What to do about it (absent when ok). */
-  readonly fix?: string
-}
+export { worstSeverity, type Finding, type Severity }
 
 export interface CheckTlsOptions {
   /** Unix socket to connect to; or host and port. */
@@ -62,12 +52,6 @@ export interface CheckTlsResult {
 export const CHECK_TLS_DEFAULTS = Object.freeze({ warnDays: 30, criticalDays: 7, timeoutMs: 5_000, servername: 'localhost' })
 
 const DAY_MS = 86_400_000
-const SEVERITY_RANK: Record<Severity, number> = { ok: 0, warning: 1, critical: 2 }
-
-/** The worst severity among findings. */
-export function worstSeverity(findings: readonly Finding[]): Severity {
-  return findings.reduce<Severity>((w, f) => (SEVERITY_RANK[f.severity] > SEVERITY_RANK[w] ? f.severity : w), 'ok')
-}
 
 function pem(name: string, value: string): string {
   if (value.includes('-----BEGIN')) return value

@@ -2,19 +2,10 @@ import { promises as fsp, readFileSync, type Stats } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import path from 'node:path'
-import { DEFAULT_SOCKET_PATH, ENV, SUN_PATH_MAX, parseInteger, parseMode, pick, type Env } from '@naaccord/ipc-shared'
+import { DEFAULT_SOCKET_PATH, ENV, SUN_PATH_MAX, parseInteger, parseMode, pick, type Env, type Finding, type Severity } from '@naaccord/ipc-shared'
 import { lockHolder } from './socket-lock.js'
 
-/** How bad a finding is: the doctor's exit code is the worst one (ok 0, warning 1, critical 2). */
-export type Severity = 'ok' | 'warning' | 'critical'
-
-/** One thing the doctor looked at, what it found and, unless ok, what to do. */
-export interface Finding {
-  readonly check: string
-  readonly severity: Severity
-  readonly message: string
-  readonly fix?: string
-}
+export type { Finding, Severity }
 
 export interface DiagnoseOptions {
   /** The socket. Default: NAACCORD_SOCKET_PATH, then `/var/run/naaccord/service.sock`. */

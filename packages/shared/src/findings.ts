@@ -1,0 +1,28 @@
+/**
+ * What the operator tools (`naaccord-ipc doctor`, `naaccord-ipc check-tls`) report: one finding
+ * per thing looked at, and an exit code from the worst one.
+ */
+
+/** How bad a finding is; a command's exit code is the worst one (ok 0, warning 1, critical 2). */
+export type Severity = 'ok' | 'warning' | 'critical'
+
+/** One thing a check looked at: what it found and, unless ok, what to do. */
+export interface Finding {
+  readonly check: string
+  readonly severity: Severity
+  readonly message: string
+  /** What to do about it (absent when ok). */
+  readonly fix?: string
+}
+
+const SEVERITY_RANK: Record<Severity, number> = { ok: 0, warning: 1, critical: 2 }
+
+/**
+ * The worst severity among findings ('ok' when there are none).
+ *
+ * @example
+ * worstSeverity([{ check: 'mode', severity: 'warning', message: '0666' }]) // 'warning'
+ */
+export function worstSeverity(findings: readonly Finding[]): Severity {
+  return findings.reduce<Severity>((w, f) => (SEVERITY_RANK[f.severity] > SEVERITY_RANK[w] ? f.severity : w), 'ok')
+}
