@@ -269,7 +269,9 @@ describe('signals', () => {
     child.kill('SIGINT')
     child.kill('SIGTERM')
     await exited(child)
-    expect(child.signalCode).toBe('SIGINT') // the first signal, raised again once the server has closed
+    // The first signal the process handled, raised again once the server has closed: both are
+    // pending at once, and which one Node dispatches first is not the sender's to decide.
+    expect(['SIGINT', 'SIGTERM']).toContain(child.signalCode)
     expect(fs.readdirSync(d)).toEqual([])
   })
 })
