@@ -1,8 +1,8 @@
-import { createHash, X509Certificate } from 'node:crypto'
+import type { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import tls from 'node:tls'
-import { InvalidOptionError, parseInteger, parseString, worstSeverity, type Finding, type Severity } from '@naaccord/ipc-shared'
+import { InvalidOptionError, parseInteger, parseString, spkiSha256, subjectOf, worstSeverity, type Finding, type Severity } from '@naaccord/ipc-shared'
 
 export { worstSeverity, type Finding, type Severity }
 
@@ -160,11 +160,11 @@ export async function checkTls(options: CheckTlsOptions): Promise<CheckTlsResult
   if (outcome.peer && outcome.version && outcome.cipher) {
     const peer = outcome.peer
     const daysToExpiry = Math.floor((Date.parse(peer.validTo) - Date.now()) / DAY_MS)
-    const spkiPin = createHash('sha256').update(peer.publicKey.export({ type: 'spki', format: 'der' })).digest('base64')
+    const spkiPin = spkiSha256(peer)
     connection = {
       version: outcome.version,
       cipher: outcome.cipher,
-      subject: peer.subject.split('\n').join(', '),
+      subject: subjectOf(peer),
       issuer: peer.issuer.split('\n').join(', '),
       sans: (peer.subjectAltName ?? '').split(', ').filter(Boolean),
       notAfter: new Date(peer.validTo).toISOString(),

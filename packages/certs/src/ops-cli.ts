@@ -1,15 +1,12 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { InvalidOptionError, parseInteger } from '@naaccord/ipc-shared'
-import { checkTls, worstSeverity, type CheckTlsResult, type Finding, type Severity } from './check-tls.js'
+import { InvalidOptionError, SEVERITY_RANK, parseInteger } from '@naaccord/ipc-shared'
+import { checkTls, worstSeverity, type CheckTlsResult, type Finding } from './check-tls.js'
 
 /** Where the operator commands write (the CLI's io). */
 export interface OpsIo {
   stdout(text: string): void
   stderr(text: string): void
 }
-
-/** Monitoring exit codes (Nagios/Icinga convention): 0 ok, 1 warning, 2 critical. */
-export const SEVERITY_EXIT: Record<Severity, number> = Object.freeze({ ok: 0, warning: 1, critical: 2 })
 
 const TLS_FLAGS = {
   ca: { type: 'string' },
@@ -100,7 +97,7 @@ export async function runCheckTls(argv: readonly string[], io: OpsIo): Promise<n
     ...(v['timeout-ms'] !== undefined ? { timeoutMs: int('--timeout-ms', v['timeout-ms'], 1) } : {}),
   })
   io.stdout(v.json === true ? `${JSON.stringify(result, null, 2)}\n` : formatCheckTls(result))
-  return SEVERITY_EXIT[result.status]
+  return SEVERITY_RANK[result.status]
 }
 
 /**
@@ -148,5 +145,5 @@ export async function runDoctor(argv: readonly string[], io: OpsIo): Promise<num
   const status = worstSeverity(findings)
   if (v.json === true) io.stdout(`${JSON.stringify({ status, socketPath: report.socketPath, findings, ...(tlsResult?.connection ? { tls: tlsResult.connection } : {}) }, null, 2)}\n`)
   else io.stdout(`${status.toUpperCase()} doctor ${report.socketPath}\nfindings:\n${findingLines(findings)}\n`)
-  return SEVERITY_EXIT[status]
+  return SEVERITY_RANK[status]
 }

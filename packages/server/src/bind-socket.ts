@@ -9,8 +9,10 @@ import {
   SocketPathAccessError,
   SocketPathTooLongError,
   UnsafeSocketPathError,
+  isIpcError,
   type Logger,
 } from '@naaccord/ipc-shared'
+import { myUid } from './socket-path.js'
 
 /** server.listen() as a promise that rejects on the listen error (EADDRINUSE, EACCES...). */
 export function listen(server: Server, options: ListenOptions): Promise<void> {
@@ -39,9 +41,6 @@ function bindFolderPrefix(socketPath: string): string {
   return `.${path.basename(socketPath)}.`
 }
 
-function uid(): number {
-  return process.getuid?.() ?? -1
-}
 
 /**
  * Bind `server` to `socketPath` so that the socket is never reachable with a wider mode than
@@ -78,7 +77,7 @@ export async function bindSocket(server: Server, socketPath: string, mode: numbe
   try {
     privateDir = await fsp.mkdtemp(path.join(dir, bindFolderPrefix(socketPath)))
   } catch (err) {
-    throw new SocketPathAccessError(dir, `cannot create the private bind folder (${(err as NodeJS.ErrnoException).code}) as uid ${uid()}; the server needs write access to its socket folder`, { cause: err })
+    throw new SocketPathAccessError(dir, `cannot create the private bind folder (${(err as NodeJS.ErrnoException).code}) as uid ${myUid()}; the server needs write access to its socket folder`, { cause: err })
   }
   const tmpPath = path.join(privateDir, BOUND_NAME)
   try {
@@ -92,11 +91,11 @@ export async function bindSocket(server: Server, socketPath: string, mode: numbe
     try {
       await listen(server, { path: tmpPath, backlog: 511 })
     } catch (err) {
-      throw new SocketPathAccessError(tmpPath, `cannot bind the socket (${(err as NodeJS.ErrnoException).code}) as uid ${uid()}`, { cause: err })
+      throw new SocketPathAccessError(tmpPath, `cannot bind the socket (${(err as NodeJS.ErrnoException).code}) as uid ${myUid()}`, { cause: err })
     }
     // Inside our private 0700 folder nobody else can swap the socket: path calls are safe here.
     await fsp.chmod(tmpPath, mode)
-    if (gid !== undefined) await fsp.chown(tmpPath, uid(), gid)
+    if (gid !== undefined) await fsp.chown(tmpPath, myUid(), gid)
     try {
       await fsp.link(tmpPath, socketPath)
       await fsp.unlink(tmpPath)
@@ -107,7 +106,7 @@ export async function bindSocket(server: Server, socketPath: string, mode: numbe
         // ENOSPC, EDQUOT, EACCES, EROFS, EIO...: the folder or its filesystem, not the lack of hard links.
         throw new SocketPathAccessError(
           socketPath,
-          `cannot publish the socket with link(2) (${code}) as uid ${uid()}; ${code === 'ENOSPC' || code === 'EDQUOT' ? `the filesystem of ${dir} is full (space, inodes or quota): free some` : "check the folder's owner, mode and filesystem"}`,
+          `cannot publish the socket with link(2) (${code}) as uid ${myUid()}; ${code === 'ENOSPC' || code === 'EDQUOT' ? `the filesystem of ${dir} is full (space, inodes or quota): free some` : "check the folder's owner, mode and filesystem"}`,
           { cause: err },
         )
       }
@@ -121,8 +120,8 @@ export async function bindSocket(server: Server, socketPath: string, mode: numbe
     return { ino: st.ino }
   } catch (err) {
     if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()))
-    if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('IPC_')) throw err
-    throw new SocketPathAccessError(socketPath, `cannot bind the socket (${(err as NodeJS.ErrnoException).code ?? String(err)}) as uid ${uid()}`, { cause: err })
+    if (isIpcError(err)) throw err
+    throw new SocketPathAccessError(socketPath, `cannot bind the socket (${(err as NodeJS.ErrnoException).code ?? String(err)}) as uid ${myUid()}`, { cause: err })
   } finally {
     await fsp.rm(privateDir, { recursive: true, force: true })
   }
@@ -153,7 +152,7 @@ export async function removeStrayBindFolders(socketPath: string, log: Logger): P
     const folder = path.join(dir, name)
     try {
       const st = await fsp.lstat(folder)
-      if (!st.isDirectory() || st.uid !== uid()) {
+      if (!st.isDirectory() || st.uid !== myUid()) {
         log.warn({ path: folder, uid: st.uid }, 'left alone: looks like a private bind folder but is not ours')
         continue
       }

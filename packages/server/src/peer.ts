@@ -45,4 +45,15 @@ export function peerOf(socket: Socket): Peer | undefined {
   return peers.get(socket)
 }
 
+/**
+ * A copy of `peer` with `extra` set, keeping its accessors: a spread would call the lazy
+ * `startTime` getter and read /proc for every connection.
+ *
+ * @example
+ * withPeerFields(peerOf(socket), { certificate })
+ */
+export function withPeerFields(peer: Peer | undefined, extra: Partial<Peer>): Peer {
+  return Object.assign(Object.defineProperties({}, Object.getOwnPropertyDescriptors(peer ?? {})), extra) as Peer
+}
+
 export type { IncomingMessage }

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks'
 import { REQUEST_ID_HEADER, TRACEPARENT_HEADER, parseTraceparent, type Logger } from '@naaccord/ipc-shared'
 import { fixedShapeInfo } from '@naaccord/ipc-shared/logger'
 import { limitBody } from './http-server.js'
-import { peerOf, type Peer } from './peer.js'
+import { peerOf, withPeerFields, type Peer } from './peer.js'
 import { takeForwardedIdentity, type ResolvedTrustedProxy } from './trusted-proxy.js'
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void
@@ -41,13 +41,6 @@ function logPeer(peer: Peer, fwd: string | undefined): { object: object; json: s
   return entry
 }
 
-/** The connection's peer plus a forwarded identity, keeping its accessors (a lazy start time stays lazy). */
-function withForwardedIdentity(peer: Peer | undefined, forwardedIdentity: string): Peer {
-  const copy = Object.defineProperties({}, Object.getOwnPropertyDescriptors(peer ?? {})) as Peer
-  copy.forwardedIdentity = forwardedIdentity
-  return copy
-}
-
 const LOG_KEYS = ['reqId', 'traceId', 'method', 'path', 'status', 'durationMs', 'aborted', 'peer'] as const
 
 function tooLarge(res: ServerResponse, maxBodyBytes: number): void {
@@ -77,7 +70,7 @@ export function withRequestContext(handler: RequestListener, opts: RequestContex
     if (peer) req.peer = peer
     if (trustedProxy) {
       const forwardedIdentity = takeForwardedIdentity(req, trustedProxy)
-      if (forwardedIdentity !== undefined) req.peer = withForwardedIdentity(req.peer, forwardedIdentity)
+      if (forwardedIdentity !== undefined) req.peer = withPeerFields(req.peer, { forwardedIdentity })
     }
 
     if (requestLog) {

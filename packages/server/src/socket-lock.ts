@@ -6,10 +6,12 @@ import {
   SocketInUseError,
   SocketPathAccessError,
   UnsafeSocketPathError,
+  isIpcError,
   parseProcStat,
   readProcessStartTime,
   type Logger,
 } from '@naaccord/ipc-shared'
+import { myUid } from './socket-path.js'
 
 /** The lock beside the socket: a regular file, `<socketPath>.lock`, held with flock(2). */
 export function lockPathFor(socketPath: string): string {
@@ -67,9 +69,6 @@ export interface LockOwner {
   startTime: number | undefined
 }
 
-function uid(): number {
-  return process.getuid?.() ?? -1
-}
 
 function readOwnerFd(fd: number): LockOwner | undefined {
   try {
@@ -128,7 +127,7 @@ function openLockFile(lockPath: string): number {
     } catch {}
     throw new SocketPathAccessError(
       lockPath,
-      `cannot open the socket lock (${code})${folder}; this process runs as uid ${uid()}. Run the server as the folder's owner, or give it a folder of its own`,
+      `cannot open the socket lock (${code})${folder}; this process runs as uid ${myUid()}. Run the server as the folder's owner, or give it a folder of its own`,
       { cause: err },
     )
   }
@@ -182,14 +181,14 @@ export async function acquireSocketLock(socketPath: string, log: Logger): Promis
     try {
       const st = fs.fstatSync(fd)
       if (!st.isFile()) throw new UnsafeSocketPathError(lockPath, 'is not a regular file; remove it if it is yours, or choose another socketPath')
-      if (st.uid !== uid() && st.uid !== 0) {
-        throw new UnsafeSocketPathError(lockPath, `is owned by uid ${st.uid}, not by this process (uid ${uid()}) or root; remove it if no server runs on this path`)
+      if (st.uid !== myUid() && st.uid !== 0) {
+        throw new UnsafeSocketPathError(lockPath, `is owned by uid ${st.uid}, not by this process (uid ${myUid()}) or root; remove it if no server runs on this path`)
       }
       if (st.nlink !== 1) {
         throw new UnsafeSocketPathError(lockPath, `has ${st.nlink} hard links, so it is another file too; never written. Remove the link and start again`)
       }
       // Whoever can open the file can flock it: keep it ours alone, whatever made it wider.
-      if (st.mode & 0o077 && st.uid === uid()) fs.fchmodSync(fd, 0o600)
+      if (st.mode & 0o077 && st.uid === myUid()) fs.fchmodSync(fd, 0o600)
       if (!tryLockExclusive(fd)) {
         const owner = readOwnerFd(fd)
         if (isExiting(owner?.pid) && Date.now() < dyingDeadline) {
@@ -217,8 +216,8 @@ export async function acquireSocketLock(socketPath: string, log: Logger): Promis
       }
       return lock
     } catch (err) {
-      if (err instanceof Error && !('code' in err && typeof err.code === 'string' && err.code.startsWith('IPC_'))) {
-        throw new SocketPathAccessError(lockPath, `cannot take the socket lock (${(err as NodeJS.ErrnoException).code ?? err.message}) as uid ${uid()}`, { cause: err })
+      if (err instanceof Error && !isIpcError(err)) {
+        throw new SocketPathAccessError(lockPath, `cannot take the socket lock (${(err as NodeJS.ErrnoException).code ?? err.message}) as uid ${myUid()}`, { cause: err })
       }
       throw err
     } finally {

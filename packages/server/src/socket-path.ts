@@ -1,6 +1,6 @@
 import { constants as fsc, promises as fsp, type Stats } from 'node:fs'
 import path from 'node:path'
-import { SocketPathAccessError, UnsafeSocketPathError } from '@naaccord/ipc-shared'
+import { SocketPathAccessError, UnsafeSocketPathError, isIpcError } from '@naaccord/ipc-shared'
 
 const S_ISVTX = 0o1000
 /** path_resolution(7): Linux gives up after 40 symlinks (ELOOP). */
@@ -8,7 +8,8 @@ const MAX_SYMLINKS = 40
 /** Folders above the socket's own folder that we create (mkdir -p) get this mode. */
 const PARENT_DIR_MODE = 0o755
 
-function myUid(): number {
+/** This process's uid (-1 where the platform has none), as named in refusals. */
+export function myUid(): number {
   return process.getuid?.() ?? -1
 }
 
@@ -198,7 +199,7 @@ export async function ensureSocketFolder(socketPath: string, dirMode: number, gi
  * catch (err) { throw asStartError(err, socketPath, 'bind the socket') }
  */
 export function asStartError(err: unknown, target: string, what: string): Error {
-  if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('IPC_')) return err
+  if (isIpcError(err)) return err
   return new SocketPathAccessError(target, `cannot ${what} (${errnoOf(err)}: ${err instanceof Error ? err.message : String(err)}) as uid ${myUid()}; check the folder's owner and mode`, { cause: err })
 }
 

@@ -2,7 +2,7 @@ import type { X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
 import tls, { type SecureContextOptions, type TLSSocket, type TlsOptions } from 'node:tls'
 import { loadTlsMaterial, watchFiles, type FileWatch, type Logger, type TlsMaterial } from '@naaccord/ipc-shared'
-import { setPeer, type Peer, type PeerCertificate } from './peer.js'
+import { setPeer, withPeerFields, type Peer, type PeerCertificate } from './peer.js'
 import type { ResolvedServerTls } from './tls-options.js'
 import { publishRefused } from './server-events.js'
 
@@ -149,7 +149,7 @@ export function createTlsStage(options: TlsStageOptions): TlsStage {
       socket.destroy()
       return
     }
-    setPeer(socket, { ...known, certificate: verdict.identity })
+    setPeer(socket, withPeerFields(known, { certificate: verdict.identity }))
     socket.off('error', discard)
     options.onSecure(socket)
   })

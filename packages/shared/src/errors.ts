@@ -273,6 +273,7 @@ function describe(facts: CertificateFacts | undefined): string {
 }
 
 abstract class TlsPeerError extends IpcError {
+  override readonly statusCode = 502
   readonly subject: string | undefined
   readonly validTo: string | undefined
   constructor(message: string, facts?: CertificateFacts, options?: IpcErrorOptions) {
@@ -286,35 +287,30 @@ abstract class TlsPeerError extends IpcError {
 export class TlsUntrustedError extends TlsPeerError {
   static readonly code = 'IPC_TLS_UNTRUSTED'
   readonly code = 'IPC_TLS_UNTRUSTED'
-  override readonly statusCode = 502
 }
 
 /** The peer's certificate has expired or is not yet valid. */
 export class TlsExpiredError extends TlsPeerError {
   static readonly code = 'IPC_TLS_EXPIRED'
   readonly code = 'IPC_TLS_EXPIRED'
-  override readonly statusCode = 502
 }
 
 /** The server's certificate does not name the host (servername) the client asked for. */
 export class TlsHostnameError extends TlsPeerError {
   static readonly code = 'IPC_TLS_HOSTNAME'
   readonly code = 'IPC_TLS_HOSTNAME'
-  override readonly statusCode = 502
 }
 
 /** The server's public key does not match any configured pin. */
 export class TlsPinMismatchError extends TlsPeerError {
   static readonly code = 'IPC_TLS_PIN_MISMATCH'
   readonly code = 'IPC_TLS_PIN_MISMATCH'
-  override readonly statusCode = 502
 }
 
 /** The server requires a client certificate and none (or an unacceptable one) was presented. */
 export class TlsClientCertRequiredError extends TlsPeerError {
   static readonly code = 'IPC_TLS_CLIENT_CERT_REQUIRED'
   readonly code = 'IPC_TLS_CLIENT_CERT_REQUIRED'
-  override readonly statusCode = 502
 }
 
 /**

@@ -15,7 +15,8 @@ export interface Finding {
   readonly fix?: string
 }
 
-const SEVERITY_RANK: Record<Severity, number> = { ok: 0, warning: 1, critical: 2 }
+/** Severity as a number, which is also the command's exit code: ok 0, warning 1, critical 2. */
+export const SEVERITY_RANK: Readonly<Record<Severity, number>> = Object.freeze({ ok: 0, warning: 1, critical: 2 })
 
 /**
  * The worst severity among findings ('ok' when there are none).
