@@ -21,6 +21,9 @@ export interface BufferedDestination {
   readonly destroyed: boolean
 }
 
+// The most sonic-boom hands one write(2) (it slices longer strings): well above a hand-over.
+const WRITE_CHUNK = 1024 * 1024
+
 // The longest flush() waits for a write in flight (a stdout pipe nobody reads may never drain).
 const FLUSH_WAIT_MS = 1000
 
@@ -42,14 +45,16 @@ function flushAll(): void {
  * growing string and measures its byte length again on every write (a cost that grows with the
  * buffer: about 3-4 µs a line at 4 KiB here), so lines are collected in an array instead and
  * joined into one string per hand-over; sonic-boom (asynchronous, minLength 0) still does the
- * writing: ordering, partial writes, EAGAIN on pipes, flushSync.
+ * writing: ordering, partial writes, EAGAIN on pipes, flushSync. Its `maxWrite` is raised above
+ * a hand-over's size: at its default (16 KiB) a 16 KiB hand-over became two writes, each an
+ * asynchronous write through the thread pool (measured: 0.8 instead of 1.6-1.9 µs a line).
  *
  * @example
  * const log = pino({ name: 'svc' }, bufferedDestination(1))
  */
 export function bufferedDestination(dest: string | number, options: { minLength?: number; flushIntervalMs?: number } = {}): BufferedDestination {
   const minLength = options.minLength ?? LOG_BUFFER.minLength
-  const writer = pino.destination({ dest, sync: false })
+  const writer = pino.destination({ dest, sync: false, maxWrite: Math.max(WRITE_CHUNK, 4 * minLength) })
   const closed = () => (writer as unknown as { destroyed: boolean }).destroyed
   const writing = () => (writer as unknown as { _writing: boolean })._writing
   let pending: string[] = []
