@@ -5,6 +5,8 @@ export interface BenchArgs {
   readonly durationMs: number
   readonly warmupMs: number
   readonly rounds: number
+  /** Start the child processes this many times, sharing the rounds out over them. */
+  readonly lifetimes: number
   /** Run only the rows whose id matches. */
   readonly only: RegExp | undefined
   /** Profile these rows (server child under --cpu-prof) instead of running the benchmark. */
@@ -16,8 +18,8 @@ export interface BenchArgs {
 }
 
 export const DEFAULTS = Object.freeze({
-  full: { durationMs: 500, warmupMs: 150, rounds: 5 },
-  quick: { durationMs: 400, warmupMs: 150, rounds: 1 },
+  full: { durationMs: 300, warmupMs: 100, rounds: 9, lifetimes: 3 },
+  quick: { durationMs: 400, warmupMs: 150, rounds: 1, lifetimes: 1 },
   profile: { durationMs: 5000, warmupMs: 1000 },
 })
 
@@ -27,6 +29,7 @@ export const USAGE = `pnpm bench [-- options]
   --duration <s>     measured seconds per row and round (default ${DEFAULTS.full.durationMs / 1000})
   --warmup <s>       warm-up seconds before each measurement, not counted (default ${DEFAULTS.full.warmupMs / 1000})
   --rounds <n>       rounds; every round runs every row once, alternating the order (default ${DEFAULTS.full.rounds})
+  --lifetimes <n>    start the child processes n times and share the rounds out over them (default ${DEFAULTS.full.lifetimes})
   --only <regex>     run only rows whose id matches (writes bench/results/partial.*)
   --profile <ids>    comma-separated row ids: run each once (${DEFAULTS.profile.durationMs / 1000} s unless --duration) with the
                      server child under node --cpu-prof, and summarise the profile (bench/results/profiles/)
@@ -56,6 +59,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       duration: { type: 'string' },
       warmup: { type: 'string' },
       rounds: { type: 'string' },
+      lifetimes: { type: 'string' },
       only: { type: 'string' },
       profile: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
@@ -73,6 +77,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     durationMs: duration !== undefined ? duration * 1000 : profile ? DEFAULTS.profile.durationMs : base.durationMs,
     warmupMs: warmup !== undefined ? warmup * 1000 : profile ? DEFAULTS.profile.warmupMs : base.warmupMs,
     rounds: positive('rounds', values.rounds, true) ?? base.rounds,
+    lifetimes: positive('lifetimes', values.lifetimes, true) ?? (values.only ? 1 : base.lifetimes),
     only: values.only ? new RegExp(values.only) : undefined,
     profile,
     pin: !values['no-pin'],

@@ -70,7 +70,6 @@ export function describeEnvironment(pinning: Pinning, root: string): Environment
     versions: {
       express: versionOf('express'),
       undici: versionOf('undici'),
-      autocannon: versionOf('autocannon'),
       'node bundled undici (global fetch)': process.versions.undici ?? 'unknown',
       openssl: process.versions.openssl,
     },

@@ -1,8 +1,8 @@
 /**
  * Every latency of one measurement, kept exactly (milliseconds, as doubles): a few hundred
  * thousand values at most, so percentiles are read from the sorted samples rather than from a
- * histogram. (autocannon's own histogram counts whole milliseconds, too coarse for a Unix socket
- * at one connection, where a request takes a few tens of microseconds.)
+ * histogram. (A histogram of whole milliseconds, as load tools keep, is too coarse for a Unix
+ * socket at one connection, where a request takes a few tens of microseconds.)
  */
 export class LatencyRecorder {
   #values = new Float64Array(1 << 16)

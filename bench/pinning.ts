@@ -38,7 +38,7 @@ export function pinLoadGenerator(enabled: boolean): Pinning {
     pinned: true,
     serverCpus,
     loadCpus,
-    note: `taskset: server child on CPU ${serverCpus}, load generator (autocannon and the client drivers) on CPU ${loadCpus}`,
+    note: `taskset: server child on CPU ${serverCpus}, load generator (the keep-alive and client drivers) on CPU ${loadCpus}`,
   }
 }
 

@@ -6,6 +6,8 @@ import type { RatioCheck, TargetResult } from './targets.js'
 export interface Settings {
   readonly mode: 'full' | 'quick' | 'partial'
   readonly rounds: number
+  /** How many times the child processes were started (the rounds shared out over them). */
+  readonly lifetimes?: number
   readonly durationMs: number
   readonly warmupMs: number
   readonly order: string
@@ -223,7 +225,7 @@ export function hopBlocks(rows: readonly RowResult[]): Block[] {
     { kind: 'heading', level: 2, text: 'The whole hop' },
     {
       kind: 'text',
-      text: 'autocannon -> public web app (Express on TCP 127.0.0.1, its own process) -> services (the example-shaped Express app) and back; only the way the web app calls services differs. req/s c=32: median of the rounds (min–max); ratios are to today\'s hop (node:http agent), taken round by round. CPU is per request, c=32: web = the web app process (Express + its services client), services = the services process, hop = both.',
+      text: 'keep-alive load -> public web app (Express on TCP 127.0.0.1, its own process) -> services (the example-shaped Express app) and back; only the way the web app calls services differs. req/s c=32: median of the rounds (min–max); ratios are to today\'s hop (node:http agent), taken round by round. CPU is per request, c=32: web = the web app process (Express + its services client), services = the services process, hop = both.',
     },
     {
       kind: 'table',

@@ -10,13 +10,13 @@ export const SECTIONS: ReadonlyArray<{ id: SectionId; title: string; about: stri
     id: 'hop',
     title: '0. The whole hop (what users feel)',
     about:
-      'autocannon -> the public web app (Express on TCP 127.0.0.1, its own process) -> services (the example-shaped Express app, in the server child) and back. ' +
+      'keep-alive load -> the public web app (Express on TCP 127.0.0.1, its own process) -> services (the example-shaped Express app, in the server child) and back. ' +
       'Only the way the web app calls services differs. CPU per request is measured in both processes; "hop CPU" is their sum.',
   },
   {
     id: 'matrix',
-    title: '1. Transport matrix (keep-alive, autocannon)',
-    about: '{TCP loopback, Unix socket} x {plain, mutual TLS 1.3} x {bare node:http, Express via serve()}; autocannon, keep-alive, no pipelining.',
+    title: '1. Transport matrix (keep-alive)',
+    about: '{TCP loopback, Unix socket} x {plain, mutual TLS 1.3} x {bare node:http, Express via serve()}; keep-alive connections held for the whole run, no pipelining.',
   },
   {
     id: 'setup',
@@ -30,14 +30,14 @@ export const SECTIONS: ReadonlyArray<{ id: SectionId; title: string; about: stri
   },
   {
     id: 'framework',
-    title: '4. Framework overhead (Unix socket, plain, autocannon)',
+    title: '4. Framework overhead (Unix socket, plain, keep-alive)',
     about: 'The same Express app through serve() and on a plain server.listen(path); then one serve() feature off at a time.',
   },
 ]
 
 export const CONCURRENCIES = [1, 32] as const
 
-export type Load = { kind: 'autocannon' } | { kind: 'client'; client: ClientKind } | { kind: 'setup'; handshake: Handshake | undefined }
+export type Load = { kind: 'keep-alive' } | { kind: 'client'; client: ClientKind } | { kind: 'setup'; handshake: Handshake | undefined }
 
 export interface RowSpec {
   /** Stable id, used by --only, --profile and the JSON. */
@@ -65,7 +65,7 @@ function keepAliveRow(handler: 'bare' | 'serve', transport: 'tcp' | 'unix', tls:
   if (handler === 'serve' && transport === 'unix' && !tls) {
     appears.push({ section: 'framework', label: 'serve(): peer check + request id + request log (file)' })
   }
-  return { id: `${transport}-${sec}-${handler}-c${c}`, endpoint: `${handler}-${transport}-${sec}`, concurrency: c, load: { kind: 'autocannon' }, transport, tls, appears }
+  return { id: `${transport}-${sec}-${handler}-c${c}`, endpoint: `${handler}-${transport}-${sec}`, concurrency: c, load: { kind: 'keep-alive' }, transport, tls, appears }
 }
 
 /** The ways the web app calls services, in the order a round measures them. */
@@ -78,11 +78,11 @@ export const HOPS = [
 
 function hopRow(endpoint: (typeof HOPS)[number][0], label: string, c: number): RowSpec {
   const tls = endpoint === 'hop-ours-tls'
-  return { id: `${endpoint}-c${c}`, endpoint, concurrency: c, load: { kind: 'autocannon' }, transport: endpoint.startsWith('hop-ours') ? 'unix' : 'tcp', tls, appears: [{ section: 'hop', label }] }
+  return { id: `${endpoint}-c${c}`, endpoint, concurrency: c, load: { kind: 'keep-alive' }, transport: endpoint.startsWith('hop-ours') ? 'unix' : 'tcp', tls, appears: [{ section: 'hop', label }] }
 }
 
 function frameworkRow(endpoint: 'express-unix-plain' | 'serve-unix-plain-nopeer' | 'serve-unix-plain-nolog', label: string, c: number): RowSpec {
-  return { id: `${endpoint}-c${c}`, endpoint, concurrency: c, load: { kind: 'autocannon' }, transport: 'unix', tls: false, appears: [{ section: 'framework', label }] }
+  return { id: `${endpoint}-c${c}`, endpoint, concurrency: c, load: { kind: 'keep-alive' }, transport: 'unix', tls: false, appears: [{ section: 'framework', label }] }
 }
 
 function clientRow(client: ClientKind, c: number): RowSpec {

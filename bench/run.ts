@@ -14,7 +14,7 @@ import { connectionSetupDriver } from './connection-setup.js'
 import type { ClientTls, Driver } from './driver.js'
 import { describeEnvironment } from './environment.js'
 import { LatencyRecorder } from './latency.js'
-import { autocannonDriver } from './load.js'
+import { keepAliveDriver } from './keep-alive.js'
 import { pinLoadGenerator, type Pinning } from './pinning.js'
 import { summariseProfile, type CpuProfile, type Share } from './profile-summary.js'
 import type { Endpoint, EndpointName } from './protocol.js'
@@ -38,10 +38,12 @@ interface Context {
   readonly args: BenchArgs
 }
 
-function makeDriver(spec: RowSpec, endpoint: Endpoint, tls: ClientTls): Driver & { resumedShare?: () => number } {
+type RowDriver = Driver & { resumedShare?: () => number }
+
+function makeDriver(spec: RowSpec, endpoint: Endpoint, tls: ClientTls): RowDriver {
   switch (spec.load.kind) {
-    case 'autocannon':
-      return autocannonDriver(endpoint, tls, spec.concurrency)
+    case 'keep-alive':
+      return keepAliveDriver(endpoint, tls, spec.concurrency)
     case 'client':
       return clientDriver(spec.load.client, endpoint, spec.concurrency)
     case 'setup':
@@ -50,11 +52,10 @@ function makeDriver(spec: RowSpec, endpoint: Endpoint, tls: ClientTls): Driver &
 }
 
 /** Warm up, then measure one row once: throughput, latency, and CPU on both sides of the socket. */
-async function measure(spec: RowSpec, round: number, ctx: Context, durationMs: number): Promise<Sample> {
-  const driver = makeDriver(spec, ctx.endpoint(spec.endpoint), ctx.tls)
+async function measure(spec: RowSpec, round: number, ctx: Context, durationMs: number, driver: RowDriver): Promise<Sample> {
   const hop = spec.appears.some((a) => a.section === 'hop')
   const gated = spec.load.kind === 'setup' && (spec.endpoint === 'serve-unix-plain' || spec.endpoint === 'serve-unix-plain-nopeer')
-  try {
+  {
     const warmup = ctx.args.warmupMs > 0 ? await driver.run(ctx.args.warmupMs) : undefined
     // The request log is a real file; keep it from growing for the whole run.
     truncateSync(ctx.requestLog, 0)
@@ -95,8 +96,6 @@ async function measure(spec: RowSpec, round: number, ctx: Context, durationMs: n
       resumedShare: spec.tls && spec.load.kind === 'setup' ? driver.resumedShare?.() : undefined,
       otherCpu,
     }
-  } finally {
-    await driver.close()
   }
 }
 
@@ -108,13 +107,13 @@ const RETRY = Object.freeze({ otherCpuAbove: 0.1, attempts: 3, pauseMs: 300, bud
  * processes on the machine took more than RETRY.otherCpuAbove of it; keep the quietest attempt.
  * On a shared machine, bursts of someone else's work otherwise land on random rows.
  */
-async function measureQuietly(spec: RowSpec, round: number, ctx: Context, durationMs: number, retries: { left: number; used: number }): Promise<Sample> {
-  let best = await measure(spec, round, ctx, durationMs)
+async function measureQuietly(spec: RowSpec, round: number, ctx: Context, durationMs: number, retries: { left: number; used: number }, driver: RowDriver): Promise<Sample> {
+  let best = await measure(spec, round, ctx, durationMs, driver)
   for (let attempt = 1; attempt < RETRY.attempts && (best.otherCpu ?? 0) > RETRY.otherCpuAbove && retries.left > 0; attempt++) {
     retries.left--
     retries.used++
     await sleep(RETRY.pauseMs)
-    const again = await measure(spec, round, ctx, durationMs)
+    const again = await measure(spec, round, ctx, durationMs, driver)
     if ((again.otherCpu ?? 0) < (best.otherCpu ?? 0)) best = again
   }
   return best
@@ -181,26 +180,47 @@ async function benchmark(args: BenchArgs, pinning: Pinning): Promise<void> {
 
   const samples = new Map<string, Sample[]>(specs.map((s) => [s.id, []]))
   const retries = { left: Math.ceil(specs.length * args.rounds * RETRY.budgetShare), used: 0 }
-  await withServers(args, pinning, undefined, async (ctx) => {
-    // A warm-up pass over every server, client and handshake kind, so that round 1 does not
-    // measure the JIT compiling Express or undici (it takes Express about a second).
-    const warm = specs.filter((s) => s.concurrency === Math.max(...specs.map((x) => x.concurrency)))
-    console.log(`warming up (${warm.length} rows)...`)
-    for (const spec of warm) {
-      const driver = makeDriver(spec, ctx.endpoint(spec.endpoint), ctx.tls)
-      await driver.run(Math.max(2 * args.warmupMs, 300))
-      await driver.close()
-    }
-    for (let round = 0; round < args.rounds; round++) {
-      // Alternate the order so that drift (thermal, page cache, JIT) does not favour the rows that come first.
-      const order = round % 2 === 0 ? specs : [...specs].reverse()
-      for (const [i, spec] of order.entries()) {
-        const sample = await measureQuietly(spec, round, ctx, args.durationMs, retries)
-        samples.get(spec.id)!.push(sample)
-        progress(spec, sample, `[${round + 1}/${args.rounds} ${String(i + 1).padStart(2)}/${specs.length}]`)
+  // The rounds are shared out over `lifetimes` fresh pairs of child processes: what V8 makes of
+  // the same code (inlining, feedback, GC timing) differs a little from one process to the next,
+  // and a run that samples one process only keeps that process's draw.
+  const lifetimes = Math.min(args.lifetimes, args.rounds)
+  let round = 0
+  for (let life = 0; life < lifetimes; life++) {
+    const roundsHere = Math.floor(args.rounds / lifetimes) + (life < args.rounds % lifetimes ? 1 : 0)
+    await withServers(args, pinning, undefined, async (ctx) => {
+      // One driver per row for the lifetime: its connections (and clients) stay open across
+      // rounds, so a measurement never pays for opening them.
+      const drivers = new Map<string, RowDriver>()
+      const driverOf = (spec: RowSpec): RowDriver => {
+        let d = drivers.get(spec.id)
+        if (d === undefined) {
+          d = makeDriver(spec, ctx.endpoint(spec.endpoint), ctx.tls)
+          drivers.set(spec.id, d)
+        }
+        return d
       }
-    }
-  })
+      try {
+        // Two warm-up passes over every row (forward, then backward), so that the first round
+        // does not measure the JIT compiling Express or undici (it takes Express about a second)
+        // and no row is always the first one measured after them. The rounds' order alternates
+        // across lifetimes too: with an odd number of rounds per lifetime, every other lifetime
+        // starts with the reversed order.
+        console.log(`${lifetimes > 1 ? `processes ${life + 1}/${lifetimes}: ` : ''}warming up (${specs.length} rows)...`)
+        for (const spec of [...specs, ...[...specs].reverse()]) await driverOf(spec).run(Math.max(2 * args.warmupMs, 200))
+        for (let i = 0; i < roundsHere; i++, round++) {
+          // Alternate the order so that drift (thermal, page cache, JIT) does not favour the rows that come first.
+          const order = round % 2 === 0 ? specs : [...specs].reverse()
+          for (const [j, spec] of order.entries()) {
+            const sample = await measureQuietly(spec, round, ctx, args.durationMs, retries, driverOf(spec))
+            samples.get(spec.id)!.push(sample)
+            progress(spec, sample, `[${round + 1}/${args.rounds} ${String(j + 1).padStart(2)}/${specs.length}]`)
+          }
+        }
+      } finally {
+        for (const d of drivers.values()) await d.close()
+      }
+    })
+  }
 
   const report: BenchReport = {
     environment: describeEnvironment(pinning, ROOT),
@@ -209,7 +229,8 @@ async function benchmark(args: BenchArgs, pinning: Pinning): Promise<void> {
       rounds: args.rounds,
       durationMs: args.durationMs,
       warmupMs: args.warmupMs,
-      order: `round-robin over all rows, order reversed every other round; ${retries.used} measurement(s) repeated because other processes took over ${RETRY.otherCpuAbove * 100}% of the machine`,
+      lifetimes,
+      order: `round-robin over all rows, order reversed every other round, rounds shared out over ${lifetimes} start(s) of the child processes; ${retries.used} measurement(s) repeated because other processes took over ${RETRY.otherCpuAbove * 100}% of the machine`,
     },
     runtimeS: (performance.now() - started) / 1000,
     rows: summarise(specs, samples),
@@ -241,7 +262,14 @@ async function profile(args: BenchArgs, pinning: Pinning, ids: readonly string[]
     if (!spec) throw new Error(`--profile: no row "${id}"; ids: ${[...all.keys()].join(', ')}`)
     const dir = path.join(RESULTS, 'profiles', `${id}-${new Date().toISOString().replace(/[:.]/g, '-')}`)
     mkdirSync(dir, { recursive: true })
-    const sample = await withServers(args, pinning, dir, (ctx) => measure(spec, 0, ctx, args.durationMs))
+    const sample = await withServers(args, pinning, dir, async (ctx) => {
+      const driver = makeDriver(spec, ctx.endpoint(spec.endpoint), ctx.tls)
+      try {
+        return await measure(spec, 0, ctx, args.durationMs, driver)
+      } finally {
+        await driver.close()
+      }
+    })
     progress(spec, sample, '[profile]')
     const requests = sample.completed + sample.warmupCompleted
     const hop = spec.appears.some((a) => a.section === 'hop')

@@ -26,7 +26,12 @@ const nodeServers: http.Server[] = []
 const ipcServers: IpcServer[] = []
 const endpoints: Partial<Record<EndpointName, Endpoint>> = {}
 
+// The load generator keeps its connections for the whole run (bench/keep-alive.ts); servers
+// keep idle ones that long too, so no measurement pays for reconnecting.
+const IDLE_MS = 300_000
+
 function listen(server: http.Server, where: { path: string } | { host: string; port: 0 }): Promise<void> {
+  server.keepAliveTimeout = Math.max(server.keepAliveTimeout, IDLE_MS)
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(where, () => {
@@ -86,7 +91,7 @@ async function main(): Promise<void> {
   // Request logs go to a real file, as in production; run.ts truncates it between measurements.
   const logger = createLogger({ name: 'bench', destination: path.join(config.workDir, 'requests.log') })
   const uid = process.getuid?.() ?? 0
-  const common = { logger, handleSignals: false, acknowledgePlaintextSocket: true, allowPlaintextTcp: true } satisfies ServerOptions
+  const common = { logger, handleSignals: false, acknowledgePlaintextSocket: true, allowPlaintextTcp: true, limits: { keepAliveTimeoutMs: IDLE_MS } } satisfies ServerOptions
   const tls = { cert: config.pki.cert, key: config.pki.key, ca: config.pki.ca, clientAuth: 'require', watch: false } as const
 
   await startBare(false)
@@ -137,7 +142,6 @@ async function main(): Promise<void> {
   // log on), plain and with mutual TLS.
   const services = createServicesApp()
   const servicesTcp = http.createServer(services)
-  servicesTcp.keepAliveTimeout = 60_000
   nodeServers.push(servicesTcp)
   await listen(servicesTcp, { host: '127.0.0.1', port: 0 })
   endpoints['svc-express-tcp'] = { name: 'svc-express-tcp', transport: 'tcp', tls: false, port: (servicesTcp.address() as AddressInfo).port }

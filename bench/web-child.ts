@@ -66,7 +66,8 @@ function viaOurClient(tls: boolean): FetchReport {
 
 async function listenWeb(name: EndpointName, fetchReport: FetchReport): Promise<Endpoint> {
   const server = http.createServer(createWebApp(fetchReport))
-  server.keepAliveTimeout = 60_000
+  // The load generator keeps its connections for the whole run (bench/keep-alive.ts).
+  server.keepAliveTimeout = 300_000
   servers.push(server)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
