@@ -15,6 +15,8 @@ export type EndpointName =
   | 'express-unix-plain'
   | 'serve-unix-plain-nopeer'
   | 'serve-unix-plain-nolog'
+  // A second serve() configured exactly as serve-unix-plain: the A/A pair that shows the noise floor.
+  | 'serve-unix-plain-twin'
   // The services side of the whole hop (server child).
   | 'svc-express-tcp'
   | 'svc-serve-unix'

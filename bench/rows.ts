@@ -81,7 +81,7 @@ function hopRow(endpoint: (typeof HOPS)[number][0], label: string, c: number): R
   return { id: `${endpoint}-c${c}`, endpoint, concurrency: c, load: { kind: 'keep-alive' }, transport: endpoint.startsWith('hop-ours') ? 'unix' : 'tcp', tls, appears: [{ section: 'hop', label }] }
 }
 
-function frameworkRow(endpoint: 'express-unix-plain' | 'serve-unix-plain-nopeer' | 'serve-unix-plain-nolog', label: string, c: number): RowSpec {
+function frameworkRow(endpoint: 'express-unix-plain' | 'serve-unix-plain-nopeer' | 'serve-unix-plain-nolog' | 'serve-unix-plain-twin', label: string, c: number): RowSpec {
   return { id: `${endpoint}-c${c}`, endpoint, concurrency: c, load: { kind: 'keep-alive' }, transport: 'unix', tls: false, appears: [{ section: 'framework', label }] }
 }
 
@@ -142,6 +142,7 @@ export function buildRows(): RowSpec[] {
       keepAliveRow('serve', 'tcp', false, c),
       keepAliveRow('serve', 'unix', false, c),
       frameworkRow('express-unix-plain', 'the same Express app on server.listen(path)', c),
+      frameworkRow('serve-unix-plain-twin', 'serve() again: a second server with the same options (A/A)', c),
       frameworkRow('serve-unix-plain-nopeer', 'serve(), peer check off (allow: false)', c),
       frameworkRow('serve-unix-plain-nolog', 'serve(), request log off (requestLog: false)', c),
       keepAliveRow('serve', 'tcp', true, c),

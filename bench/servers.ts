@@ -128,10 +128,13 @@ async function main(): Promise<void> {
   const variants = [
     ['serve-unix-plain-nopeer', { allow: false }],
     ['serve-unix-plain-nolog', { allow: { uids: [uid] }, requestLog: false }],
+    // Nothing changed: the same options as serve-unix-plain (a TCP listener too), for the A/A pair.
+    ['serve-unix-plain-twin', { allow: { uids: [uid] } }],
   ] as const
   for (const [name, extra] of variants) {
     const socketPath = socket(name)
-    ipcServers.push(await serve(app, { ...common, ...extra, socketPath }))
+    const listen = name === 'serve-unix-plain-twin' ? { listen: [{ socketPath }, { host: '127.0.0.1', port: 0 as const }] } : {}
+    ipcServers.push(await serve(app, { ...common, ...extra, ...listen, socketPath }))
     endpoints[name] = { name, transport: 'unix', tls: false, socketPath }
   }
   timeConnections('serve-unix-plain', ipcServers[0]!.server)

@@ -79,6 +79,16 @@ export const TARGETS: readonly TargetSpec[] = [
     ],
   },
   {
+    n: 2,
+    title: 'Noise floor: two identical serve() servers (same app, same options) measured as a pair; 1.00x is what a perfect method would show',
+    checks: [],
+    context: [
+      serverCpu('A/A server CPU/req c=32', 'serve-unix-plain-twin-c32', 'unix-plain-serve-c32'),
+      rps('A/A req/s c=32', 'serve-unix-plain-twin-c32', 'unix-plain-serve-c32'),
+      rps('A/A req/s c=1', 'serve-unix-plain-twin-c1', 'unix-plain-serve-c1'),
+    ],
+  },
+  {
     n: 3,
     title: 'serve() next to the bare Express app on the same socket, request log on: >= 0.97x throughput and <= 1.03x server CPU per request (c=32)',
     checks: [

@@ -4,7 +4,7 @@ import path from 'node:path'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
 import { createClient } from '@naaccord/ipc-client'
-import { serve, type IpcServer } from '@naaccord/ipc-server'
+import { flushLogger, serve, type IpcServer } from '@naaccord/ipc-server'
 import { createServicesApp } from '../examples/services/app.js'
 import { createWebApp } from '../examples/web/app.js'
 import { ROOT, deferCleanup, exited, memoryLogger, tempDir, waitForLine } from './helpers.js'
@@ -63,6 +63,8 @@ describe('the example pair end to end', () => {
     const res = await request(web).get('/api/reports/2').set('x-request-id', 'e2e-42').expect(200)
     expect(res.body).toMatchObject({ id: '2', site: 'site-b' })
     expect(res.headers['x-request-id']).toBe('e2e-42')
+    // The request log is written in batches: flushLogger() writes what it holds.
+    await flushLogger(services.logger)
     const line = services.lines.find((l) => l.msg === 'request' && l.reqId === 'e2e-42')
     expect(line).toMatchObject({ method: 'GET', path: '/reports/2', status: 200 })
     const who = await request(web).get('/api/whoami').expect(200)

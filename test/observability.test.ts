@@ -9,7 +9,7 @@ import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import { createTestPki } from '@naaccord/ipc-certs'
 import { clientMetrics, createClient, propagationHeaders } from '@naaccord/ipc-client'
-import { serve, serveMetrics } from '@naaccord/ipc-server'
+import { flushLogger, serve, serveMetrics } from '@naaccord/ipc-server'
 import { NOBODY, deferCleanup, isRoot, memoryLogger, tempDir } from './helpers.js'
 
 const execFileAsync = promisify(execFile)
@@ -135,12 +135,17 @@ describe('trace context', () => {
     const headers = propagationHeaders(incoming)
     expect(headers).toEqual({ traceparent, tracestate: 'congo=t61rcWkgMzE', 'x-request-id': 'web-42' })
     expect(await client.get('/traced', { headers })).toEqual({ traceparent, tracestate: 'congo=t61rcWkgMzE' })
+    // The request log is written in batches: flushLogger() writes what it holds.
+    await flushLogger(logger)
     const line = lines.find((l) => l.msg === 'request' && l.path === '/traced')
     expect(line).toMatchObject({ reqId: 'web-42', traceId: '4bf92f3577b34da6a3ce929d0e0e4736' })
 
     // A malformed traceparent is not forwarded (nor its tracestate), and not logged.
     expect(propagationHeaders({ headers: { traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01', tracestate: 'a=b' } })).toEqual({})
     await client.get('/plain', { headers: { traceparent: 'garbage' } })
-    expect(lines.find((l) => l.msg === 'request' && l.path === '/plain')?.traceId).toBeUndefined()
+    await flushLogger(logger)
+    const plain = lines.find((l) => l.msg === 'request' && l.path === '/plain')
+    expect(plain).toBeDefined()
+    expect(plain!.traceId).toBeUndefined()
   })
 })

@@ -22,6 +22,8 @@ export { clearStaleSocket } from './stale-socket.js'
 export { bindSocket, removeStrayBindFolders, unlinkIfOurs, type BoundSocket } from './bind-socket.js'
 export { resolveGroup } from './group.js'
 export { diagnoseSocket, type DiagnoseOptions, type SocketDiagnosis, type Finding as DoctorFinding, type Severity as DoctorSeverity } from './doctor.js'
+// Writes out what a logger (and the request log) still hold, before an exit of the app's own.
+export { flushLogger } from '@naaccord/ipc-shared/logger'
 export { serveMetrics, METRICS_DEFAULTS, type MetricsOptions, type IpcMetrics } from './metrics.js'
 export { REFUSED_CHANNEL, type RefusedConnection, type RefusalReason } from './server-events.js'
 export { takeInheritedSocket, parseListenFds, SD_LISTEN_FDS_START, type InheritedFd } from './socket-activation.js'

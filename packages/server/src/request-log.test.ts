@@ -1,0 +1,85 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { performance } from 'node:perf_hooks'
+import { pino, type LoggerOptions } from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Peer } from './peer.js'
+import { createRequestLog, type RequestLog } from './request-log.js'
+
+// The request log keeps each request's facts and formats them later, in batches. These tests
+// hold it to: the line is the one logger.info would write, with the request's own time.
+
+const logs: RequestLog[] = []
+afterEach(() => {
+  for (const l of logs.splice(0)) l.close()
+})
+
+function memoryLog(options: LoggerOptions = {}) {
+  const lines: Array<Record<string, unknown>> = []
+  const logger = pino({ name: 'ipc-server', ...options }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) })
+  const log = createRequestLog(logger)
+  logs.push(log)
+  return { log, lines, logger }
+}
+
+const peer: Peer = { transport: 'unix', uid: 1000, gid: 1000, pid: 42 }
+
+// The request log reads these fields of a finished exchange: plain objects stand in for them.
+function exchange(url: string, status = 200, finished = true): [IncomingMessage, ServerResponse] {
+  const req = { method: 'GET', url, headers: {}, peer } as unknown as IncomingMessage
+  const res = { statusCode: status, writableFinished: finished } as unknown as ServerResponse
+  return [req, res]
+}
+
+function busyWait(ms: number): void {
+  const until = Date.now() + ms
+  while (Date.now() < until) {
+    // A timer cannot run here: the drain happens only when the test asks for it.
+  }
+}
+
+describe('createRequestLog', () => {
+  it('stamps each line with the time its response closed, not the time the batch was written', () => {
+    const { log, lines } = memoryLog()
+    const before = Date.now()
+    log.record(...exchange('/reports/1?secret=x'), 'id-1', peer, performance.now() - 1.5)
+    const after = Date.now()
+    busyWait(30)
+    log.drain()
+    expect(lines).toHaveLength(1)
+    const line = lines[0]!
+    expect(line.time).toBeGreaterThanOrEqual(before)
+    expect(line.time).toBeLessThanOrEqual(after)
+    expect(line).toMatchObject({ level: 30, name: 'ipc-server', reqId: 'id-1', method: 'GET', path: '/reports/1', status: 200, peer: { uid: 1000, gid: 1000, pid: 42 }, msg: 'request' })
+    expect(line.durationMs).toBeGreaterThanOrEqual(1.5)
+    expect(Object.keys(line)).toEqual(['level', 'time', 'pid', 'hostname', 'name', 'reqId', 'method', 'path', 'status', 'durationMs', 'peer', 'msg'])
+  })
+
+  it('writes a full batch at once, in order, and marks a cut response as aborted', () => {
+    const { log, lines } = memoryLog()
+    for (let i = 0; i < 63; i++) log.record(...exchange(`/r/${i}`), `id-${i}`, peer, performance.now())
+    expect(lines).toHaveLength(0)
+    log.record(...exchange('/r/63', 200, false), 'id-63', peer, performance.now())
+    expect(lines.map((l) => l.reqId)).toEqual(Array.from({ length: 64 }, (_, i) => `id-${i}`))
+    expect(lines[63]!.aborted).toBe(true)
+    expect(lines[0]!.aborted).toBeUndefined()
+  })
+
+  it('writes at once after close(), and writes nothing below the level set later', () => {
+    const { log, lines, logger } = memoryLog()
+    log.record(...exchange('/a'), 'id-a', peer, performance.now())
+    log.close()
+    expect(lines.map((l) => l.reqId)).toEqual(['id-a'])
+    log.record(...exchange('/b'), 'id-b', peer, performance.now())
+    expect(lines.map((l) => l.reqId)).toEqual(['id-a', 'id-b'])
+    logger.level = 'warn'
+    log.record(...exchange('/c'), 'id-c', peer, performance.now())
+    expect(lines).toHaveLength(2)
+  })
+
+  it('a logger that reshapes lines gets one logger.info per request, at once', () => {
+    const { log, lines } = memoryLog({ formatters: { log: (o: Record<string, unknown>) => ({ ...o, shaped: true }) } })
+    log.record(...exchange('/x'), 'id-x', peer, performance.now())
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatchObject({ reqId: 'id-x', path: '/x', shaped: true })
+  })
+})
