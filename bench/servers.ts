@@ -131,14 +131,16 @@ async function main(): Promise<void> {
     // Nothing changed: the same options as serve-unix-plain (a TCP listener too), for the A/A pair.
     ['serve-unix-plain-twin', { allow: { uids: [uid] } }],
   ] as const
+  const byName = new Map<EndpointName, IpcServer>([['serve-unix-plain', ipcServers[0]!]])
   for (const [name, extra] of variants) {
     const socketPath = socket(name)
     const listen = name === 'serve-unix-plain-twin' ? { listen: [{ socketPath }, { host: '127.0.0.1', port: 0 as const }] } : {}
-    ipcServers.push(await serve(app, { ...common, ...extra, ...listen, socketPath }))
+    const ipc = await serve(app, { ...common, ...extra, ...listen, socketPath })
+    ipcServers.push(ipc)
+    byName.set(name, ipc)
     endpoints[name] = { name, transport: 'unix', tls: false, socketPath }
   }
-  timeConnections('serve-unix-plain', ipcServers[0]!.server)
-  timeConnections('serve-unix-plain-nopeer', ipcServers[ipcServers.length - 2]!.server)
+  for (const name of ['serve-unix-plain', 'serve-unix-plain-nopeer'] as const) timeConnections(name, byName.get(name)!.server)
 
   // The services side of the whole hop: the example-shaped services app on Express over TCP
   // (today's hop), and through serve() on the socket with the defaults (peer check on, request
