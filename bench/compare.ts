@@ -57,7 +57,7 @@ export function readmeBlock(a: BenchReport, b: BenchReport, fileA: string, fileB
   const blocks: Block[] = [
     {
       kind: 'text',
-      text: `Two full runs (\`pnpm bench\`, ${b.settings.rounds} alternated rounds each, ${Math.round(a.runtimeS)} s and ${Math.round(b.runtimeS)} s) on ${e.cpu}, ${e.cores} CPU(s), ${e.os}, Node ${e.node}, express ${e.versions.express}, undici ${e.versions.undici}; commit ${a.environment.commit ?? '?'} and ${e.commit ?? '?'}. Every row, spread and profile hint: [run A](${rel(fileA.replace(/\.json$/, '.md'))}), [run B](${rel(fileB.replace(/\.json$/, '.md'))}). The table and chart are run B.`,
+      text: `Two full runs (\`pnpm bench\`, ${b.settings.rounds} alternated rounds each over ${b.settings.lifetimes ?? 1} start(s) of the processes, ${Math.round(a.runtimeS)} s and ${Math.round(b.runtimeS)} s) on ${e.cpu}, ${e.cores} CPU(s), ${e.os}, Node ${e.node}, express ${e.versions.express}, undici ${e.versions.undici}; commit ${a.environment.commit ?? '?'} and ${e.commit ?? '?'}. Every row, spread and profile hint: [run A](${rel(fileA.replace(/\.json$/, '.md'))}), [run B](${rel(fileB.replace(/\.json$/, '.md'))}). The table and chart are run B.`,
     },
     ...hopBlocks(b.rows).slice(1),
     {
@@ -65,7 +65,9 @@ export function readmeBlock(a: BenchReport, b: BenchReport, fileA: string, fileB
       head: ['Item', 'Target', 'Judged figure', 'Run A', 'Run B', 'Runs agree (within 5%)'],
       align: ['r', 'l', 'l', 'r', 'r', 'l'],
       body: b.targets.flatMap((t) => {
-        const judged = rows.filter((r) => r.judged && r.target === `${t.n}. ${t.title}`)
+        // The judged figures of each target; for the noise floor (item 2, nothing judged) its A/A figures.
+        const ofTarget = rows.filter((r) => r.target === `${t.n}. ${t.title}`)
+        const judged = t.n === 2 ? ofTarget : ofTarget.filter((r) => r.judged)
         const va = a.targets.find((x) => x.title === t.title)?.verdict ?? 'n/a'
         if (judged.length === 0) return []
         return judged.map((r, i) => [
