@@ -88,6 +88,25 @@ describe('request log (buffered)', () => {
     expect(requestLines(logFile)).toHaveLength(n + 1)
   })
 
+  it('keeps every request line on process.exit() with a pino logger of the user on an asynchronous destination', async () => {
+    // pino flushes its own asynchronous destination on 'exit'; the records the request log still
+    // holds must have become lines in it before that.
+    const d = dir()
+    const socketPath = path.join(d, 's.sock')
+    const logFile = path.join(d, 'requests.log')
+    const child = spawnTs('user-logger-server.ts', [socketPath, logFile, 'async'], { env: { NAACCORD_LOG_LEVEL: 'info' } })
+    cleanups.push(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    })
+    await waitForLine(child, 'ready')
+    const n = 20
+    await requests(socketPath, n)
+    await requests(socketPath, 1, '/exit').catch(() => {})
+    await exited(child)
+    expect(child.exitCode).toBe(0)
+    expect(requestLines(logFile).map((l) => l.path)).toEqual([...Array.from({ length: n }, () => '/'), '/exit'])
+  })
+
   it('has every request line in the file when close() resolves, with the line shape unchanged', async () => {
     const d = dir()
     const socketPath = path.join(d, 's.sock')

@@ -139,7 +139,9 @@ function installHooks(): void {
   if (hooksInstalled) return
   hooksInstalled = true
   // Both only observe: 'exit' runs after process.exit() or the end of the event loop, and a
-  // monitor sees an uncaught exception without changing what Node does with it.
-  process.on('exit', flushAll)
+  // monitor sees an uncaught exception without changing what Node does with it. Ours runs first
+  // on 'exit': pino flushes a user's asynchronous destination there (flushSync), and the lines
+  // the request log still holds must be in it by then.
+  process.prependListener('exit', flushAll)
   process.on('uncaughtExceptionMonitor', flushAll)
 }
