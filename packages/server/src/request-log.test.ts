@@ -76,6 +76,38 @@ describe('createRequestLog', () => {
     expect(lines).toHaveLength(2)
   })
 
+  it('does not write, once info is on again, the requests that closed while it was off', () => {
+    const { log, lines, logger } = memoryLog()
+    logger.level = 'warn'
+    log.record(...exchange('/quiet'), 'id-quiet', peer, performance.now())
+    logger.level = 'info'
+    log.record(...exchange('/loud'), 'id-loud', peer, performance.now())
+    log.drain()
+    expect(lines.map((l) => l.reqId)).toEqual(['id-loud'])
+  })
+
+  it('a stream that throws on one line loses that line only, not the rest of the batch', () => {
+    const lines: Array<Record<string, unknown>> = []
+    let writes = 0
+    const logger = pino({ name: 'ipc-server' }, {
+      write: (line: string) => {
+        if (++writes === 3) throw new Error('disk hiccup')
+        lines.push(JSON.parse(line) as Record<string, unknown>)
+      },
+    })
+    const log = createRequestLog(logger)
+    logs.push(log)
+    for (let i = 0; i < 10; i++) log.record(...exchange(`/r/${i}`), `id-${i}`, peer, performance.now())
+    expect(() => log.drain()).toThrow('disk hiccup')
+    log.drain()
+    expect(lines.map((l) => l.reqId)).toEqual(['id-0', 'id-1', ...Array.from({ length: 7 }, (_, i) => `id-${i + 3}`)])
+    // The slots are reused from the start once everything held is written.
+    log.record(...exchange('/after'), 'id-after', peer, performance.now())
+    log.drain()
+    expect(lines.at(-1)?.reqId).toBe('id-after')
+    expect(lines).toHaveLength(10)
+  })
+
   it('a logger that reshapes lines gets one logger.info per request, at once', () => {
     const { log, lines } = memoryLog({ formatters: { log: (o: Record<string, unknown>) => ({ ...o, shaped: true }) } })
     log.record(...exchange('/x'), 'id-x', peer, performance.now())

@@ -84,11 +84,14 @@ export function createRequestLog(log: Logger): RequestLog {
   }
 
   const held: unknown[] = new Array(FIELDS * BATCH)
+  // Slots [next, n) hold records not yet written. `next` advances before each line is written, so
+  // a stream that throws on one line loses that line only: the others wait for the next drain.
   let n = 0
+  let next = 0
   const drain = (): void => {
-    const count = n
-    n = 0
-    for (let i = 0; i < count; i += FIELDS) {
+    while (next < n) {
+      const i = next
+      next = i + FIELDS
       const traceId = parseTraceparent(held[i + 7])?.traceId
       const peer = held[i + 8] as Peer | undefined
       // reqId matched VALID_ID or is a UUID, a traceId is 32 hex digits, and Node's parser admits
@@ -103,7 +106,9 @@ export function createRequestLog(log: Logger): RequestLog {
       )
     }
     // Let go of what the lines referred to (peers, URLs) until the slots are used again.
-    held.fill(undefined, 0, count)
+    held.fill(undefined, 0, n)
+    n = 0
+    next = 0
   }
   const timer = setInterval(drain, LOG_BUFFER.flushIntervalMs)
   timer.unref()
@@ -111,6 +116,9 @@ export function createRequestLog(log: Logger): RequestLog {
   let closed = false
   return {
     record(req, res, id, peer, start) {
+      // Not held while info is off: a request that closed then stays unlogged even if the level is
+      // lowered again before the drain (as logger.info at close would have done).
+      if (!log.isLevelEnabled('info')) return
       const i = n
       held[i] = Date.now()
       held[i + 1] = performance.now() - start
@@ -123,7 +131,7 @@ export function createRequestLog(log: Logger): RequestLog {
       held[i + 8] = peer
       held[i + 9] = req.peer?.forwardedIdentity
       n = i + FIELDS
-      if (n === held.length || closed) drain()
+      if (n >= held.length || closed) drain()
     },
     drain,
     close() {
