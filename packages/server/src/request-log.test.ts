@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { pino, type LoggerOptions } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Peer } from './peer.js'
+import { flushLogger } from '@naaccord/ipc-shared/logger'
 import { createRequestLog, type RequestLog } from './request-log.js'
 
 // The request log keeps each request's facts and formats them later, in batches. These tests
@@ -106,6 +107,22 @@ describe('createRequestLog', () => {
     log.drain()
     expect(lines.at(-1)?.reqId).toBe('id-after')
     expect(lines).toHaveLength(10)
+  })
+
+  it('flushLogger() (and so the exit hooks) writes every other record held when the stream throws on some', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    let writes = 0
+    const logger = pino({ name: 'ipc-server' }, {
+      write: (line: string) => {
+        if (++writes % 4 === 0) throw new Error('disk hiccup')
+        lines.push(JSON.parse(line) as Record<string, unknown>)
+      },
+    })
+    const log = createRequestLog(logger)
+    logs.push(log)
+    for (let i = 0; i < 10; i++) log.record(...exchange(`/r/${i}`), `id-${i}`, peer, performance.now())
+    await flushLogger(logger)
+    expect(lines.map((l) => l.reqId)).toEqual(['id-0', 'id-1', 'id-2', 'id-4', 'id-5', 'id-6', 'id-8', 'id-9'])
   })
 
   it('a logger that reshapes lines gets one logger.info per request, at once', () => {

@@ -112,7 +112,17 @@ export function createRequestLog(log: Logger): RequestLog {
   }
   const timer = setInterval(drain, LOG_BUFFER.flushIntervalMs)
   timer.unref()
-  const unregister = onLogFlush(drain)
+  // The exit hooks and flushLogger() write every record held even if the stream throws on some.
+  const unregister = onLogFlush(() => {
+    for (;;) {
+      try {
+        drain()
+        return
+      } catch {
+        // That one line is lost (each throw uses up one record): write the others.
+      }
+    }
+  })
   let closed = false
   return {
     record(req, res, id, peer, start) {
