@@ -1,3 +1,4 @@
+import { tracingChannel } from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { pino, type LoggerOptions } from 'pino'
@@ -53,6 +54,43 @@ describe('createRequestLog', () => {
     expect(line).toMatchObject({ level: 30, name: 'ipc-server', reqId: 'id-1', method: 'GET', path: '/reports/1', status: 200, peer: { uid: 1000, gid: 1000, pid: 42 }, msg: 'request' })
     expect(line.durationMs).toBeGreaterThanOrEqual(1.5)
     expect(Object.keys(line)).toEqual(['level', 'time', 'pid', 'hostname', 'name', 'reqId', 'method', 'path', 'status', 'durationMs', 'peer', 'msg'])
+  })
+
+  it('keeps the time its response closed when pino_asJson has subscribers (the line then goes through logger.info)', () => {
+    const channel = tracingChannel('pino_asJson')
+    const seen: unknown[] = []
+    const subscribers = { start: (m: unknown) => void seen.push(m), end() {}, asyncStart() {}, asyncEnd() {}, error() {} }
+    channel.subscribe(subscribers)
+    try {
+      const { log, lines, logger } = memoryLog()
+      const child = logger.child({ part: 'c' })
+      const childLog = createRequestLog(child)
+      logs.push(childLog)
+      const before = Date.now()
+      log.record(...exchange('/traced'), 'id-t', peer, performance.now())
+      childLog.record(...exchange('/traced-child'), 'id-c', peer, performance.now())
+      const after = Date.now()
+      busyWait(30)
+      log.drain()
+      childLog.drain()
+      expect(seen.length).toBeGreaterThanOrEqual(2)
+      expect(lines.map((l) => [l.reqId, l.part])).toEqual([
+        ['id-t', undefined],
+        ['id-c', 'c'],
+      ])
+      for (const line of lines) {
+        expect(line.time).toBeGreaterThanOrEqual(before)
+        expect(line.time).toBeLessThanOrEqual(after)
+      }
+      // The logger's own timestamp again afterwards, for its other lines and for the parent's.
+      const late = Date.now()
+      logger.info('plain')
+      child.info('plain child')
+      expect(lines.at(-2)!.time).toBeGreaterThanOrEqual(late)
+      expect(lines.at(-1)!.time).toBeGreaterThanOrEqual(late)
+    } finally {
+      channel.unsubscribe(subscribers)
+    }
   })
 
   it('writes a full batch at once, in order, and marks a cut response as aborted', () => {

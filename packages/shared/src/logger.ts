@@ -164,12 +164,25 @@ export function fixedShapeInfo(logger: Logger, keys: readonly string[], msg: str
   const epochTime = time === pino.stdTimeFunctions.epochTime
   return (fieldsJson, epochMs) => {
     if (l.levelVal > INFO) return
+    const at = epochMs !== undefined && epochTime ? `,"time":${epochMs}` : undefined
     if (asJsonTracing.hasSubscribers) {
-      logger.info(JSON.parse(`{${fieldsJson.slice(1)}}`) as object, msg)
+      // Through logger.info, for the subscribers; still with the line's own time: pino reads
+      // its timestamp function per line, so it is lent one that gives that time back.
+      if (at === undefined) {
+        logger.info(JSON.parse(`{${fieldsJson.slice(1)}}`) as object, msg)
+        return
+      }
+      const own = Object.prototype.hasOwnProperty.call(l, s.timeSym)
+      l[s.timeSym] = () => at
+      try {
+        logger.info(JSON.parse(`{${fieldsJson.slice(1)}}`) as object, msg)
+      } finally {
+        if (own) l[s.timeSym] = time
+        else delete l[s.timeSym]
+      }
       return
     }
-    const at = epochMs !== undefined && epochTime ? `,"time":${epochMs}` : time()
-    stream.write(prefix + at + (l[s.chindingsSym] as string) + fieldsJson + tail)
+    stream.write(prefix + (at ?? time()) + (l[s.chindingsSym] as string) + fieldsJson + tail)
   }
 }
 
