@@ -78,6 +78,24 @@ describe('request log (buffered)', () => {
     })
   }
 
+  it('SIGTERM through serve() also writes out what other loggers hold before the signal ends the process', async () => {
+    // The re-raised signal ends the process without 'exit': B (no handleSignals, a logger of its
+    // own) would lose the request lines its buffered destination still held.
+    const d = dir()
+    const [socketA, socketB, logA, logB] = ['a.sock', 'b.sock', 'a.log', 'b.log'].map((f) => path.join(d, f)) as [string, string, string, string]
+    const child = spawnTs('two-loggers-server.ts', [socketA, socketB, logA, logB], { env: { NAACCORD_LOG_LEVEL: 'info' } })
+    cleanups.push(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    })
+    await waitForLine(child, 'ready')
+    const n = 5
+    await requests(socketB, n)
+    child.kill('SIGTERM')
+    await exited(child)
+    expect(child.signalCode).toBe('SIGTERM')
+    expect(requestLines(logB)).toHaveLength(n)
+  })
+
   it('keeps every request line written before an uncaught exception', async () => {
     const { socketPath, logFile, child } = await serverChild()
     const n = 20

@@ -1,4 +1,5 @@
 import type { Logger } from '@naaccord/ipc-shared'
+import { flushAllSync } from '@naaccord/ipc-shared/logger'
 
 /** A server the process-wide signal handler closes. */
 export interface SignalTarget {
@@ -39,7 +40,12 @@ function onSignal(signal: HandledSignal): void {
     removeHandlers()
     // The signal's default action ends the process, as if we had never caught it, unless the
     // application listens for it itself: then ending the process is the application's call.
-    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal)
+    if (process.listenerCount(signal) === 0) {
+      // The signal's death skips 'exit': write out first what every other logger still holds
+      // (a server without handleSignals, the application's own loggers).
+      flushAllSync()
+      process.kill(process.pid, signal)
+    }
   })
 }
 

@@ -57,7 +57,16 @@ export function drainHeldRecords(): void {
   }
 }
 
-function flushAll(): void {
+/**
+ * Write out synchronously everything our logging holds, in every logger: the records of every
+ * request log, then every buffered destination. The process exit hooks run it; so does serve()
+ * before it re-raises SIGTERM/SIGINT, whose default action ends the process without 'exit'.
+ *
+ * @example
+ * flushAllSync()
+ * process.kill(process.pid, 'SIGTERM')
+ */
+export function flushAllSync(): void {
   drainHeldRecords()
   for (const d of open) {
     try {
@@ -142,6 +151,6 @@ function installHooks(): void {
   // monitor sees an uncaught exception without changing what Node does with it. Ours runs first
   // on 'exit': pino flushes a user's asynchronous destination there (flushSync), and the lines
   // the request log still holds must be in it by then.
-  process.prependListener('exit', flushAll)
-  process.on('uncaughtExceptionMonitor', flushAll)
+  process.prependListener('exit', flushAllSync)
+  process.on('uncaughtExceptionMonitor', flushAllSync)
 }

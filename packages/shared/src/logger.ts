@@ -4,7 +4,7 @@ import { ENV } from './constants.js'
 import { bufferedDestination, drainHeldRecords, type BufferedDestination } from './log-destination.js'
 
 export type { Logger } from 'pino'
-export { LOG_BUFFER, bufferedDestination, onLogFlush, type BufferedDestination } from './log-destination.js'
+export { LOG_BUFFER, bufferedDestination, flushAllSync, onLogFlush, type BufferedDestination } from './log-destination.js'
 
 // This module is the package's "./logger" entry, not part of the main one: pino is an optional
 // peer dependency, installed by the server and client packages, and the certs CLI (which only
