@@ -61,7 +61,7 @@ Object.defineProperty(IpcError.prototype, kIpcError, { value: true })
 /** An option (or its environment variable) is unknown or malformed. */
 export class InvalidOptionError extends IpcError {
   static readonly code = 'IPC_INVALID_OPTION'
-  readonly code = 'IPC_INVALID_OPTION'
+  readonly code = InvalidOptionError.code
   constructor(
     readonly option: string,
     message: string,
@@ -74,7 +74,7 @@ export class InvalidOptionError extends IpcError {
 /** unix(7): the socket path does not fit in sun_path (107 bytes plus NUL on Linux). */
 export class SocketPathTooLongError extends IpcError {
   static readonly code = 'IPC_SOCKET_PATH_TOO_LONG'
-  readonly code = 'IPC_SOCKET_PATH_TOO_LONG'
+  readonly code = SocketPathTooLongError.code
   constructor(
     readonly socketPath: string,
     readonly limit: number,
@@ -90,7 +90,7 @@ export class SocketPathTooLongError extends IpcError {
 /** The socket path or its folder is not safe to use: wrong owner, writable by others, a symlink, or not a socket. */
 export class UnsafeSocketPathError extends IpcError {
   static readonly code = 'IPC_UNSAFE_SOCKET_PATH'
-  readonly code = 'IPC_UNSAFE_SOCKET_PATH'
+  readonly code = UnsafeSocketPathError.code
   constructor(
     readonly path: string,
     reason: string,
@@ -106,7 +106,7 @@ export class UnsafeSocketPathError extends IpcError {
  */
 export class SocketPathAccessError extends IpcError {
   static readonly code = 'IPC_SOCKET_PATH_ACCESS'
-  readonly code = 'IPC_SOCKET_PATH_ACCESS'
+  readonly code = SocketPathAccessError.code
   constructor(
     readonly path: string,
     reason: string,
@@ -119,7 +119,7 @@ export class SocketPathAccessError extends IpcError {
 /** A live server already answers on the socket path, or another server holds its lock. */
 export class SocketInUseError extends IpcError {
   static readonly code = 'IPC_SOCKET_IN_USE'
-  readonly code = 'IPC_SOCKET_IN_USE'
+  readonly code = SocketInUseError.code
   constructor(
     readonly socketPath: string,
     readonly pid: number | undefined,
@@ -136,7 +136,7 @@ export class SocketInUseError extends IpcError {
 /** The kernel's peer credentials cannot be read: the native addon is missing or the platform is unsupported. */
 export class PeerCredentialsUnavailableError extends IpcError {
   static readonly code = 'IPC_PEER_CREDENTIALS_UNAVAILABLE'
-  readonly code = 'IPC_PEER_CREDENTIALS_UNAVAILABLE'
+  readonly code = PeerCredentialsUnavailableError.code
   constructor(message: string, options?: IpcErrorOptions) {
     super(message, options)
   }
@@ -145,7 +145,7 @@ export class PeerCredentialsUnavailableError extends IpcError {
 /** The process at the other end of the socket is not the one expected (client side: `expectServer`). */
 export class PeerRejectedError extends IpcError {
   static readonly code = 'IPC_PEER_REJECTED'
-  readonly code = 'IPC_PEER_REJECTED'
+  readonly code = PeerRejectedError.code
   override readonly statusCode = 502
   constructor(message: string, options?: IpcErrorOptions) {
     super(message, options)
@@ -155,7 +155,7 @@ export class PeerRejectedError extends IpcError {
 /** No server answers: the socket file is missing, or the connection was refused. */
 export class ServiceUnavailableError extends IpcError {
   static readonly code = 'IPC_SERVICE_UNAVAILABLE'
-  readonly code = 'IPC_SERVICE_UNAVAILABLE'
+  readonly code = ServiceUnavailableError.code
   override readonly statusCode = 503
   constructor(
     readonly target: string,
@@ -169,7 +169,7 @@ export class ServiceUnavailableError extends IpcError {
 /** The connection closed or failed after it was established, before a full response arrived. */
 export class ConnectionLostError extends IpcError {
   static readonly code = 'IPC_CONNECTION_LOST'
-  readonly code = 'IPC_CONNECTION_LOST'
+  readonly code = ConnectionLostError.code
   override readonly statusCode = 502
   constructor(
     readonly target: string,
@@ -183,7 +183,7 @@ export class ConnectionLostError extends IpcError {
 /** connect() was refused by file permissions (EACCES / EPERM). */
 export class PermissionDeniedError extends IpcError {
   static readonly code = 'IPC_PERMISSION_DENIED'
-  readonly code = 'IPC_PERMISSION_DENIED'
+  readonly code = PermissionDeniedError.code
   override readonly statusCode = 502
   constructor(
     readonly socketPath: string,
@@ -200,7 +200,7 @@ export class PermissionDeniedError extends IpcError {
 /** A request (connect, headers or body) took longer than its timeout. */
 export class TimeoutError extends IpcError {
   static readonly code = 'IPC_TIMEOUT'
-  readonly code = 'IPC_TIMEOUT'
+  readonly code = TimeoutError.code
   override readonly statusCode = 504
   constructor(
     readonly target: string,
@@ -215,7 +215,7 @@ export class TimeoutError extends IpcError {
 /** The server answered with a non-2xx status (thrown by the JSON helpers get/post/...). */
 export class HttpStatusError extends IpcError {
   static readonly code = 'IPC_HTTP_STATUS'
-  readonly code = 'IPC_HTTP_STATUS'
+  readonly code = HttpStatusError.code
   constructor(
     readonly method: string,
     readonly path: string,
@@ -234,7 +234,7 @@ export class HttpStatusError extends IpcError {
 /** The client was closed or destroyed before the request. */
 export class ClientClosedError extends IpcError {
   static readonly code = 'IPC_CLIENT_CLOSED'
-  readonly code = 'IPC_CLIENT_CLOSED'
+  readonly code = ClientClosedError.code
   override readonly statusCode = 503
   constructor(
     readonly target: string,
@@ -247,7 +247,7 @@ export class ClientClosedError extends IpcError {
 /** A TLS option (certificate, key, CA) cannot be read or is inconsistent. */
 export class TlsConfigError extends IpcError {
   static readonly code = 'IPC_TLS_CONFIG'
-  readonly code = 'IPC_TLS_CONFIG'
+  readonly code = TlsConfigError.code
   constructor(message: string, options?: IpcErrorOptions) {
     super(message, options)
   }
@@ -256,7 +256,7 @@ export class TlsConfigError extends IpcError {
 /** Plaintext where TLS is required (TCP without TLS, not opted out by name). */
 export class TlsRequiredError extends IpcError {
   static readonly code = 'IPC_TLS_REQUIRED'
-  readonly code = 'IPC_TLS_REQUIRED'
+  readonly code = TlsRequiredError.code
   constructor(message: string) {
     super(message)
   }
@@ -286,31 +286,31 @@ abstract class TlsPeerError extends IpcError {
 /** The peer's certificate does not chain to a trusted CA. */
 export class TlsUntrustedError extends TlsPeerError {
   static readonly code = 'IPC_TLS_UNTRUSTED'
-  readonly code = 'IPC_TLS_UNTRUSTED'
+  readonly code = TlsUntrustedError.code
 }
 
 /** The peer's certificate has expired or is not yet valid. */
 export class TlsExpiredError extends TlsPeerError {
   static readonly code = 'IPC_TLS_EXPIRED'
-  readonly code = 'IPC_TLS_EXPIRED'
+  readonly code = TlsExpiredError.code
 }
 
 /** The server's certificate does not name the host (servername) the client asked for. */
 export class TlsHostnameError extends TlsPeerError {
   static readonly code = 'IPC_TLS_HOSTNAME'
-  readonly code = 'IPC_TLS_HOSTNAME'
+  readonly code = TlsHostnameError.code
 }
 
 /** The server's public key does not match any configured pin. */
 export class TlsPinMismatchError extends TlsPeerError {
   static readonly code = 'IPC_TLS_PIN_MISMATCH'
-  readonly code = 'IPC_TLS_PIN_MISMATCH'
+  readonly code = TlsPinMismatchError.code
 }
 
 /** The server requires a client certificate and none (or an unacceptable one) was presented. */
 export class TlsClientCertRequiredError extends TlsPeerError {
   static readonly code = 'IPC_TLS_CLIENT_CERT_REQUIRED'
-  readonly code = 'IPC_TLS_CLIENT_CERT_REQUIRED'
+  readonly code = TlsClientCertRequiredError.code
 }
 
 /**
@@ -320,7 +320,7 @@ export class TlsClientCertRequiredError extends TlsPeerError {
  */
 export class InheritedSocketError extends IpcError {
   static readonly code = 'IPC_INHERITED_SOCKET'
-  readonly code = 'IPC_INHERITED_SOCKET'
+  readonly code = InheritedSocketError.code
   constructor(
     readonly socketPath: string,
     readonly fd: number | undefined,
@@ -334,7 +334,7 @@ export class InheritedSocketError extends IpcError {
 /** The supervisor (`naaccord-ipc run` / `reload`) cannot do what was asked: no app command, no running supervisor, an app that never became ready. */
 export class SupervisorError extends IpcError {
   static readonly code = 'IPC_SUPERVISOR'
-  readonly code = 'IPC_SUPERVISOR'
+  readonly code = SupervisorError.code
 }
 
 /** Every error code, mapped to its class. */
