@@ -13,8 +13,7 @@ import type { Listener } from './listener.js'
 import { resolveServerOptions, type ResolvedListenTarget, type ResolvedServerOptions, type ServerOptions } from './options.js'
 import type { Peer } from './peer.js'
 import { createPeerCheck, tcpGate, unixPeerOf, type ConnectionGate } from './peer-check.js'
-import { withRequestContext, type RequestListener } from './request-context.js'
-import { createRequestLog, pathOnly } from './request-log.js'
+import { pathOnly, withRequestContext, type RequestListener } from './request-context.js'
 import { drainConnections } from './shutdown.js'
 import { closeOnSignals } from './signals.js'
 import { notifySystemd } from './systemd-notify.js'
@@ -142,7 +141,6 @@ export async function serve(handler: Handler, options: ServerOptions = {}, inter
 
   const health = opts.health
   const app = handler as RequestListener
-  const requests = opts.requestLog ? createRequestLog(log) : undefined
   const httpServer = createHttpServer(
     withRequestContext(
       health === false
@@ -151,7 +149,7 @@ export async function serve(handler: Handler, options: ServerOptions = {}, inter
             if (req.method === 'GET' && pathOnly(req.url) === health.path && authenticated(req.peer)) sendHealth(req, res, listenerHealth, startedAt)
             else app(req, res)
           },
-      { requests, trustedProxy: opts.trustedProxy, maxBodyBytes: opts.limits.maxBodyBytes },
+      { log, requestLog: opts.requestLog, trustedProxy: opts.trustedProxy, maxBodyBytes: opts.limits.maxBodyBytes },
     ),
     opts,
     state,
@@ -196,7 +194,6 @@ export async function serve(handler: Handler, options: ServerOptions = {}, inter
     await Promise.all(listeners.map((l) => l.close()))
     tracker.destroyAll()
     httpServer.close()
-    requests?.close()
     throw err
   }
 
@@ -241,7 +238,6 @@ export async function serve(handler: Handler, options: ServerOptions = {}, inter
         if (forced) log.warn({ shutdownTimeoutMs: opts.shutdownTimeoutMs, cut }, 'connections still open at the shutdown timeout were cut')
         httpServer.close()
         unregisterSignals()
-        requests?.close()
         log.info({ listeners: listenerHealth }, 'server closed')
         // The log is buffered: every request line is written before close() resolves.
         await flushLogger(log)

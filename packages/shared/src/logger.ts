@@ -1,10 +1,10 @@
 import { tracingChannel } from 'node:diagnostics_channel'
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 import { ENV } from './constants.js'
-import { bufferedDestination, drainHeldRecords, type BufferedDestination } from './log-destination.js'
+import { bufferedDestination, type BufferedDestination } from './log-destination.js'
 
 export type { Logger } from 'pino'
-export { LOG_BUFFER, bufferedDestination, flushAllSync, onLogFlush, type BufferedDestination } from './log-destination.js'
+export { LOG_BUFFER, bufferedDestination, flushAllSync, type BufferedDestination } from './log-destination.js'
 
 // This module is the package's "./logger" entry, not part of the main one: pino is an optional
 // peer dependency, installed by the server and client packages, and the certs CLI (which only
@@ -85,7 +85,6 @@ export function createLogger(options: LoggerFactoryOptions): Logger {
  * await flushLogger(myLogger) // before a process.exit() of your own
  */
 export async function flushLogger(logger: Logger, timeoutMs = 1000): Promise<void> {
-  drainHeldRecords()
   const stream = (logger as unknown as Record<symbol, (FlushableStream & { flush?: (cb: () => void) => void }) | undefined>)[pino.symbols.streamSym]
   if (stream && !stream.destroyed && typeof stream.flush === 'function') {
     await new Promise<void>((resolve) => {
@@ -119,16 +118,14 @@ type PinoInternals = Record<symbol, unknown> & { levelVal: number; levels: { val
  * `mixin`, `hooks`, `nestedKey`, `msgPrefix`, serializers or redaction on one of `keys`, a
  * stream that wants metadata such as pino.multistream, or no numeric "info" level); the caller
  * then uses `logger.info`. The level is checked on every call, so `logger.level = 'warn'`
- * still silences it. `epochMs` writes a line later with the time it happened: used as the
- * line's time when the logger has pino's default timestamp (epoch milliseconds); a logger with
- * its own timestamp function gets that function's time of writing.
+ * still silences it.
  *
  * @example
  * const line = fixedShapeInfo(log, ['status'], 'request')
  * if (line) line(`,"status":${res.statusCode}`)
  * else log.info({ status: res.statusCode }, 'request')
  */
-export function fixedShapeInfo(logger: Logger, keys: readonly string[], msg: string): ((fieldsJson: string, epochMs?: number) => void) | undefined {
+export function fixedShapeInfo(logger: Logger, keys: readonly string[], msg: string): ((fieldsJson: string) => void) | undefined {
   const s = pino.symbols
   const l = logger as unknown as PinoInternals
   const formatters = l[s.formattersSym] as { log?: unknown } | undefined
@@ -161,28 +158,13 @@ export function fixedShapeInfo(logger: Logger, keys: readonly string[], msg: str
     return undefined
   }
   const tail = `,${JSON.stringify(messageKey)}:${JSON.stringify(msg)}${end}`
-  const epochTime = time === pino.stdTimeFunctions.epochTime
-  return (fieldsJson, epochMs) => {
+  return (fieldsJson) => {
     if (l.levelVal > INFO) return
-    const at = epochMs !== undefined && epochTime ? `,"time":${epochMs}` : undefined
     if (asJsonTracing.hasSubscribers) {
-      // Through logger.info, for the subscribers; still with the line's own time: pino reads
-      // its timestamp function per line, so it is lent one that gives that time back.
-      if (at === undefined) {
-        logger.info(JSON.parse(`{${fieldsJson.slice(1)}}`) as object, msg)
-        return
-      }
-      const own = Object.prototype.hasOwnProperty.call(l, s.timeSym)
-      l[s.timeSym] = () => at
-      try {
-        logger.info(JSON.parse(`{${fieldsJson.slice(1)}}`) as object, msg)
-      } finally {
-        if (own) l[s.timeSym] = time
-        else delete l[s.timeSym]
-      }
+      logger.info(JSON.parse(`{${fieldsJson.slice(1)}}`) as object, msg)
       return
     }
-    stream.write(prefix + (at ?? time()) + (l[s.chindingsSym] as string) + fieldsJson + tail)
+    stream.write(prefix + time() + (l[s.chindingsSym] as string) + fieldsJson + tail)
   }
 }
 
