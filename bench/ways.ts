@@ -17,19 +17,17 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { createTestPki } from '@naaccord/ipc-certs'
-import { createTwoHosts, inNetns, inNetnsSync, netnsUnavailable, type Host, type TwoHosts } from '../test/netns.js'
+import { createTwoHosts, inNetns, netnsUnavailable, type Host, type TwoHosts } from '../test/netns.js'
+import { WG, WG_GO, planWireGuard, startTunnelEnd, stopChild } from '../test/wireguard-setup.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(HERE, '..')
 const ROUNDS = 5
 const MEASURE_MS = 1_000
 const TOTAL_BUDGET_MS = 170_000
-const WG_GO = '/usr/bin/wireguard-go'
-const WG = '/usr/bin/wg'
 const SSHD = '/usr/sbin/sshd'
 const SSH = '/usr/bin/ssh'
 const NOBODY = 65534
-const UAPI_DIR = '/var/run/wireguard'
 const started = Date.now()
 
 interface Sample { requests: number; seconds: number; p50Ms: number; p99Ms: number; errors: number }
@@ -75,16 +73,6 @@ function nextLine(child: ChildProcess, prefix: string, timeoutMs = 20_000): Prom
   })
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const gone = new Promise<void>((r) => child.once('exit', () => r()))
-  child.kill('SIGTERM')
-  if (!(await Promise.race([gone.then(() => true), sleep(3_000).then(() => false)]))) {
-    child.kill('SIGKILL')
-    await Promise.race([gone, sleep(2_000)])
-  }
-}
-
 async function until(what: string, check: () => boolean | Promise<boolean>, failed: () => string | undefined, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs
   while (!(await check())) {
@@ -122,53 +110,16 @@ const freePort = async (): Promise<number> => {
   return port
 }
 
-/** WireGuard between a and b from deploy/wireguard (as test/wireguard.test.ts does); returns a's tunnel address. */
+/** WireGuard between a and b from deploy/wireguard (test/wireguard-setup.ts); returns a's tunnel address. */
 async function wireguard(hosts: TwoHosts, dir: string): Promise<string> {
-  const n = Number(hosts.a.address.split('.')[2])
-  const tunnelA = `169.254.${100 + (n % 100)}.1`
-  const tunnelB = `169.254.${100 + (n % 100)}.2`
-  const keys: Record<string, { key: string; pub: string }> = {}
-  for (const k of ['services', 'web']) {
-    const key = execFileSync(WG, ['genkey'], { encoding: 'utf8', timeout: 5_000 }).trim()
-    keys[k] = { key, pub: execFileSync(WG, ['pubkey'], { input: key, encoding: 'utf8', timeout: 5_000 }).trim() }
-  }
-  const fill = (file: string) =>
-    readFileSync(path.join(ROOT, 'deploy', 'wireguard', file), 'utf8')
-      .replaceAll('<contents of services.key>', keys.services!.key)
-      .replaceAll('<contents of services.pub>', keys.services!.pub)
-      .replaceAll('<contents of web.key>', keys.web!.key)
-      .replaceAll('<contents of web.pub>', keys.web!.pub)
-      .replaceAll('10.77.0.1/24', `${tunnelA}/30`)
-      .replaceAll('10.77.0.2/24', `${tunnelB}/30`)
-      .replaceAll('10.77.0.1/32', `${tunnelA}/32`)
-      .replaceAll('10.77.0.2/32', `${tunnelB}/32`)
-      .replace('services.internal:51820', `${hosts.a.address}:51820`)
-      .split('\n')
-      .filter((l) => !/^\s*(Address|DNS|MTU|Table|PreUp|PostUp|PreDown|PostDown|SaveConfig)\s*=/.test(l))
-      .join('\n')
-  const id = `${process.pid % 100000}${n}`
-  for (const [host, file, address, ifname] of [
-    [hosts.a, 'services-host.conf', tunnelA, `nwa${id}`],
-    [hosts.b, 'web-host.conf', tunnelB, `nwb${id}`],
-  ] as const) {
-    const wgConf = path.join(dir, `${ifname}.conf`)
-    writeFileSync(wgConf, fill(file), { mode: 0o600 })
-    let log = ''
-    const daemon = inNetns(host, WG_GO, ['-f', ifname], { env: { ...process.env, LOG_LEVEL: 'error' } })
-    daemon.stdout?.on('data', (d: Buffer) => (log += d.toString()))
-    daemon.stderr?.on('data', (d: Buffer) => (log += d.toString()))
-    children.push(daemon)
-    const uapi = path.join(UAPI_DIR, `${ifname}.sock`)
-    cleanups.push(async () => {
-      await stop(daemon)
-      rmSync(uapi, { force: true })
+  const plan = planWireGuard(hosts)
+  for (const end of plan.ends) {
+    await startTunnelEnd(end, dir, (running) => {
+      children.push(running.daemon)
+      cleanups.push(() => running.close())
     })
-    await until(`wireguard-go ${ifname}`, () => existsSync(uapi), () => (daemon.exitCode !== null ? `exited (${daemon.exitCode}): ${log}` : undefined))
-    inNetnsSync(host, WG, ['setconf', ifname, wgConf])
-    inNetnsSync(host, 'ip', ['addr', 'add', `${address}/30`, 'dev', ifname])
-    inNetnsSync(host, 'ip', ['link', 'set', ifname, 'up'])
   }
-  return tunnelA
+  return plan.tunnelA
 }
 
 /** A real sshd on a loopback port with the recipe in deploy/ssh, and `ssh -N -L local:remote`. */
@@ -195,7 +146,7 @@ async function sshTunnel(dir: string, remoteSocket: string, localSocket: string)
   const sshd = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] })
   sshd.stderr!.on('data', (d: Buffer) => (sshdLog += d.toString()))
   children.push(sshd)
-  cleanups.push(() => stop(sshd))
+  cleanups.push(() => stopChild(sshd))
   const listening = () => new Promise<boolean>((r) => { const s = net.connect(port, '127.0.0.1'); s.once('connect', () => (s.destroy(), r(true))); s.once('error', () => r(false)) })
   await until('sshd listening', listening, () => (sshd.exitCode !== null ? `sshd exited: ${sshdLog}` : undefined))
   let sshLog = ''
@@ -207,7 +158,7 @@ async function sshTunnel(dir: string, remoteSocket: string, localSocket: string)
   ], { stdio: ['ignore', 'ignore', 'pipe'] })
   ssh.stderr!.on('data', (d: Buffer) => (sshLog += d.toString()))
   children.push(ssh)
-  cleanups.push(() => stop(ssh))
+  cleanups.push(() => stopChild(ssh))
   const connects = () => new Promise<boolean>((r) => { const s = net.connect(localSocket); s.once('connect', () => (s.destroy(), r(true))); s.once('error', () => r(false)) })
   await until('ssh tunnel up', () => existsSync(localSocket) && connects(), () => (ssh.exitCode !== null ? `ssh exited (${ssh.exitCode}): ${sshLog} ${sshdLog}` : undefined))
 }
@@ -319,7 +270,7 @@ async function main(): Promise<void> {
 
 async function teardown(): Promise<void> {
   for (const c of children) if (c.stdin && !c.stdin.destroyed) c.stdin.end('quit\n')
-  await Promise.all(children.map((c) => stop(c)))
+  await Promise.all(children.map((c) => stopChild(c)))
   for (const f of cleanups.reverse()) {
     try {
       await f()
