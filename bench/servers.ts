@@ -10,10 +10,10 @@ import { performance } from 'node:perf_hooks'
 import { serve, type IpcServer, type ServerOptions } from '@naaccord/ipc-server'
 import { createLogger } from '@naaccord/ipc-shared/logger'
 import { bareHandler, createExpressApp, createServicesApp } from './apps.js'
-import type { ChildMessage, ChildRequest, Endpoint, EndpointName, Endpoints, ServerChildConfig } from './protocol.js'
+import { runChild, send } from './child-runtime.js'
+import type { Endpoint, EndpointName, Endpoints, ServerChildConfig } from './protocol.js'
 
 const config = JSON.parse(process.argv[2] ?? '') as ServerChildConfig
-const send = (message: ChildMessage) => process.send?.(message)
 
 const tlsFiles = {
   cert: readFileSync(config.pki.cert, 'utf8'),
@@ -175,20 +175,4 @@ async function stop(): Promise<void> {
   )
 }
 
-process.on('message', (raw: ChildRequest) => {
-  if (raw.type === 'cpu') {
-    const { user, system } = process.cpuUsage()
-    send({ type: 'cpu', id: raw.id, micros: user + system })
-  } else if (raw.type === 'gate') {
-    send({ type: 'gate', id: raw.id, ...medianAndReset(raw.endpoint) })
-  } else if (raw.type === 'stop') {
-    // A normal exit (not a kill), so that --cpu-prof writes its profile; run.ts waits for it.
-    void stop().finally(() => process.exit(0))
-  }
-})
-process.on('disconnect', () => process.exit(0))
-
-main().catch((err: unknown) => {
-  send({ type: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) })
-  process.exit(1)
-})
+runChild(main, stop, { gate: medianAndReset })

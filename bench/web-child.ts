@@ -7,10 +7,10 @@ import type { AddressInfo } from 'node:net'
 import { createClient, type IpcClient } from '@naaccord/ipc-client'
 import { Agent, request } from 'undici'
 import { createWebApp, type FetchReport } from './apps.js'
-import type { ChildMessage, ChildRequest, Endpoint, EndpointName, Endpoints, WebChildConfig } from './protocol.js'
+import { runChild, send } from './child-runtime.js'
+import type { Endpoint, EndpointName, Endpoints, WebChildConfig } from './protocol.js'
 
 const config = JSON.parse(process.argv[2] ?? '') as WebChildConfig
-const send = (message: ChildMessage) => process.send?.(message)
 const REPORT_PATH = '/api/reports/42'
 const CONNECTIONS = 32
 
@@ -101,17 +101,4 @@ async function stop(): Promise<void> {
   await Promise.all(closers.map((c) => c()))
 }
 
-process.on('message', (raw: ChildRequest) => {
-  if (raw.type === 'cpu') {
-    const { user, system } = process.cpuUsage()
-    send({ type: 'cpu', id: raw.id, micros: user + system })
-  } else if (raw.type === 'stop') {
-    void stop().finally(() => process.exit(0))
-  }
-})
-process.on('disconnect', () => process.exit(0))
-
-main().catch((err: unknown) => {
-  send({ type: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) })
-  process.exit(1)
-})
+runChild(main, stop)
