@@ -14,11 +14,11 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { createTestPki } from '@naaccord/ipc-certs'
 import { createTwoHosts, inNetns, netnsUnavailable, type Host, type TwoHosts } from '../test/netns.js'
 import { WG, WG_GO, planWireGuard, startTunnelEnd, stopChild } from '../test/wireguard-setup.js'
+import { waitUntil } from '../test/wait.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(HERE, '..')
@@ -73,15 +73,8 @@ function nextLine(child: ChildProcess, prefix: string, timeoutMs = 20_000): Prom
   })
 }
 
-async function until(what: string, check: () => boolean | Promise<boolean>, failed: () => string | undefined, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!(await check())) {
-    const why = failed()
-    if (why !== undefined) throw new Error(`${what}: ${why}`)
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await sleep(25)
-  }
-}
+const until = (what: string, check: () => boolean | Promise<boolean>, failed: () => string | undefined, timeoutMs = 10_000) =>
+  waitUntil(what, check, { timeoutMs, failed })
 
 async function startServer(host: Host | undefined, options: Record<string, unknown>): Promise<string[]> {
   const child = tsChild(host, 'ways-server.ts', options)

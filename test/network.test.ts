@@ -10,6 +10,7 @@ import { createTestPki, type TestPki } from '@naaccord/ipc-certs'
 import { createClient } from '@naaccord/ipc-client'
 import { serve, type IpcServer, type ServerOptions } from '@naaccord/ipc-server'
 import { FIXTURES, deferCleanup, exited, runToEnd, tempDir, waitForLine } from './helpers.js'
+import { waitUntil } from './wait.js'
 
 const defer = deferCleanup()
 
@@ -29,13 +30,7 @@ const ok: http.RequestListener = (_req, res) => res.end('ok')
 const fdCount = () => fs.readdirSync('/proc/self/fd').length
 
 /** Poll until `check()` holds (bounded). */
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await sleep(20)
-  }
-}
+const until = (check: () => boolean, timeoutMs: number, what: string) => waitUntil(what, check, { timeoutMs, everyMs: 20 })
 
 /** Start a flood of `count` connections from another process; resolves once they are open. */
 async function flood(target: string, count: number, mode: 'stall' | 'slowloris' = 'stall'): Promise<{ child: ChildProcess; line: string }> {

@@ -9,6 +9,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parseListenFds } from '@naaccord/ipc-server'
 import { deferCleanup, exited, FIXTURES, isRoot, NOBODY, ROOT, tempDir } from './helpers.js'
+import { waitUntil } from './wait.js'
 
 const defer = deferCleanup()
 const haveActivate = spawnSync('systemd-socket-activate', ['--version']).status === 0
@@ -33,13 +34,7 @@ function activate(activateArgs: string[], serverArgs: string[]): { child: ChildP
   return { child, out: () => out, err: () => err }
 }
 
-async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
+const until = (what: string, cond: () => boolean, ms = 15_000) => waitUntil(what, cond, { timeoutMs: ms })
 
 /** curl over the Unix socket, optionally as another uid. */
 function curl(socketPath: string, uid?: number, urlPath = '/x'): Promise<{ code: number | null; body: string; status: string }> {

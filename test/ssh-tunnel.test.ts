@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest'
 import { createClient } from '@naaccord/ipc-client'
 import { serve, type Peer } from '@naaccord/ipc-server'
 import { NOBODY, ROOT, deferCleanup, exited, isRoot, tempDir } from './helpers.js'
+import { waitUntil } from './wait.js'
 
 const execFileAsync = promisify(execFile)
 const defer = deferCleanup()
@@ -41,16 +42,8 @@ function stopOnCleanup(child: ChildProcess): void {
   })
 }
 
-/** Poll (bounded in time) until `check()` is true; fail early through `failed()`. */
-async function until(what: string, check: () => boolean | Promise<boolean>, failed: () => string | undefined, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!(await check())) {
-    const why = failed()
-    if (why !== undefined) throw new Error(`${what}: ${why}`)
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await sleep(25)
-  }
-}
+const until = (what: string, check: () => boolean | Promise<boolean>, failed: () => string | undefined, timeoutMs = 10_000) =>
+  waitUntil(what, check, { timeoutMs, failed })
 
 const connects = (socketPath: string) =>
   new Promise<boolean>((resolve) => {

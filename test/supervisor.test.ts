@@ -6,6 +6,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createClient, type IpcClient } from '@naaccord/ipc-client'
 import { deferCleanup, exited, FIXTURES, ROOT, runToEnd, tempDir } from './helpers.js'
+import { waitUntil } from './wait.js'
 
 const defer = deferCleanup()
 const CLI = path.join(ROOT, 'packages', 'certs', 'src', 'cli.ts')
@@ -23,13 +24,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   return spawn(process.execPath, [...TS, CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NAACCORD_LOG_LEVEL: 'info', ...env } })
 }
 
-async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+const until = (what: string, cond: () => boolean, ms = 20_000) => waitUntil(what, cond, { timeoutMs: ms, everyMs: 20 })
 
 const count = (text: string, msg: string) => text.split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).length
 

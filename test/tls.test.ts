@@ -16,6 +16,7 @@ import { createClient, resolveClientOptions, type ClientOptions, type IpcClient 
 import { serve, type IpcServer, type ServerOptions, type ServerTlsOptions } from '@naaccord/ipc-server'
 import { bundleFixture, spawnBundle } from './bundle.js'
 import { NOBODY, deferCleanup, isRoot, memoryLogger, runToEnd, tempDir } from './helpers.js'
+import { waitUntil } from './wait.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -270,13 +271,7 @@ describe('allowClients', () => {
 })
 
 /** Poll until `check()` is true (file watchers are asynchronous and debounced). */
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`)
-    await sleep(25)
-  }
-}
+const until = (check: () => boolean | Promise<boolean>, timeoutMs = 5_000) => waitUntil('condition', check, { timeoutMs })
 
 /** The certificate a fresh TLS connection to the socket is shown. */
 async function presentedCertificate(s: Setup): Promise<string> {

@@ -7,6 +7,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { inNetns, inNetnsSync, type Host, type TwoHosts } from './netns.js'
+import { waitUntil } from './wait.js'
 
 export const WG_GO = '/usr/bin/wireguard-go'
 export const WG = '/usr/bin/wg'
@@ -123,12 +124,9 @@ export async function startTunnelEnd(end: TunnelEnd, dir: string, onStarted?: (t
     },
   }
   onStarted?.(tunnel)
-  const deadline = Date.now() + 10_000
-  while (!existsSync(uapi)) {
-    if (daemon.exitCode !== null) throw new Error(`wireguard-go exited (${daemon.exitCode}): ${log}`)
-    if (Date.now() > deadline) throw new Error(`wireguard-go made no ${uapi} within 10 s: ${log}`)
-    await sleep(25)
-  }
+  await waitUntil(`wireguard-go ${ifname} making ${uapi}`, () => existsSync(uapi), {
+    failed: () => (daemon.exitCode !== null ? `exited (${daemon.exitCode}): ${log}` : undefined),
+  })
   inNetnsSync(host, WG, ['setconf', ifname, wgConf])
   inNetnsSync(host, 'ip', ['addr', 'add', `${address}/30`, 'dev', ifname])
   inNetnsSync(host, 'ip', ['link', 'set', ifname, 'up'])
