@@ -72,15 +72,19 @@ interface SocketInternals {
 }
 
 /**
- * The file descriptor under a net.Socket or tls.TLSSocket, from Node's internal handles (no public
- * API exposes it). On Node 20: a net.Socket's `_handle` is a Pipe whose `fd` getter calls
+ * The file descriptor under a net.Socket, tls.TLSSocket or listening net.Server, from Node's
+ * internal handles (no public API exposes it): the one place that reads them. On Node 20: a
+ * net.Socket's (and a listening net.Server's) `_handle` is a Pipe whose `fd` getter calls
  * uv_fileno; a TLSSocket's `_handle` is a TLSWrap whose `fd` returns the fd of the stream it wraps,
  * both for the server side (wrapping the accepted net.Socket, also kept as `_parent`) and for
  * tls.connect({ path }) or tls.connect({ socket }). The other two look-ups are fallbacks for a
  * TLSWrap that stops forwarding `fd`. A destroyed socket has `_handle === null`; a TLSSocket over a
  * JS Duplex reports -1. Either way there is no fd and the caller fails closed.
+ *
+ * @example
+ * const fd = descriptorOf(server) // undefined: not listening, or a Node that moved its handles
  */
-function socketFd(socket: net.Socket): number | undefined {
+export function descriptorOf(socket: net.Socket | net.Server): number | undefined {
   const s = socket as unknown as SocketInternals
   for (const fd of [s._handle?.fd, s._handle?._parent?.fd, s._parent?._handle?.fd]) {
     if (typeof fd === 'number' && Number.isInteger(fd) && fd >= 0) return fd
@@ -103,7 +107,7 @@ export type PeerIds = Omit<PeerCredentials, 'startTime'>
  */
 export function getPeerIds(socket: net.Socket): PeerIds {
   const binding = requireBinding()
-  const fd = socketFd(socket)
+  const fd = descriptorOf(socket)
   if (fd === undefined) {
     throw new PeerCredentialsUnavailableError(
       socket.destroyed

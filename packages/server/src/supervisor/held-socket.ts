@@ -1,7 +1,7 @@
 import { closeSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { dupCloexec } from '@naaccord/ipc-peercred'
+import { descriptorOf, dupCloexec } from '@naaccord/ipc-peercred'
 import type { Logger } from '@naaccord/ipc-shared'
 import { bindSocket, unlinkIfOurs } from '../bind-socket.js'
 import { acquireSocketLock } from '../socket-lock.js'
@@ -17,12 +17,10 @@ export interface HeldSocket {
   release(): Promise<void>
 }
 
-/** The descriptor under a listening net.Server: Node has no public API for it. */
+/** The descriptor under a listening net.Server (descriptorOf reads Node's handle). */
 function serverFd(server: net.Server): number {
-  const fd = (server as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd
-  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
-    throw new Error('cannot read the listening socket descriptor from net.Server._handle.fd (has Node changed?)')
-  }
+  const fd = descriptorOf(server)
+  if (fd === undefined) throw new Error('cannot read the listening socket descriptor from net.Server._handle.fd (has Node changed?)')
   return fd
 }
 
