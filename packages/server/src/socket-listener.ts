@@ -30,15 +30,26 @@ export interface ListeningSocket {
  */
 export type SocketSource = (server: net.Server, socketPath: string, opts: ResolvedServerOptions, log: Logger) => Promise<ListeningSocket>
 
+/** A socket bound by `bindUnderLock`: where it is, and how to give it back. */
+export interface LockedSocket extends ListeningSocket {
+  /** The socket path under the checked real folder. */
+  readonly fsPath: string
+}
+
 /**
- * The default socket source: safe folder, lock, stale-socket recovery, bind with the exact mode
- * from the first moment. On release: remove the socket if it is still the one we published,
- * then release the lock.
+ * The default socket source, and the supervisor's way to hold the socket: safe folder, lock,
+ * stale-socket recovery, bind with the exact mode from the first moment. On release: remove the
+ * socket if it is still the one we published, then release the lock.
  *
  * @example
  * const listening = await bindUnderLock(net.createServer(), '/run/naaccord/service.sock', opts, log)
  */
-export const bindUnderLock: SocketSource = async (server, socketPath, opts, log) => {
+export async function bindUnderLock(
+  server: net.Server,
+  socketPath: string,
+  opts: Pick<ResolvedServerOptions, 'dirMode' | 'socketMode' | 'socketGid'>,
+  log: Logger,
+): Promise<LockedSocket> {
   // Every step after the folder check works on the checked real folder, so a symlink above it
   // cannot be repointed in between.
   const realDir = await ensureSocketFolder(socketPath, opts.dirMode, opts.socketGid)
@@ -53,6 +64,7 @@ export const bindUnderLock: SocketSource = async (server, socketPath, opts, log)
     throw err
   }
   return {
+    fsPath,
     async release() {
       await unlinkIfOurs(fsPath, ino)
       await lock.release()

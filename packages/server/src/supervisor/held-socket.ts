@@ -1,12 +1,8 @@
 import { closeSync } from 'node:fs'
 import net from 'node:net'
-import path from 'node:path'
 import { descriptorOf, dupCloexec } from '@naaccord/ipc-peercred'
 import type { Logger } from '@naaccord/ipc-shared'
-import { bindSocket, unlinkIfOurs } from '../bind-socket.js'
-import { acquireSocketLock } from '../socket-lock.js'
-import { ensureSocketFolder } from '../socket-path.js'
-import { clearStaleSocket } from '../stale-socket.js'
+import { bindUnderLock } from '../socket-listener.js'
 
 export interface HeldSocket {
   /** The listening socket, as a descriptor outside Node's event loop (close-on-exec). */
@@ -36,37 +32,28 @@ function serverFd(server: net.Server): number {
  * spawn(cmd, args, { stdio: ['inherit', 'inherit', 'inherit', held.fd] })
  */
 export async function holdSocket(socketPath: string, socketMode: number, dirMode: number, gid: number | undefined, log: Logger): Promise<HeldSocket> {
-  const realDir = await ensureSocketFolder(socketPath, dirMode, gid)
-  const fsPath = path.join(realDir, path.basename(socketPath))
-  const lock = await acquireSocketLock(fsPath, log)
+  const server = net.createServer({ pauseOnConnect: true })
+  // Between publish and close below, a connection could be accepted here: it cannot be handed
+  // on, so it is closed (the client sees a connection reset before any answer).
+  server.on('connection', (socket) => socket.destroy())
+  const bound = await bindUnderLock(server, socketPath, { dirMode, socketMode, socketGid: gid }, log)
   let fd: number | undefined
-  let ino: number | undefined
   try {
-    await clearStaleSocket(fsPath, log)
-    const server = net.createServer({ pauseOnConnect: true })
-    // Between publish and close below, a connection could be accepted here: it cannot be handed
-    // on, so it is closed (the client sees a connection reset before any answer).
-    server.on('connection', (socket) => socket.destroy())
-    const bound = await bindSocket(server, fsPath, socketMode, gid)
-    ino = bound.ino
     fd = dupCloexec(serverFd(server))
     await new Promise<void>((resolve) => server.close(() => resolve()))
   } catch (err) {
     if (fd !== undefined) closeSync(fd)
-    if (ino !== undefined) await unlinkIfOurs(fsPath, ino)
-    await lock.release()
+    await bound.release()
     throw err
   }
   let released: Promise<void> | undefined
   const heldFd = fd
-  const heldIno = ino
   return {
     fd: heldFd,
-    fsPath,
+    fsPath: bound.fsPath,
     release() {
       released ??= (async () => {
-        await unlinkIfOurs(fsPath, heldIno)
-        await lock.release()
+        await bound.release()
         try {
           closeSync(heldFd)
         } catch {}
