@@ -55,47 +55,45 @@ function makeDriver(spec: RowSpec, endpoint: Endpoint, tls: ClientTls): RowDrive
 async function measure(spec: RowSpec, round: number, ctx: Context, durationMs: number, driver: RowDriver): Promise<Sample> {
   const hop = spec.appears.some((a) => a.section === 'hop')
   const gated = spec.load.kind === 'setup' && (spec.endpoint === 'serve-unix-plain' || spec.endpoint === 'serve-unix-plain-nopeer')
-  {
-    const warmup = ctx.args.warmupMs > 0 ? await driver.run(ctx.args.warmupMs) : undefined
-    // The request log is a real file; keep it from growing for the whole run.
-    truncateSync(ctx.requestLog, 0)
-    if (gated) await ctx.child.gate(spec.endpoint)
-    const latency = new LatencyRecorder()
-    const [server0, web0] = await Promise.all([ctx.child.cpuMicros(), ctx.web.cpuMicros()])
-    const machine0 = machineCpu()
-    const load0 = process.cpuUsage()
-    const t0 = performance.now()
-    const result = await driver.run(durationMs, latency)
-    const load = process.cpuUsage(load0)
-    const [server1, web1] = await Promise.all([ctx.child.cpuMicros(), ctx.web.cpuMicros()])
-    const machine1 = machineCpu()
-    const wallUs = (performance.now() - t0) * 1000
-    const oursUs = server1 - server0 + web1 - web0 + load.user + load.system
-    const otherCpu =
-      machine0 && machine1
-        ? Math.max(0, machine1.busyUs - machine0.busyUs - oursUs + machine1.stealUs - machine0.stealUs) / (wallUs * os.cpus().length)
-        : undefined
-    const gate = gated ? await ctx.child.gate(spec.endpoint) : undefined
-    const { p50, p99, mean } = latency.summary()
-    const n = Math.max(1, result.completed)
-    return {
-      round,
-      rps: result.elapsedMs > 0 ? (result.completed * 1000) / result.elapsedMs : 0,
-      p50,
-      p99,
-      mean,
-      completed: result.completed,
-      warmupCompleted: warmup?.completed ?? 0,
-      errors: result.errors,
-      firstError: result.firstError,
-      serverCpuUs: (server1 - server0) / n,
-      loadCpuUs: (load.user + load.system) / n,
-      webCpuUs: hop ? (web1 - web0) / n : NaN,
-      hopCpuUs: hop ? (server1 - server0 + web1 - web0) / n : NaN,
-      gateUs: gate?.medianUs ?? NaN,
-      resumedShare: spec.tls && spec.load.kind === 'setup' ? driver.resumedShare?.() : undefined,
-      otherCpu,
-    }
+  const warmup = ctx.args.warmupMs > 0 ? await driver.run(ctx.args.warmupMs) : undefined
+  // The request log is a real file; keep it from growing for the whole run.
+  truncateSync(ctx.requestLog, 0)
+  if (gated) await ctx.child.gate(spec.endpoint)
+  const latency = new LatencyRecorder()
+  const [server0, web0] = await Promise.all([ctx.child.cpuMicros(), ctx.web.cpuMicros()])
+  const machine0 = machineCpu()
+  const load0 = process.cpuUsage()
+  const t0 = performance.now()
+  const result = await driver.run(durationMs, latency)
+  const load = process.cpuUsage(load0)
+  const [server1, web1] = await Promise.all([ctx.child.cpuMicros(), ctx.web.cpuMicros()])
+  const machine1 = machineCpu()
+  const wallUs = (performance.now() - t0) * 1000
+  const oursUs = server1 - server0 + web1 - web0 + load.user + load.system
+  const otherCpu =
+    machine0 && machine1
+      ? Math.max(0, machine1.busyUs - machine0.busyUs - oursUs + machine1.stealUs - machine0.stealUs) / (wallUs * os.cpus().length)
+      : undefined
+  const gate = gated ? await ctx.child.gate(spec.endpoint) : undefined
+  const { p50, p99, mean } = latency.summary()
+  const n = Math.max(1, result.completed)
+  return {
+    round,
+    rps: result.elapsedMs > 0 ? (result.completed * 1000) / result.elapsedMs : 0,
+    p50,
+    p99,
+    mean,
+    completed: result.completed,
+    warmupCompleted: warmup?.completed ?? 0,
+    errors: result.errors,
+    firstError: result.firstError,
+    serverCpuUs: (server1 - server0) / n,
+    loadCpuUs: (load.user + load.system) / n,
+    webCpuUs: hop ? (web1 - web0) / n : NaN,
+    hopCpuUs: hop ? (server1 - server0 + web1 - web0) / n : NaN,
+    gateUs: gate?.medianUs ?? NaN,
+    resumedShare: spec.tls && spec.load.kind === 'setup' ? driver.resumedShare?.() : undefined,
+    otherCpu,
   }
 }
 
