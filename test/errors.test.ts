@@ -26,6 +26,7 @@ const make: { [C in IpcErrorCode]: () => InstanceType<(typeof ERROR_CODES)[C]> }
   IPC_INVALID_OPTION: () => new shared.InvalidOptionError('timeoutMs', 'must be a number', { cause }),
   IPC_SOCKET_PATH_TOO_LONG: () => new shared.SocketPathTooLongError(`/tmp/${'x'.repeat(120)}`, 107),
   IPC_UNSAFE_SOCKET_PATH: () => new shared.UnsafeSocketPathError('/tmp', 'writable by others', { cause }),
+  IPC_UNSAFE_PATH: () => new shared.UnsafePathError('/run/naaccord/service.sock.pid', 'owned by uid 65534', '--pid-file', 65534, { cause }),
   IPC_SOCKET_PATH_ACCESS: () => new shared.SocketPathAccessError('/run/naaccord', 'EACCES', { cause }),
   IPC_SOCKET_IN_USE: () => new shared.SocketInUseError(target, 4121, undefined, { cause }),
   IPC_PEER_CREDENTIALS_UNAVAILABLE: () => new shared.PeerCredentialsUnavailableError('no addon', { cause }),

@@ -92,11 +92,36 @@ export class UnsafeSocketPathError extends IpcError {
   static readonly code = 'IPC_UNSAFE_SOCKET_PATH'
   readonly code = UnsafeSocketPathError.code
   constructor(
+    /** The path component refused: the folder, link or file, not always the socket itself. */
     readonly path: string,
     reason: string,
     options?: IpcErrorOptions,
+    /** The uid that owns the refused component, when known. */
+    readonly owner?: number,
   ) {
     super(`${path}: ${reason}`, options)
+  }
+}
+
+/**
+ * A file read or trusted through a path (the supervisor's pid file, the addon override, a
+ * certificate or key) or a folder or link on its way could have been placed or changed by
+ * another user: the message names the component, its owner and mode, and the option to change.
+ */
+export class UnsafePathError extends IpcError {
+  static readonly code = 'IPC_UNSAFE_PATH'
+  readonly code = UnsafePathError.code
+  constructor(
+    /** The path component refused. */
+    readonly path: string,
+    reason: string,
+    /** The option, flag or variable that named the path. */
+    readonly option: string,
+    /** The uid that owns the refused component, when known. */
+    readonly owner?: number,
+    options?: IpcErrorOptions,
+  ) {
+    super(`${path} (${option}): ${reason}`, options)
   }
 }
 
@@ -342,6 +367,7 @@ export const ERROR_CODES = {
   IPC_INVALID_OPTION: InvalidOptionError,
   IPC_SOCKET_PATH_TOO_LONG: SocketPathTooLongError,
   IPC_UNSAFE_SOCKET_PATH: UnsafeSocketPathError,
+  IPC_UNSAFE_PATH: UnsafePathError,
   IPC_SOCKET_PATH_ACCESS: SocketPathAccessError,
   IPC_SOCKET_IN_USE: SocketInUseError,
   IPC_PEER_CREDENTIALS_UNAVAILABLE: PeerCredentialsUnavailableError,
