@@ -120,17 +120,17 @@ try {
       log('npm tsc: consumer.ts type-checks (req.peer typed on Express requests, skipLibCheck off)')
     }
   }
-  // What the split buys: the certs CLI installs neither the addon nor pino; a client without
-  // expectServer installs and loads no native code.
+  // What the split buys: the certs CLI installs neither the addon nor pino. The client brings the
+  // addon (its check of the server process is on by default), prebuilt: no compiler on PATH.
   const tarball = (name) => `file:${packed.find((p) => p.name === name).tarball}`
   for (const [project, names] of [
     ['certs-only', ['@naaccord/ipc-certs', '@naaccord/ipc-shared']],
-    ['client-only', ['@naaccord/ipc-client', '@naaccord/ipc-shared']],
+    ['client-only', ['@naaccord/ipc-client', '@naaccord/ipc-shared', '@naaccord/ipc-peercred']],
   ]) {
     const dir = path.join(work, project)
     mkdirSync(path.join(dir, 'run'), { recursive: true, mode: 0o700 })
     const dependencies = Object.fromEntries(names.map((n) => [n, tarball(n)]))
-    writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: project, private: true, type: 'module', dependencies, overrides: { '@naaccord/ipc-shared': '$@naaccord/ipc-shared' } }))
+    writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: project, private: true, type: 'module', dependencies, overrides: Object.fromEntries(names.filter((n) => n !== names[0]).map((n) => [n, `$${n}`])) }))
     run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, env })
     const present = ['@naaccord/ipc-peercred', 'node-gyp-build', 'pino'].filter((m) => existsSync(path.join(dir, 'node_modules', m)))
     if (project === 'certs-only') {
@@ -138,11 +138,11 @@ try {
       run(path.join(dir, 'node_modules', '.bin', 'naaccord-ipc'), ['certs', 'init', '--dir', path.join(dir, 'certs')], { cwd: dir, env })
       log('certs-only (npm): no addon, no node-gyp-build, no pino installed; `naaccord-ipc certs init` works')
     } else {
-      if (present.includes('@naaccord/ipc-peercred') || present.includes('node-gyp-build')) throw new Error(`client-only: installed ${present.join(', ')}`)
+      if (!present.includes('@naaccord/ipc-peercred')) throw new Error(`client-only: the addon the default server check needs was not installed (${present.join(', ')})`)
       copyFileSync(path.join(ROOT, 'scripts', 'consumer', 'client-only.mjs'), path.join(dir, 'client-only.mjs'))
       const out = run('node', ['client-only.mjs', path.join(dir, 'run', 's.sock')], { cwd: dir, env }).trim()
       outputs[project] = JSON.parse(out.split('\n').at(-1))
-      log(`client-only (npm): no addon installed; client-only.mjs: ${out}`)
+      log(`client-only (npm): addon installed prebuilt, default server check on; client-only.mjs: ${out}`)
     }
   }
 

@@ -204,21 +204,27 @@ describe('client: expectServer', () => {
 
   it.skipIf(!isRoot)(`refuses a server running as another uid, before sending anything (${ROOT_REASON})`, async () => {
     const socketPath = await serverAsNobody()
-    // The socket file's owner gives it away before connecting...
-    const byFile = createClient({ socketPath, logger: false, retries: 0, expectServer: { uid: 0 } })
-    defer(() => byFile.destroy())
-    const e1 = await byFile.get('/').catch((e: unknown) => e)
-    expect(e1).toMatchObject({ code: 'IPC_PEER_REJECTED' })
+    // The folder and the socket file are uid 65534's: refused before connecting, naming them...
+    const byPath = createClient({ socketPath, logger: false, retries: 0, expectServer: { uid: 0 } })
+    defer(() => byPath.destroy())
+    const e1 = await byPath.get('/').catch((e: unknown) => e)
+    expect(e1).toMatchObject({ code: 'IPC_UNSAFE_SOCKET_PATH', owner: NOBODY })
     expect((e1 as Error).message).toContain('uid 65534')
-    // ...and the kernel's credentials after connecting, even without the file check.
-    const byKernel = createClient({ socketPath, logger: false, retries: 0, expectServer: { uid: 0, checkSocketFile: false } })
+    // ...and when root moves that socket into its own folder and owns the file, the kernel's
+    // credentials of the listening process still give it away after connecting.
+    const rootDir = openDir()
+    const moved = path.join(rootDir, 's.sock')
+    fs.renameSync(socketPath, moved)
+    fs.lchownSync(moved, 0, 0)
+    const byKernel = createClient({ socketPath: moved, logger: false, retries: 0, expectServer: { uid: 0 } })
     defer(() => byKernel.destroy())
     const e2 = await byKernel.get('/').catch((e: unknown) => e)
     expect(e2).toMatchObject({ code: 'IPC_PEER_REJECTED' })
     expect((e2 as Error).message).toMatch(/runs as uid 65534 \(pid \d+\), expected uid 0/)
-    // The right expectation passes.
-    const right = createClient({ socketPath, logger: false, expectServer: { uid: NOBODY } })
+    // The right expectation passes (the socket file is root's now: checkSocketFile off says so).
+    const right = createClient({ socketPath: moved, logger: false, expectServer: { uid: NOBODY, checkSocketFile: false } })
     defer(() => right.destroy())
     expect(await right.get('/')).toMatchObject({ uid: NOBODY })
   })
+
 })

@@ -1,11 +1,11 @@
-import { lstatSync } from 'node:fs'
 import net from 'node:net'
 import tls, { type TLSSocket } from 'node:tls'
 import type { buildConnector } from 'undici'
-import { PeerRejectedError, TimeoutError, TlsClientCertRequiredError, type IpcError } from '@naaccord/ipc-shared'
+import { TimeoutError, TlsClientCertRequiredError, type IpcError } from '@naaccord/ipc-shared'
 import { attachMappedError, mapConnectError } from './error-map.js'
 import type { ResolvedClientOptions } from './options.js'
 import { loadPeerCredentials, type ReadPeerCredentials } from './peer-credentials-loader.js'
+import { checkServerProcess, checkSocketPath } from './server-check.js'
 import { verifyServer, type CachedSession } from './tls-verify.js'
 
 /** The TLS credentials in force (swapped on rotation). */
@@ -15,54 +15,30 @@ export interface ClientTlsMaterial {
   key: string | undefined
 }
 
-/** expectServer: compare the server's kernel credentials (read from our own socket) to what was asked. */
-function verifyServerProcess(socket: net.Socket, opts: ResolvedClientOptions, getPeerCredentials: ReadPeerCredentials | undefined): IpcError | undefined {
-  const expect = opts.expectServer
-  if (!expect || !getPeerCredentials) return undefined
-  const creds = getPeerCredentials(socket)
-  if (expect.uid !== undefined && creds.uid !== expect.uid) {
-    return new PeerRejectedError(
-      `the server on ${opts.target} runs as uid ${creds.uid} (pid ${creds.pid}), expected uid ${expect.uid}; nothing was sent. Check which process owns the socket`,
-    )
-  }
-  if (expect.gid !== undefined && creds.gid !== expect.gid) {
-    return new PeerRejectedError(`the server on ${opts.target} runs as gid ${creds.gid} (pid ${creds.pid}), expected gid ${expect.gid}; nothing was sent`)
-  }
-  return undefined
-}
-
-/** expectServer.checkSocketFile: refuse a socket file owned by someone unexpected, before connecting. */
-function checkSocketFile(opts: ResolvedClientOptions): IpcError | undefined {
-  const expect = opts.expectServer
-  if (!expect?.checkSocketFile || expect.uid === undefined || !opts.socketPath) return undefined
-  let st
-  try {
-    st = lstatSync(opts.socketPath)
-  } catch {
-    return undefined // connect() reports the missing socket with the usual error
-  }
-  if (!st.isSocket()) return new PeerRejectedError(`${opts.socketPath} is not a socket; refusing to connect`)
-  if (st.uid !== expect.uid) {
-    return new PeerRejectedError(`${opts.socketPath} is owned by uid ${st.uid}, expected uid ${expect.uid}; refusing to connect`)
-  }
-  return undefined
-}
-
 type Connector = buildConnector.connector
+
+/** An ENOENT as connect(2) would report it: mapped and retried like a socket not there yet. */
+function absent(socketPath: string, missing: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`connect ENOENT ${socketPath} (${missing} does not exist)`), { code: 'ENOENT', syscall: 'connect', address: socketPath })
+}
 
 /**
  * The undici connector: opens a Unix socket or TCP connection (TLS on top when configured),
  * enforces the connect timeout, and runs the checks on who is at the other end before undici
- * writes a byte. TLS sessions are cached per servername only after a connection passed every check.
+ * writes a byte. Over the socket, in this order: the safe-path check of the socket path (no
+ * folder, link or socket file another user could have placed), connect to the checked real path,
+ * the kernel's credentials of the server process, and only then the TLS handshake. TLS sessions
+ * are cached per servername only after a connection passed every check.
  */
 export function createConnector(opts: ResolvedClientOptions, material: ClientTlsMaterial | undefined): Connector {
   const sessions = new Map<string, CachedSession>()
   const t = opts.tls
-  // expectServer needs the native addon: loaded once, before the first connection (see the loader).
+  const check = opts.serverCheck
+  // The kernel check of the server process needs the native addon: loaded once, before the first connection.
   let readPeer: ReadPeerCredentials | undefined
   type Callback = (err: Error | null, socket: net.Socket | null) => void
   const connector = (target: { hostname: string; port: string }, callback: Callback) => {
-    if (!opts.expectServer || readPeer) return connect(target, callback)
+    if (check?.processUids === undefined || readPeer) return connect(target, callback)
     loadPeerCredentials().then(
       (read) => {
         readPeer = read
@@ -72,34 +48,45 @@ export function createConnector(opts: ResolvedClientOptions, material: ClientTls
     )
   }
   const connect = ({ hostname, port }: { hostname: string; port: string }, callback: Callback) => {
-    const early = checkSocketFile(opts)
-    if (early) {
-      callback(early, null)
-      return
-    }
-    const where = opts.socketPath ? { path: opts.socketPath } : { host: opts.host ?? hostname, port: Number(opts.port ?? port) }
-    let socket: net.Socket
-    const offered = t ? sessions.get(t.servername) : undefined
-    if (t && material) {
-      socket = tls.connect({
-        ...where,
-        servername: net.isIP(t.servername) ? undefined : t.servername,
-        ...(material.ca === undefined ? {} : { ca: material.ca }),
-        ...(material.cert === undefined ? {} : { cert: material.cert, key: material.key }),
-        minVersion: t.minVersion,
-        // Verification is done by verifyServer on every connection (see above), and fails closed.
-        rejectUnauthorized: false,
-        // With a SPIFFE serverId the ID replaces the host name; verifyServer checks it, so Node's own
-        // host check must not mark the connection unauthorized.
-        ...(t.serverId === undefined ? {} : { checkServerIdentity: () => undefined }),
-        session: offered?.session,
-        ALPNProtocols: ['http/1.1'],
-      })
+    let where: { path: string } | { host: string; port: number }
+    if (opts.socketPath !== undefined && check) {
+      let checked: { realPath: string } | { missing: string }
+      try {
+        checked = checkSocketPath(opts.socketPath, check)
+      } catch (err) {
+        callback(err as Error, null)
+        return
+      }
+      if ('missing' in checked) {
+        callback(mapConnectError(absent(opts.socketPath, checked.missing), opts), null)
+        return
+      }
+      where = { path: checked.realPath }
     } else {
-      socket = net.connect(where)
+      where = { host: opts.host ?? hostname, port: Number(opts.port ?? port) }
     }
-    if (!opts.socketPath) socket.setKeepAlive(true, 60_000)
-    socket.setNoDelay(true)
+    const offered = t ? sessions.get(t.servername) : undefined
+    const tlsOptions = (): tls.ConnectionOptions => ({
+      servername: net.isIP(t!.servername) ? undefined : t!.servername,
+      ...(material!.ca === undefined ? {} : { ca: material!.ca }),
+      ...(material!.cert === undefined ? {} : { cert: material!.cert, key: material!.key }),
+      minVersion: t!.minVersion,
+      // Verification is done by verifyServer on every connection (see above), and fails closed.
+      rejectUnauthorized: false,
+      // With a SPIFFE serverId the ID replaces the host name; verifyServer checks it, so Node's own
+      // host check must not mark the connection unauthorized.
+      ...(t!.serverId === undefined ? {} : { checkServerIdentity: () => undefined }),
+      session: offered?.session,
+      ALPNProtocols: ['http/1.1'],
+    })
+    const useTls = t !== undefined && material !== undefined
+    // Over the socket, TLS starts only once the server process passed the kernel check: the raw
+    // connection comes first. Over TCP, TLS is the check.
+    const unixFirst = 'path' in where
+    const raw: net.Socket = useTls && !unixFirst ? tls.connect({ ...where, ...tlsOptions() }) : net.connect(where)
+    let socket: net.Socket = raw
+    if (!unixFirst) raw.setKeepAlive(true, 60_000)
+    raw.setNoDelay(true)
 
     let done = false
     const finish = (err: Error | null) => {
@@ -108,6 +95,7 @@ export function createConnector(opts: ResolvedClientOptions, material: ClientTls
       clearTimeout(timer)
       if (err) {
         socket.destroy()
+        raw.destroy()
         callback(err, null)
       } else {
         callback(null, socket)
@@ -121,38 +109,36 @@ export function createConnector(opts: ResolvedClientOptions, material: ClientTls
 
     let verified: tls.PeerCertificate | undefined
     let pendingSession: Buffer | undefined
-    if (t) {
-      socket.on('session', (session: Buffer) => {
-        if (verified) sessions.set(t.servername, { session, peer: verified })
-        else pendingSession = session
-      })
-    }
-    socket.once(t ? 'secureConnect' : 'connect', () => {
+    const onSecure = () => {
       let err: IpcError | undefined
       let peer: tls.PeerCertificate | undefined
       try {
-        if (t) {
-          const v = verifyServer(socket as TLSSocket, opts, offered)
-          err = v.err
-          if (!v.err) peer = v.peer
-        }
-        err ??= verifyServerProcess(socket, opts, readPeer)
+        const v = verifyServer(socket as TLSSocket, opts, offered)
+        err = v.err
+        if (!v.err) peer = v.peer
       } catch (e) {
         finish(e as Error)
         return
       }
       if (err) {
-        if (t) sessions.delete(t.servername)
+        sessions.delete(t!.servername)
         finish(err)
         return
       }
-      if (t && peer) {
+      if (peer) {
         verified = peer
-        if (pendingSession) sessions.set(t.servername, { session: pendingSession, peer })
+        if (pendingSession) sessions.set(t!.servername, { session: pendingSession, peer })
       }
       finish(null)
-    })
-    socket.on('error', (err) => {
+    }
+    const watchTls = (s: net.Socket) => {
+      s.on('session', (session: Buffer) => {
+        if (verified) sessions.set(t!.servername, { session, peer: verified })
+        else pendingSession = session
+      })
+      s.once('secureConnect', onSecure)
+    }
+    const onError = (err: Error) => {
       if (!done) return finish(mapConnectError(err, opts))
       // RFC 8446 4.4.2: in TLS 1.3 the client's handshake is complete before the server has
       // checked our certificate, so its refusal (an alert) arrives after the socket was handed
@@ -164,8 +150,36 @@ export function createConnector(opts: ResolvedClientOptions, material: ClientTls
       // destroyed the socket, and undici reports this very error object: attach ours to it.
       if (socket.destroyed) attachMappedError(err, mapped)
       else socket.destroy(mapped)
-    })
-    return socket
+    }
+    if (useTls && !unixFirst) {
+      watchTls(raw)
+    } else {
+      raw.once('connect', () => {
+        if (unixFirst && check && readPeer) {
+          let err: IpcError | undefined
+          try {
+            err = checkServerProcess(raw, check, readPeer, opts.target)
+          } catch (e) {
+            finish(e as Error)
+            return
+          }
+          if (err) {
+            if (t) sessions.delete(t.servername)
+            finish(err)
+            return
+          }
+        }
+        if (!useTls) {
+          finish(null)
+          return
+        }
+        socket = tls.connect({ socket: raw, ...tlsOptions() })
+        socket.on('error', onError)
+        watchTls(socket)
+      })
+    }
+    raw.on('error', onError)
+    return raw
   }
   return connector as unknown as Connector
 }

@@ -17,17 +17,11 @@ import {
   type PemSource,
 } from '@naaccord/ipc-shared'
 import net from 'node:net'
+import { resolveServerCheck, type ExpectServer, type ResolvedServerCheck } from './server-check.js'
 import { resolveServerId } from './server-identity.js'
-import { resolveLogger } from '@naaccord/ipc-shared/logger'
 
-export interface ExpectServer {
-  /** The uid the services server must run as (read from the kernel after connecting). */
-  uid?: number
-  /** The gid it must run as. */
-  gid?: number
-  /** Also check the socket file's owner (lstat) before connecting. Default true. */
-  checkSocketFile?: boolean
-}
+export type { ExpectServer } from './server-check.js'
+import { resolveLogger } from '@naaccord/ipc-shared/logger'
 
 export interface ClientTlsOptions {
   /** CA bundle the server certificate must chain to (PEM text or path). Required unless insecureSkipVerify. */
@@ -84,8 +78,14 @@ export interface ClientOptions {
   maxRetryDelayMs?: number
   /** How long an idle connection is kept, ms. Default 4 000 (shorter than the server's 10 000). */
   keepAliveTimeoutMs?: number
-  /** Check who runs the server before sending anything. Env NAACCORD_EXPECT_SERVER_UID sets `uid`. */
-  expectServer?: ExpectServer
+  /**
+   * Who may be at the other end of the socket, checked on every new connection before a byte is
+   * sent. Default: the server runs as this process's uid or root, and its socket and every
+   * folder and link on the way belong to one of them. `{ uid }` names the services user instead.
+   * `false` turns off the kernel check of the server process (the path check stays), with a
+   * warning. Env NAACCORD_EXPECT_SERVER_UID sets `uid`.
+   */
+  expectServer?: ExpectServer | false
   /** TLS (mutual when cert/key are given). Env NAACCORD_TLS_CA / _CERT / _KEY / _PIN / _SERVERNAME. */
   tls?: ClientTlsOptions
   /** Silence the one warning about plaintext over the socket. Default false. */
@@ -165,7 +165,8 @@ export interface ResolvedClientOptions {
   readonly retryDelayMs: number
   readonly maxRetryDelayMs: number
   readonly keepAliveTimeoutMs: number
-  readonly expectServer: Readonly<Required<Pick<ExpectServer, 'checkSocketFile'>> & Pick<ExpectServer, 'uid' | 'gid'>> | undefined
+  /** Who may be at the other end of the socket (undefined over TCP, where TLS says who). */
+  readonly serverCheck: ResolvedServerCheck | undefined
   readonly tls: ResolvedClientTls | undefined
   readonly acknowledgePlaintext: boolean
   readonly headers: Readonly<Record<string, string>>
@@ -303,19 +304,10 @@ export function resolveClientOptions(options: ClientOptions = {}, env: Env = pro
     target = socketPath
   }
 
-  rejectUnknown('expectServer', options.expectServer, ['uid', 'gid', 'checkSocketFile'])
-  const expectUid = pick(options.expectServer?.uid, env, ENV.expectServerUid)
-  const expectServer =
-    expectUid === undefined && options.expectServer?.gid === undefined
-      ? undefined
-      : Object.freeze({
-          uid: expectUid === undefined ? undefined : parseInteger('expectServer.uid', expectUid, 0, 0xffffffff),
-          gid: options.expectServer?.gid === undefined ? undefined : parseInteger('expectServer.gid', options.expectServer.gid, 0, 0xffffffff),
-          checkSocketFile: parseBoolean('expectServer.checkSocketFile', options.expectServer?.checkSocketFile ?? true),
-        })
-  if (expectServer && transport === 'tcp') {
+  if (transport === 'tcp' && (options.expectServer || pick(undefined, env, ENV.expectServerUid) !== undefined)) {
     throw new InvalidOptionError('expectServer', 'checks kernel credentials and works over the Unix socket only; over TCP use tls.pin')
   }
+  const serverCheck = transport === 'unix' ? resolveServerCheck(options.expectServer, env) : undefined
 
   const headers = options.headers ?? {}
   if (typeof headers !== 'object') throw new InvalidOptionError('headers', 'must be an object of header names to strings')
@@ -335,7 +327,7 @@ export function resolveClientOptions(options: ClientOptions = {}, env: Env = pro
     retryDelayMs: parseInteger('retryDelayMs', options.retryDelayMs ?? d.retryDelayMs, 0),
     maxRetryDelayMs: parseInteger('maxRetryDelayMs', options.maxRetryDelayMs ?? d.maxRetryDelayMs, 0),
     keepAliveTimeoutMs: parseInteger('keepAliveTimeoutMs', options.keepAliveTimeoutMs ?? d.keepAliveTimeoutMs, 1),
-    expectServer,
+    serverCheck,
     tls,
     acknowledgePlaintext: parseBoolean('acknowledgePlaintext', options.acknowledgePlaintext ?? d.acknowledgePlaintext),
     headers: Object.freeze({ ...headers }),

@@ -8,9 +8,11 @@ const PACKAGE = '@naaccord/ipc-peercred'
 let loading: Promise<ReadPeerCredentials> | undefined
 
 /**
- * `expectServer` is the only part of the client that needs the native addon, so the client does
- * not depend on it: @naaccord/ipc-peercred is an optional peer dependency, imported the first time a
- * client with `expectServer` connects. A client without `expectServer` never loads it.
+ * The kernel check of the server process (on by default, see `expectServer`) is the only part of
+ * the client that needs the native addon: @naaccord/ipc-peercred (a dependency, shipped prebuilt)
+ * is imported the first time a client connects over the socket with that check on. Over TCP, or
+ * with `expectServer: false`, it is never loaded. Fails closed: when it cannot be loaded, no
+ * connection is made.
  *
  * @throws {PeerCredentialsUnavailableError} (as a rejection) when the package is not installed.
  * @example
@@ -18,14 +20,15 @@ let loading: Promise<ReadPeerCredentials> | undefined
  * const { uid } = read(socket)
  */
 export function loadPeerCredentials(): Promise<ReadPeerCredentials> {
-  loading ??= import(PACKAGE).then(
-    (m: { getPeerCredentials: ReadPeerCredentials }) => m.getPeerCredentials,
+  // A literal specifier, so that bundlers (esbuild, webpack) carry the addon's loader along.
+  loading ??= import('@naaccord/ipc-peercred').then(
+    (m: { getPeerIds: ReadPeerCredentials }) => m.getPeerIds,
     (err: unknown) => {
       loading = undefined // installing it later in a long-lived process is allowed
       const why = err instanceof Error ? err.message.split('\n', 1)[0] : String(err)
       throw new PeerCredentialsUnavailableError(
-        `expectServer reads the server's uid from the kernel with the optional package ${PACKAGE}, which could not be imported (${why}); ` +
-          `install it next to @naaccord/ipc-client ("npm install ${PACKAGE}"), or drop expectServer`,
+        `the client checks the server process's uid from the kernel before sending (expectServer) with ${PACKAGE}, which could not be imported (${why}); ` +
+          `reinstall @naaccord/ipc-client with its dependencies ("npm install ${PACKAGE}"), or turn that check off by name with expectServer: false (the socket path check stays)`,
         { cause: err },
       )
     },

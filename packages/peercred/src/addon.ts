@@ -2,7 +2,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ENV } from '@naaccord/ipc-shared'
+import { ENV, isIpcError, resolveSafeEntry, trustedUids } from '@naaccord/ipc-shared'
 import type { SocketFacts } from './peer-credentials.js'
 
 /** What native/peercred.c exports. */
@@ -104,6 +104,28 @@ export function explainMissingAddon(): string {
 }
 
 /**
+ * The override replaces the peer check itself, so it is loaded only through the safe-path rules:
+ * a regular `.node` file owned by this process's uid or root, every folder and link on the way
+ * owned by one of them and writable by nobody else. Another user's file (or one in a folder they
+ * can change) is refused with IPC_UNSAFE_PATH, which the peer check reports instead of loading it.
+ */
+function loadOverride(explicit: string): LoadedAddon {
+  const label = `${explicit} (from ${ENV.peerAddon})`
+  // require() would run a .js file as code; only a native addon is wanted here.
+  if (path.extname(explicit) !== '.node') return { ok: false, reason: `${label} is not a .node file`, cause: undefined }
+  let real: string
+  try {
+    const entry = resolveSafeEntry(explicit, 'file', { kind: 'file', label: 'the addon override', option: ENV.peerAddon }, trustedUids())
+    if ('missing' in entry) return { ok: false, reason: `${label} does not exist (${entry.missing} is missing)`, cause: undefined }
+    real = entry.realPath
+  } catch (err) {
+    if (isIpcError(err)) return { ok: false, reason: `${label} refused: ${err.message}`, cause: err }
+    throw err
+  }
+  return loadFrom(real, label, '')
+}
+
+/**
  * Loads the native addon once per process: NAACCORD_PEERCRED_ADDON when set (a `.node` file only),
  * else the packaged one through node-gyp-build (build/Release from a source build, then
  * prebuilds/<platform>-<arch>/ for the matching N-API prebuilt binary). Never throws; a failure is
@@ -117,9 +139,7 @@ export function loadAddon(): LoadedAddon {
   if (loaded) return loaded
   const explicit = addonOverride()
   if (explicit !== undefined) {
-    const label = `${explicit} (from ${ENV.peerAddon})`
-    // require() would run a .js file as code; only a native addon is wanted here.
-    loaded = path.extname(explicit) === '.node' ? loadFrom(explicit, label, '') : { ok: false, reason: `${label} is not a .node file`, cause: undefined }
+    loaded = loadOverride(explicit)
     return loaded
   }
   let file: string

@@ -1,5 +1,5 @@
 import type net from 'node:net'
-import { PeerCredentialsUnavailableError, readProcessStartTime } from '@naaccord/ipc-shared'
+import { isIpcError, PeerCredentialsUnavailableError, readProcessStartTime } from '@naaccord/ipc-shared'
 import { firstLine, loadAddon, type NativeBinding } from './addon.js'
 
 /**
@@ -55,6 +55,8 @@ function unsupported(binding: NativeBinding): string {
 function requireBinding(): NativeBinding {
   const result = loadAddon()
   if (!result.ok) {
+    // An override refused by the safe-path check is that refusal (IPC_UNSAFE_PATH), not a missing addon.
+    if (isIpcError(result.cause, 'IPC_UNSAFE_PATH')) throw result.cause
     throw new PeerCredentialsUnavailableError(`${result.reason}; ${OPT_OUT}`, { cause: result.cause })
   }
   if (!result.binding.support.supported) throw new PeerCredentialsUnavailableError(`${unsupported(result.binding)}; ${OPT_OUT}`)

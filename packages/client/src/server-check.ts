@@ -1,0 +1,135 @@
+import type net from 'node:net'
+import {
+  ENV,
+  InvalidOptionError,
+  PeerRejectedError,
+  UnsafeSocketPathError,
+  myUid,
+  parseBoolean,
+  parseInteger,
+  pick,
+  rejectUnknown,
+  resolveSafeEntry,
+  trustedUids,
+  type Env,
+  type IpcError,
+  type SafePathSubject,
+} from '@naaccord/ipc-shared'
+import type { ReadPeerCredentials } from './peer-credentials-loader.js'
+
+export interface ExpectServer {
+  /**
+   * The uid the services server runs as, when it is not this process's uid or root: its socket,
+   * and the folders and links on the way to it, may then also belong to that uid, and the
+   * server process (read from the kernel after connecting) must run as exactly that uid.
+   */
+  uid?: number
+  /** The gid the server process must run as. */
+  gid?: number
+  /** With `uid`: the socket file itself must be owned by exactly that uid. Default true. */
+  checkSocketFile?: boolean
+}
+
+/**
+ * Who the client trusts at the other end of the socket, resolved once. Checked on every new
+ * connection, before a byte is sent (never per request: keep-alive connections are reused).
+ */
+export interface ResolvedServerCheck {
+  /** Owners trusted for the folders, links and socket file on the way: us, root, `expectServer.uid`. */
+  readonly pathOwners: ReadonlySet<number>
+  /** With `expectServer.uid` and `checkSocketFile`: the exact owner the socket file must have. */
+  readonly fileOwner: number | undefined
+  /** The uids the server process may run as (kernel credentials), or undefined with `expectServer: false`. */
+  readonly processUids: ReadonlySet<number> | undefined
+  /** The gid the server process must run as, when asked. */
+  readonly processGid: number | undefined
+  /** Where each part of the policy came from, for the start-up report. */
+  readonly source: 'default' | 'option' | `env:${string}`
+}
+
+/**
+ * Resolve `expectServer` (explicit, then NAACCORD_EXPECT_SERVER_UID for `uid`, then the default):
+ *
+ * - default: the server must run as this process's uid or root, and its socket and every folder
+ *   and link on the way must belong to one of them;
+ * - `{ uid }`: the server runs as `uid` (its socket and folders may belong to it too);
+ * - `false`: no kernel check of the server process (the path check stays): said by name, and
+ *   logged at every creation.
+ *
+ * @example
+ * resolveServerCheck({ uid: 998 }, {}).processUids // Set { 998 }
+ */
+export function resolveServerCheck(value: ExpectServer | false | undefined, env: Env): ResolvedServerCheck {
+  const me = myUid()
+  if (value === false) {
+    return Object.freeze({ pathOwners: trustedUids(), fileOwner: undefined, processUids: undefined, processGid: undefined, source: 'option' as const })
+  }
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new InvalidOptionError('expectServer', 'must be { uid, gid, checkSocketFile } or false')
+  }
+  rejectUnknown('expectServer', value, ['uid', 'gid', 'checkSocketFile'])
+  const uidRaw = pick(value?.uid, env, ENV.expectServerUid)
+  const uid = uidRaw === undefined ? undefined : parseInteger('expectServer.uid', uidRaw, 0, 0xffffffff)
+  const gid = value?.gid === undefined ? undefined : parseInteger('expectServer.gid', value.gid, 0, 0xffffffff)
+  const checkSocketFile = parseBoolean('expectServer.checkSocketFile', value?.checkSocketFile ?? true)
+  const source = value?.uid !== undefined || value?.gid !== undefined ? 'option' : uidRaw !== undefined ? (`env:${ENV.expectServerUid}` as const) : 'default'
+  return Object.freeze({
+    pathOwners: trustedUids(uid),
+    fileOwner: uid !== undefined && checkSocketFile ? uid : undefined,
+    processUids: uid === undefined ? new Set([me, 0]) : new Set([uid]),
+    processGid: gid,
+    source,
+  })
+}
+
+const SUBJECT: SafePathSubject = { kind: 'socket', label: 'the socket', option: 'socketPath' }
+
+/**
+ * Before connecting: walk the socket path with the shared safe-path rules (every folder and link
+ * owned by us, root or the expected server uid and writable by nobody else; the socket file owned
+ * by one of them, or by exactly `expectServer.uid`). Returns the real path to connect to (links
+ * resolved, so nothing is followed again), or `{ missing }` (no socket yet: retried like ENOENT).
+ *
+ * @throws {UnsafeSocketPathError} IPC_UNSAFE_SOCKET_PATH naming the component and its owner.
+ * @example
+ * const where = checkSocketPath('/run/naaccord/service.sock', check)
+ */
+export function checkSocketPath(socketPath: string, check: ResolvedServerCheck): { realPath: string } | { missing: string } {
+  const entry = resolveSafeEntry(socketPath, 'socket', SUBJECT, check.pathOwners)
+  if ('missing' in entry) return entry
+  if (check.fileOwner !== undefined && entry.stat.uid !== check.fileOwner) {
+    throw new UnsafeSocketPathError(
+      entry.realPath,
+      `is owned by uid ${entry.stat.uid}, but expectServer.uid is ${check.fileOwner}; refusing to connect, nothing was sent. ` +
+        'Check which process made the socket, or set expectServer.checkSocketFile: false when the socket file legitimately belongs to another trusted uid (systemd SocketUser=)',
+      undefined,
+      entry.stat.uid,
+    )
+  }
+  return { realPath: entry.realPath }
+}
+
+/**
+ * After connecting, before TLS or HTTP: the kernel's credentials of the server process (the
+ * process that called listen(2) on the socket) must match the policy.
+ *
+ * @example
+ * const err = checkServerProcess(rawSocket, check, read, '/run/naaccord/service.sock')
+ */
+export function checkServerProcess(socket: net.Socket, check: ResolvedServerCheck, read: ReadPeerCredentials, target: string): IpcError | undefined {
+  if (check.processUids === undefined) return undefined
+  const creds = read(socket)
+  if (!check.processUids.has(creds.uid)) {
+    const expected = [...check.processUids].map((u) => `uid ${u}`).join(' or ')
+    return new PeerRejectedError(
+      `the server on ${target} runs as uid ${creds.uid} (pid ${creds.pid}), expected ${expected}; nothing was sent. ` +
+        (check.source === 'default'
+          ? `If the services server legitimately runs as uid ${creds.uid}, name it: expectServer: { uid: ${creds.uid} } (or ${ENV.expectServerUid}=${creds.uid})`
+          : 'Check which process owns the socket'),
+    )
+  }
+  if (check.processGid !== undefined && creds.gid !== check.processGid) {
+    return new PeerRejectedError(`the server on ${target} runs as gid ${creds.gid} (pid ${creds.pid}), expected gid ${check.processGid}; nothing was sent`)
+  }
+  return undefined
+}

@@ -1,0 +1,186 @@
+// The client never sends a byte of a request to a socket another user could have placed or
+// redirected: the safe-path walk of the socket path, the kernel check of the server process, and
+// both before TLS. The attacker is uid 65534; the client runs as root with its defaults.
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createClient } from '@naaccord/ipc-client'
+import { createTestPki } from '@naaccord/ipc-certs'
+import { serve } from '@naaccord/ipc-server'
+import { bundleFixture } from './bundle.js'
+import { NOBODY, deferCleanup, isRoot, runToEnd, socketTestKit, waitForLine } from './helpers.js'
+
+const defer = deferCleanup()
+const { dir, stickyFolder, foreignScript, runAsNobody } = socketTestKit(defer, 'nipc-cs-')
+const NEEDS_ROOT = 'needs root: the attacker runs as uid 65534'
+
+/**
+ * uid 65534's listener: a plain net server that answers nothing, counts the bytes it was sent,
+ * and prints them on each "count" line, so a test can prove that nothing of a request (not even a
+ * TLS ClientHello) reached it.
+ */
+const LISTENER = `
+  import fs from 'node:fs'; import net from 'node:net'
+  let bytes = 0
+  const server = net.createServer((s) => { s.on('data', (d) => { bytes += d.length; console.log('count ' + bytes) }); s.on('error', () => {}) })
+  server.listen(process.argv[2], () => { fs.chmodSync(process.argv[2], 0o666); console.log('listening') })
+`
+
+async function attackerListener(socketPath: string): Promise<{ bytes: () => number }> {
+  const child = runAsNobody(foreignScript(LISTENER), [socketPath])
+  let bytes = 0
+  child.stdout!.on('data', (d: Buffer) => {
+    for (const m of d.toString().matchAll(/count (\d+)/g)) bytes = Number(m[1])
+  })
+  await waitForLine(child, 'listening')
+  return { bytes: () => bytes }
+}
+
+/** A folder of uid 65534's own inside a root 0711 folder: it binds there. */
+function attackerFolder(): string {
+  const d = dir()
+  fs.chmodSync(d, 0o711)
+  const own = path.join(d, 'own')
+  fs.mkdirSync(own, { mode: 0o755 })
+  fs.chownSync(own, NOBODY, NOBODY)
+  return own
+}
+
+async function refusal(socketPath: string, options: Parameters<typeof createClient>[0] = {}): Promise<{ code?: string; message: string; owner?: number; path?: string }> {
+  const client = createClient({ socketPath, logger: false, retries: 0, acknowledgePlaintext: true, headers: { authorization: 'Bearer secret' }, ...options })
+  defer(() => client.destroy())
+  return (await client.post('/records', { ssn: '123-45-6789' }).then(
+    () => ({ message: 'delivered' }),
+    (e: unknown) => e,
+  )) as { code?: string; message: string }
+}
+
+describe.skipIf(!isRoot)(`the client refuses a socket another user could have placed (${NEEDS_ROOT})`, () => {
+  it("does not follow uid 65534's symlink in a shared folder to that user's socket", async () => {
+    const shared = stickyFolder()
+    const theirs = path.join(attackerFolder(), 'evil.sock')
+    const listener = await attackerListener(theirs)
+    const link = path.join(shared, 'service.sock')
+    await runToEnd(runAsNobody(foreignScript(`import fs from 'node:fs'; fs.symlinkSync(process.argv[2], process.argv[3]); console.log('linked')`), [theirs, link]))
+    expect(fs.lstatSync(link).uid).toBe(NOBODY)
+    const err = await refusal(link)
+    expect(err.code, err.message).toBe('IPC_UNSAFE_SOCKET_PATH')
+    // The shared folder itself is refused first: another user can place anything in it.
+    expect(err.message).toContain(shared)
+    expect(listener.bytes()).toBe(0)
+  })
+
+  it("does not connect to uid 65534's socket in that user's own folder, naming the folder and its owner", async () => {
+    const own = attackerFolder()
+    const theirs = path.join(own, 'evil.sock')
+    const listener = await attackerListener(theirs)
+    const err = await refusal(theirs)
+    expect(err.code, err.message).toBe('IPC_UNSAFE_SOCKET_PATH')
+    expect(err.owner).toBe(NOBODY)
+    expect(err.path).toBe(own)
+    expect(listener.bytes()).toBe(0)
+  })
+
+  it('does not connect to a socket uid 65534 planted directly in a shared (1777) folder', async () => {
+    const shared = stickyFolder()
+    const planted = path.join(shared, 'service.sock')
+    const listener = await attackerListener(planted)
+    const err = await refusal(planted)
+    expect(err.code, err.message).toBe('IPC_UNSAFE_SOCKET_PATH')
+    expect(err.path).toBe(shared)
+    expect(err.message).toMatch(/writable by others/)
+    expect(listener.bytes()).toBe(0)
+  })
+
+  it("expectServer: { uid: 0 } is not steered by uid 65534's link to a different root server", async () => {
+    const d = dir()
+    fs.chmodSync(d, 0o711)
+    const real = path.join(d, 'real.sock')
+    const decoy = path.join(d, 'decoy.sock')
+    const served: string[] = []
+    for (const [p, name] of [[real, 'real'], [decoy, 'decoy']] as const) {
+      const ipc = await serve((_req, res) => {
+        served.push(name)
+        res.end(name)
+      }, { socketPath: p, logger: false, handleSignals: false, acknowledgePlaintextSocket: true })
+      defer(() => ipc.close())
+    }
+    const own = attackerFolder()
+    const link = path.join(own, 'service.sock')
+    await runToEnd(runAsNobody(foreignScript(`import fs from 'node:fs'; fs.symlinkSync(process.argv[2], process.argv[3]); console.log('linked')`), [decoy, link]))
+    const err = await refusal(link, { expectServer: { uid: 0 } })
+    expect(err.code, err.message).toBe('IPC_UNSAFE_SOCKET_PATH')
+    expect(served).toEqual([])
+  })
+
+  it('checks the server process before TLS: a uid-65534 listener moved into a root folder sees no ClientHello', async () => {
+    const own = attackerFolder()
+    const listener = await attackerListener(path.join(own, 's.sock'))
+    // Root itself moves the socket into its own folder and owns the file: only the kernel's
+    // credentials of the listening process still tell who is there (as with a passed descriptor).
+    const d = dir()
+    fs.chmodSync(d, 0o711)
+    const moved = path.join(d, 's.sock')
+    fs.renameSync(path.join(own, 's.sock'), moved)
+    fs.lchownSync(moved, 0, 0)
+    const pki = await createTestPki()
+    defer(() => pki.cleanup())
+    const err = await refusal(moved, { tls: { ca: pki.ca.certPem } })
+    expect(err.code, err.message).toBe('IPC_PEER_REJECTED')
+    expect(err.message).toMatch(/runs as uid 65534 \(pid \d+\), expected uid 0/)
+    expect(err.message).toContain('expectServer: { uid: 65534 }')
+    // Nothing at all was written: the TLS handshake never started.
+    await new Promise((r) => setTimeout(r, 100))
+    expect(listener.bytes()).toBe(0)
+  })
+
+  it("the services user's socket works when it is named (the README recipe)", async () => {
+    const own = attackerFolder() // here uid 65534 plays the services user, in a folder of its own
+    const socketPath = path.join(own, 's.sock')
+    const script = foreignScript(fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'plain-server.mjs'), 'utf8'))
+    const child = runAsNobody(script, [socketPath])
+    await waitForLine(child, 'ready')
+    const plain = createClient({ socketPath, logger: false, retries: 0, acknowledgePlaintext: true })
+    defer(() => plain.destroy())
+    const refused = await plain.get('/').catch((e: { code?: string }) => e)
+    expect((refused as { code?: string }).code).toBe('IPC_UNSAFE_SOCKET_PATH')
+    const named = createClient({ socketPath, logger: false, retries: 0, acknowledgePlaintext: true, expectServer: { uid: NOBODY } })
+    defer(() => named.destroy())
+    expect(await named.get('/')).toMatchObject({ uid: NOBODY })
+  })
+})
+
+describe.skipIf(!isRoot)(`NAACCORD_PEERCRED_ADDON is loaded only through the safe path (${NEEDS_ROOT})`, () => {
+  let fixture: Awaited<ReturnType<typeof bundleFixture>>
+  beforeAll(async () => {
+    fixture = await bundleFixture('client.ts')
+  })
+  afterAll(() => fixture.cleanup())
+
+  it("an addon file owned by uid 65534 is refused (IPC_UNSAFE_PATH) and nothing is sent to the attacker's socket", async () => {
+    const own = attackerFolder()
+    // The file itself is uid 65534's, in a folder of root's that nobody else can write.
+    const rootFolder = dir()
+    fs.chmodSync(rootFolder, 0o755)
+    const fake = path.join(rootFolder, 'peercred.node')
+    fs.copyFileSync(fixture.env.NAACCORD_PEERCRED_ADDON!, fake)
+    fs.chownSync(fake, NOBODY, NOBODY)
+    // The attacker's socket in a root folder, owned by root: only the process check could tell.
+    const listener = await attackerListener(path.join(own, 's.sock'))
+    const d = dir()
+    fs.chmodSync(d, 0o711)
+    const moved = path.join(d, 's.sock')
+    fs.renameSync(path.join(own, 's.sock'), moved)
+    fs.lchownSync(moved, 0, 0)
+    const out = await runToEnd(
+      spawn(process.execPath, [fixture.script, moved], { cwd: '/', env: { ...process.env, ...fixture.env, NAACCORD_PEERCRED_ADDON: fake }, stdio: ['ignore', 'pipe', 'pipe'] }),
+    )
+    const result = JSON.parse(out.stdout) as { ok: boolean; code?: string; message?: string }
+    expect(result.code, result.message).toBe('IPC_UNSAFE_PATH')
+    expect(result.message).toContain(fake)
+    expect(result.message).toContain('owned by uid 65534')
+    expect(listener.bytes()).toBe(0)
+  })
+})
+
