@@ -1,5 +1,5 @@
 import os from 'node:os'
-import { addonOverride } from '@naaccord/ipc-peercred'
+import { addonOverrideInEffect } from '@naaccord/ipc-peercred'
 import { ENV, type Logger, type SettingSource } from '@naaccord/ipc-shared'
 import { warnWhateverLevel } from '@naaccord/ipc-shared/logger'
 import type { ResolvedServerOptions, ServerSettingSources } from './options.js'
@@ -35,7 +35,7 @@ export interface SecurityContext {
  * serverSecurityReport(opts, securityContext())
  */
 export function securityContext(): SecurityContext {
-  return { uid: process.getuid?.() ?? os.userInfo().uid, peerCredentialsAddon: addonOverride() }
+  return { uid: process.getuid?.() ?? os.userInfo().uid, peerCredentialsAddon: addonOverrideInEffect() }
 }
 
 /** The socket settings, shared by serve() and the supervisor. */
