@@ -70,7 +70,7 @@ export interface ServerOptions {
   socketGroup?: string | number
   /** Mode of the socket's folder when we create it. Env NAACCORD_SOCKET_DIR_MODE. Default 0o700 (0o750 with socketGroup). */
   dirMode?: number | string
-  /** Peer policy. Env NAACCORD_ALLOW_UIDS / NAACCORD_ALLOW_GIDS (comma-separated). `false` turns the check off (logs a warning). */
+  /** Peer policy. Env NAACCORD_ALLOW_UIDS / NAACCORD_ALLOW_GIDS (comma-separated). `false` turns the check off. Wider than our own uid, or false, is warned of at every start (security-report.ts). */
   allow?: AllowPolicy | false
   /**
    * Where to listen. Default: the Unix socket at `socketPath` only. Add `{ host, port }` for TCP;
@@ -81,7 +81,7 @@ export interface ServerOptions {
   tls?: ServerTlsOptions
   /** Opt out, by name, of the rule that TCP listeners need TLS. Default false. */
   allowPlaintextTcp?: boolean
-  /** Silence the one start-up warning about plaintext over the socket. Default false. */
+  /** Accept plaintext HTTP over the socket by name: the start-up security report lists it without warning of it. Default false. */
   acknowledgePlaintextSocket?: boolean
   /**
    * Close gracefully on SIGTERM/SIGINT: one process-wide handler closes every server that asked
