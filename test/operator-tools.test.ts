@@ -143,7 +143,7 @@ describe('naaccord-ipc doctor', () => {
     const j = JSON.parse(r.out) as { status: string; findings: Finding[] }
     expect(j.findings.filter((f) => f.severity !== 'ok')).toEqual([])
     expect(r.code).toBe(0)
-    expect(j.findings.map((f) => f.check)).toEqual(expect.arrayContaining(['path', 'socket', 'folder', 'lock', 'server', 'allow', 'health']))
+    expect(j.findings.map((f) => f.check)).toEqual(expect.arrayContaining(['path', 'socket', 'folder', 'lock', 'server', 'allow', 'health', 'security']))
   })
 
   it('with TLS: the TLS chain, name, days and pin are checked too; a mode other than configured is a warning (exit 1)', async () => {

@@ -1,43 +1,48 @@
 // NAACCORD_PEERCRED_ADDON is a test hook that swaps the peer check's addon for any .node file:
-// serve() says so in its log at start, every time it is in effect.
+// serve()'s start-up security report names it as a weakening, every time it is in effect (and
+// test/security-report.test.ts checks that a log level of "error" does not hide it).
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { serve, type IpcServer } from '@naaccord/ipc-server'
-import { memoryLogger, ROOT, tempDir } from './helpers.js'
+import { describe, expect, it } from 'vitest'
+import { serve } from '@naaccord/ipc-server'
+import { deferCleanup, exited, memoryLogger, ROOT, spawnTs, tempDir, waitForLine } from './helpers.js'
 
+const defer = deferCleanup()
 const ok = (_req: unknown, res: { end(body: string): void }) => res.end('ok')
-const MESSAGE = 'NAACCORD_PEERCRED_ADDON is set: the peer check uses this addon file instead of the packaged one (a test hook; never set it in production)'
-let server: IpcServer | undefined
-let cleanup = () => {}
-const saved = process.env.NAACCORD_PEERCRED_ADDON
+// The addon node-gyp-build picks (a source build, else the prebuilt binary): the same file.
+const addon = createRequire(import.meta.url)('node-gyp-build').path(path.join(ROOT, 'packages', 'peercred')) as string
 
-afterEach(async () => {
-  await server?.close()
-  server = undefined
-  cleanup()
-  if (saved === undefined) delete process.env.NAACCORD_PEERCRED_ADDON
-  else process.env.NAACCORD_PEERCRED_ADDON = saved
-})
+function socketPath(): string {
+  const t = tempDir()
+  defer(t.cleanup)
+  return path.join(t.dir, 's.sock')
+}
 
 describe.skipIf(process.platform !== 'linux')('NAACCORD_PEERCRED_ADDON', () => {
-  it('logs a warning naming the addon file at start when set', async () => {
-    const t = tempDir()
-    cleanup = t.cleanup
-    // The addon node-gyp-build picks (a source build, else the prebuilt binary): the same file.
-    const addon = createRequire(import.meta.url)('node-gyp-build').path(path.join(ROOT, 'packages', 'peercred')) as string
+  it('is reported at every start while the addon loaded from it is in use, even once the variable is unset', async () => {
+    // This file runs in its own process: the addon is first loaded here, from the variable.
+    const saved = process.env.NAACCORD_PEERCRED_ADDON
+    defer(() => (saved === undefined ? delete process.env.NAACCORD_PEERCRED_ADDON : (process.env.NAACCORD_PEERCRED_ADDON = saved)))
     process.env.NAACCORD_PEERCRED_ADDON = addon
-    const { logger, lines } = memoryLogger()
-    server = await serve(ok, { socketPath: path.join(t.dir, 's.sock'), logger, handleSignals: false })
-    expect(lines.filter((l) => l.msg === MESSAGE)).toEqual([expect.objectContaining({ level: 40, addon })])
+    for (const step of ['set', 'unset afterwards'] as const) {
+      if (step !== 'set') delete process.env.NAACCORD_PEERCRED_ADDON
+      const { logger, lines } = memoryLogger()
+      const ipc = await serve(ok, { socketPath: socketPath(), logger, handleSignals: false, acknowledgePlaintextSocket: true })
+      await ipc.close()
+      expect(lines.filter((l) => l.level === 40), step).toEqual([
+        expect.objectContaining({ setting: 'peerCredentialsAddon', value: addon, source: 'env:NAACCORD_PEERCRED_ADDON', msg: expect.stringContaining(`peerCredentialsAddon = ${addon} (from env:NAACCORD_PEERCRED_ADDON)`) }),
+      ])
+    }
   })
 
-  it('logs nothing of the kind when unset', async () => {
-    const t = tempDir()
-    cleanup = t.cleanup
-    delete process.env.NAACCORD_PEERCRED_ADDON
-    const { logger, lines } = memoryLogger()
-    server = await serve(ok, { socketPath: path.join(t.dir, 's.sock'), logger, handleSignals: false })
-    expect(lines.filter((l) => String(l.msg).includes('NAACCORD_PEERCRED_ADDON'))).toEqual([])
+  it('reports the packaged addon, and warns of nothing of the kind, when never set', async () => {
+    const env = { NAACCORD_PEERCRED_ADDON: '', NAACCORD_LOG_LEVEL: 'info' }
+    const child = spawnTs('env-server.ts', [socketPath()], { env })
+    defer(async () => {
+      child.kill('SIGTERM')
+      await exited(child)
+    })
+    const line = JSON.parse(await waitForLine(child, 'security settings in force')) as { security: Array<{ setting: string; value: unknown; weakens: boolean }> }
+    expect(line.security.find((s) => s.setting === 'peerCredentialsAddon')).toMatchObject({ value: 'packaged', weakens: false })
   })
 })

@@ -12,6 +12,7 @@ import {
   type FileWatch,
   type Logger,
 } from '@naaccord/ipc-shared'
+import { warnWhateverLevel } from '@naaccord/ipc-shared/logger'
 import type { ClientTlsMaterial } from './connector.js'
 import { createDispatcher, createPool } from './dispatcher.js'
 import { resolveCallOptions, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js'
@@ -82,17 +83,19 @@ export function createClient(options: ClientOptions = {}): IpcClient {
   const opts = resolveClientOptions(options)
   const log: Logger = opts.logger
   let material = loadMaterial(opts)
+  // Downgrades are said at creation whatever the log level (a process warning with logger: false).
   if (opts.transport === 'unix' && !opts.tls && !opts.acknowledgePlaintext) {
-    log.warn({ socketPath: opts.socketPath }, 'plaintext HTTP over the Unix socket (protected by file mode, not encrypted); add tls for defence in depth, or acknowledgePlaintext: true to silence this')
+    warnWhateverLevel(log, { socketPath: opts.socketPath }, 'plaintext HTTP over the Unix socket (protected by file mode, not encrypted); add tls for defence in depth, or acknowledgePlaintext: true to accept it by name')
   }
   if (opts.transport === 'tcp' && !opts.tls) {
-    log.warn(
+    warnWhateverLevel(
+      log,
       { url: opts.target },
-      `plaintext HTTP over TCP to ${opts.target} (option url or ${ENV.url}): requests and answers travel unencrypted and unauthenticated to whatever listens on that port; use https:// with tls`,
+      `plaintext HTTP over TCP to ${opts.target} (option url or ${ENV.url}; to a host other than loopback only with allowPlaintextRemote): requests and answers travel unencrypted and unauthenticated to whatever listens on that port; use https:// with tls`,
     )
   }
   if (opts.tls?.insecureSkipVerify) {
-    log.warn({ target: opts.target }, 'TLS VERIFICATION IS OFF for this client (tls.insecureSkipVerify): any server can impersonate the services server. Development only.')
+    warnWhateverLevel(log, { target: opts.target }, 'TLS VERIFICATION IS OFF for this client (tls.insecureSkipVerify): any server can impersonate the services server. Development only.')
   }
   const dispatcher = createDispatcher(opts, material)
   let closed = false

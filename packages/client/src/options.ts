@@ -88,7 +88,7 @@ export interface ClientOptions {
   expectServer?: ExpectServer | false
   /** TLS (mutual when cert/key are given). Env NAACCORD_TLS_CA / _CERT / _KEY / _PIN / _SERVERNAME. */
   tls?: ClientTlsOptions
-  /** Silence the one warning about plaintext over the socket. Default false. */
+  /** Accept plaintext over the socket by name: no warning for it at creation. Default false. */
   acknowledgePlaintext?: boolean
   /** Opt out, by name, of the rule that plaintext http:// URLs must point at loopback. Default false. */
   allowPlaintextRemote?: boolean

@@ -25,6 +25,8 @@ const require = createRequire(import.meta.url)
 const packageRoot = fileURLToPath(new URL('..', import.meta.url))
 
 let loaded: LoadedAddon | undefined
+// The NAACCORD_PEERCRED_ADDON file the loaded addon came from (undefined: the packaged one).
+let loadedOverride: string | undefined
 
 /** The first line of an error's message. */
 export function firstLine(err: unknown): string {
@@ -34,16 +36,28 @@ export function firstLine(err: unknown): string {
 
 /**
  * The addon file named by NAACCORD_PEERCRED_ADDON, when that test hook is set: it replaces the
- * packaged addon (and so the peer check) with any `.node` file. serve() logs a warning at start
- * whenever it is in effect.
+ * packaged addon (and so the peer check) with any `.node` file. serve() names it in its start-up
+ * security report, as a weakening, whenever it is in effect (see addonOverrideInEffect).
  *
  * @example
- * const override = addonOverride()
- * if (override) log.warn({ addon: override }, 'NAACCORD_PEERCRED_ADDON is set')
+ * const override = addonOverride() // '/abs/path/fake.node' or undefined
  */
 export function addonOverride(): string | undefined {
   const explicit = process.env[ENV.peerAddon]
   return explicit !== undefined && explicit.trim() !== '' ? path.resolve(explicit.trim()) : undefined
+}
+
+/**
+ * The NAACCORD_PEERCRED_ADDON file in effect: once the addon is loaded (once per process), the
+ * file it was loaded from if the variable named it, whatever the variable says now; before, the
+ * variable's file. What the security report shows, so that it never says "packaged" while a
+ * test hook's addon decides who a peer is.
+ *
+ * @example
+ * addonOverrideInEffect() // undefined with the packaged addon
+ */
+export function addonOverrideInEffect(): string | undefined {
+  return loaded ? loadedOverride : addonOverride()
 }
 
 function loadFrom(file: string, label: string, hint: string): LoadedAddon {
@@ -139,6 +153,7 @@ export function loadAddon(): LoadedAddon {
   if (loaded) return loaded
   const explicit = addonOverride()
   if (explicit !== undefined) {
+    loadedOverride = explicit
     loaded = loadOverride(explicit)
     return loaded
   }

@@ -1,4 +1,4 @@
 export * from './peer-credentials.js'
 export * from './sd-notify.js'
 export * from './file-lock.js'
-export { addonOverride, explainMissingAddon, loadNativeAddon } from './addon.js'
+export { addonOverride, addonOverrideInEffect, explainMissingAddon, loadNativeAddon } from './addon.js'

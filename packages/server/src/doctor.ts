@@ -3,6 +3,7 @@ import http from 'node:http'
 import https from 'node:https'
 import path from 'node:path'
 import { DEFAULT_SOCKET_PATH, ENV, SUN_PATH_MAX, parseInteger, parseMode, pick, type Env, type Finding, type Severity } from '@naaccord/ipc-shared'
+import { weakeningMessage, type SecuritySetting } from './security-report.js'
 import { lockHolder } from './socket-lock.js'
 
 export type { Finding, Severity }
@@ -125,7 +126,7 @@ function answerFindings(a: Answer, socketPath: string, tls: boolean, findings: F
     return
   }
   findings.push({ check: 'allow', severity: 'ok', message: `our uid ${me} passes the server's allow policy` })
-  let health: { status?: string; warnings?: string[] } = {}
+  let health: { status?: string; warnings?: string[]; security?: unknown } = {}
   try {
     health = JSON.parse(a.body ?? '') as typeof health
   } catch {
@@ -138,12 +139,37 @@ function answerFindings(a: Answer, socketPath: string, tls: boolean, findings: F
   } else {
     findings.push({ check: 'health', severity: 'ok', message: 'health ok' })
   }
+  securityFindings(health.security, findings)
+}
+
+function isSetting(s: unknown): s is SecuritySetting {
+  const o = s as Partial<SecuritySetting> | null
+  return typeof o === 'object' && o !== null && typeof o.setting === 'string' && typeof o.source === 'string' && typeof o.weakens === 'boolean' && typeof o.why === 'string'
+}
+
+/** What to change to take a weakening back, from where it came from. */
+function undo(s: SecuritySetting): string {
+  const restart = 'then restart the server'
+  if (s.source.startsWith('env:')) return `if this is not intended, unset ${s.source.slice(4)} in the server's environment (unit file, .env), ${restart}`
+  if (s.source === 'option') return `if this is not intended, change ${s.setting} where the server calls serve(), ${restart}`
+  return `set ${s.setting} (or what the reason names) where the server calls serve(), ${restart}`
+}
+
+/** The server's start-up security report (from /healthz): each weakening is a warning. */
+function securityFindings(report: unknown, findings: Finding[]): void {
+  // A server from before the report sends none: nothing to say.
+  if (!Array.isArray(report)) return
+  const settings = report.filter(isSetting)
+  const weak = settings.filter((s) => s.weakens)
+  for (const s of weak) findings.push({ check: 'security', severity: 'warning', message: weakeningMessage(s), fix: undo(s) })
+  if (weak.length === 0) findings.push({ check: 'security', severity: 'ok', message: `the server reports ${settings.length} security settings, none weaker than the default` })
 }
 
 /**
  * The socket side of `naaccord-ipc doctor`: path length, the socket file (type, mode, owner,
  * group), the folder chain, the lock holder, a request to /healthz (a server answers, our uid
- * passes its allow policy, its health). Never throws for what it finds; each finding says what
+ * passes its allow policy, its health, and each weakening in its start-up security
+ * report). Never throws for what it finds; each finding says what
  * to do.
  *
  * @example

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
+import type { SecuritySetting } from './security-report.js'
 
 /** What a listener reports about itself. */
 export interface ListenerHealth {
@@ -31,6 +32,12 @@ export interface Health {
   /** The connection this health request came over (TLS details when TLS). */
   connection: { transport: 'unix' | 'tcp'; tls: TlsConnectionHealth | undefined }
   warnings: string[]
+  /**
+   * The start-up security report: each setting, its value and source, and whether it weakens the
+   * default (`naaccord-ipc doctor` shows each weakening as a warning). Weakenings do not change
+   * `status`, which is about the service's health.
+   */
+  security: SecuritySetting[]
 }
 
 export const EXPIRY_WARNING_DAYS = 30
@@ -53,7 +60,7 @@ function tlsHealth(socket: TLSSocket): TlsConnectionHealth {
 }
 
 /** Build the health report for one request's connection. */
-export function healthReport(req: IncomingMessage, listeners: readonly ListenerHealth[], startedAt: number): Health {
+export function healthReport(req: IncomingMessage, listeners: readonly ListenerHealth[], startedAt: number, security: readonly SecuritySetting[] = []): Health {
   const socket = req.socket as TLSSocket
   const tls = socket.encrypted ? tlsHealth(socket) : undefined
   const warnings: string[] = []
@@ -70,12 +77,13 @@ export function healthReport(req: IncomingMessage, listeners: readonly ListenerH
     listeners: [...listeners],
     connection: { transport: req.peer?.transport ?? (socket.remoteAddress ? 'tcp' : 'unix'), tls },
     warnings,
+    security: [...security],
   }
 }
 
 /** Send the health report as JSON (status 200 even with warnings: the service answers). */
-export function sendHealth(req: IncomingMessage, res: ServerResponse, listeners: readonly ListenerHealth[], startedAt: number): void {
-  const body = JSON.stringify(healthReport(req, listeners, startedAt))
+export function sendHealth(req: IncomingMessage, res: ServerResponse, listeners: readonly ListenerHealth[], startedAt: number, security: readonly SecuritySetting[]): void {
+  const body = JSON.stringify(healthReport(req, listeners, startedAt, security))
   res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
   res.end(body)
 }

@@ -13,6 +13,9 @@ export type { Peer, PeerCertificate } from './peer.js'
 export { resolveTrustedProxy, TRUSTED_PROXY_DEFAULTS, TRUSTED_PROXY_ENV, type TrustedProxyOptions, type ResolvedTrustedProxy } from './trusted-proxy.js'
 export { requirePeer, type RequirePeerOptions } from './require-peer.js'
 export { healthReport, certificateHealth, EXPIRY_WARNING_DAYS, type Health, type CertificateHealth } from './health.js'
+export { serverSecurityReport, securityContext, type SecuritySetting, type SecurityContext, type SettingValue } from './security-report.js'
+export type { ServerSettingSources } from './options.js'
+export type { SettingSource } from '@naaccord/ipc-shared'
 // The socket lifecycle, step by step, for a process that binds a plain net.Server itself (a
 // supervisor): ensureSocketFolder -> acquireSocketLock -> clearStaleSocket -> bindSocket; on exit
 // unlinkIfOurs and lock.release().
@@ -24,6 +27,8 @@ export { resolveGroup } from './group.js'
 export { diagnoseSocket, type DiagnoseOptions, type SocketDiagnosis, type Finding as DoctorFinding, type Severity as DoctorSeverity } from './doctor.js'
 // Writes out what a logger (and the request log) still hold, before an exit of the app's own.
 export { flushLogger } from '@naaccord/ipc-shared/logger'
+// The code of the process warning that says a security weakening when there is no logger (logger: false).
+export { WEAKENED_WARNING_CODE } from '@naaccord/ipc-shared/logger'
 export { serveMetrics, METRICS_DEFAULTS, type MetricsOptions, type IpcMetrics } from './metrics.js'
 export { REFUSED_CHANNEL, type RefusedConnection, type RefusalReason } from './server-events.js'
 export { takeInheritedSocket, parseListenFds, SD_LISTEN_FDS_START, type InheritedFd } from './socket-activation.js'

@@ -21,6 +21,25 @@ describe('resolveServerOptions', () => {
     expect(fromEnv.allow).toEqual({ uids: [1000, 1001], gids: [] })
   })
 
+  it('keeps where each security setting came from: option, environment variable (by name), default', () => {
+    const env = { NAACCORD_SOCKET_MODE: '0660', NAACCORD_ALLOW_GIDS: '100', NAACCORD_TRUSTED_PROXY_UIDS: '33' }
+    const o = resolveServerOptions({ ...quiet, socketPath: '/run/x/s.sock', acknowledgePlaintextSocket: true }, env)
+    expect(o.sources).toMatchObject({
+      socketPath: 'option',
+      socketMode: 'env:NAACCORD_SOCKET_MODE',
+      socketGroup: 'default',
+      'allow.uids': 'default',
+      'allow.gids': 'env:NAACCORD_ALLOW_GIDS',
+      'trustedProxy.uids': 'env:NAACCORD_TRUSTED_PROXY_UIDS',
+      'trustedProxy.identityHeader': 'default',
+      acknowledgePlaintextSocket: 'option',
+      tls: 'default',
+    })
+    // The values are the same as without the sources.
+    expect(o).toMatchObject({ socketMode: 0o660, allow: { uids: [process.getuid!()], gids: [100] }, trustedProxy: { uids: [33] } })
+    expect(resolveServerOptions({ ...quiet, allow: false }, {}).sources).toMatchObject({ allow: 'option', 'allow.uids': 'option' })
+  })
+
   it('a socket group widens the defaults to 0660 and 0750', () => {
     const o = resolveServerOptions({ ...quiet, socketGroup: 0 }, {})
     expect(o).toMatchObject({ socketGid: 0, socketMode: 0o660, dirMode: 0o750 })

@@ -12,13 +12,15 @@ import {
   parseMode,
   parseString,
   pick,
+  pickWithSource,
   rejectUnknown,
   type Env,
   type Logger,
+  type SettingSource,
 } from '@naaccord/ipc-shared'
 import { resolveLogger } from '@naaccord/ipc-shared/logger'
 import { resolveGroup } from './group.js'
-import { resolveTrustedProxy, type ResolvedTrustedProxy, type TrustedProxyOptions } from './trusted-proxy.js'
+import { resolveTrustedProxyWithSources, type ResolvedTrustedProxy, type TrustedProxyOptions } from './trusted-proxy.js'
 import { resolveServerTls, type ResolvedServerTls, type ServerTlsOptions } from './tls-options.js'
 
 /** Which peers may connect, checked from the kernel's credentials once per connection. */
@@ -68,7 +70,7 @@ export interface ServerOptions {
   socketGroup?: string | number
   /** Mode of the socket's folder when we create it. Env NAACCORD_SOCKET_DIR_MODE. Default 0o700 (0o750 with socketGroup). */
   dirMode?: number | string
-  /** Peer policy. Env NAACCORD_ALLOW_UIDS / NAACCORD_ALLOW_GIDS (comma-separated). `false` turns the check off (logs a warning). */
+  /** Peer policy. Env NAACCORD_ALLOW_UIDS / NAACCORD_ALLOW_GIDS (comma-separated). `false` turns the check off. Wider than our own uid, or false, is warned of at every start (security-report.ts). */
   allow?: AllowPolicy | false
   /**
    * Where to listen. Default: the Unix socket at `socketPath` only. Add `{ host, port }` for TCP;
@@ -79,7 +81,7 @@ export interface ServerOptions {
   tls?: ServerTlsOptions
   /** Opt out, by name, of the rule that TCP listeners need TLS. Default false. */
   allowPlaintextTcp?: boolean
-  /** Silence the one start-up warning about plaintext over the socket. Default false. */
+  /** Accept plaintext HTTP over the socket by name: the start-up security report lists it without warning of it. Default false. */
   acknowledgePlaintextSocket?: boolean
   /**
    * Close gracefully on SIGTERM/SIGINT: one process-wide handler closes every server that asked
@@ -177,7 +179,32 @@ export interface ResolvedServerOptions {
   readonly requestLog: boolean
   readonly limits: ResolvedLimits
   readonly trustedProxy: ResolvedTrustedProxy | undefined
+  /** Where each security setting came from: the option, an environment variable (by name), or the default. */
+  readonly sources: ServerSettingSources
 }
+
+/** The settings whose source the start-up security report names (see security-report.ts). */
+export interface ServerSettingSources {
+  readonly socketPath: SettingSource
+  readonly socketMode: SettingSource
+  readonly socketGroup: SettingSource
+  readonly dirMode: SettingSource
+  /** "option" for an explicit `allow` (a policy, or false). */
+  readonly allow: SettingSource
+  readonly 'allow.uids': SettingSource
+  readonly 'allow.gids': SettingSource
+  readonly listen: SettingSource
+  readonly tls: SettingSource
+  readonly 'tls.clientAuth': SettingSource
+  readonly 'tls.minVersion': SettingSource
+  readonly 'tls.allowClients': SettingSource
+  readonly allowPlaintextTcp: SettingSource
+  readonly acknowledgePlaintextSocket: SettingSource
+  readonly 'trustedProxy.uids': SettingSource
+  readonly 'trustedProxy.identityHeader': SettingSource
+}
+
+const fromOption = (value: unknown): SettingSource => (value === undefined ? 'default' : 'option')
 
 export interface ResolvedLimits extends Readonly<Required<ServerLimits>> {
   /**
@@ -199,8 +226,8 @@ export function resolveSocketPath(name: string, value: unknown): string {
   return resolved
 }
 
-function resolveAllow(value: unknown, env: Env): ResolvedServerOptions['allow'] {
-  if (value === false) return false
+function resolveAllow(value: unknown, env: Env): { allow: ResolvedServerOptions['allow']; uids: SettingSource; gids: SettingSource } {
+  if (value === false) return { allow: false, uids: 'option', gids: 'option' }
   if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
     throw new InvalidOptionError('allow', 'must be { uids, gids } or false')
   }
@@ -208,14 +235,14 @@ function resolveAllow(value: unknown, env: Env): ResolvedServerOptions['allow'] 
   rejectUnknown('allow', given, ['uids', 'gids'])
   // An explicit policy is taken whole: a stray NAACCORD_ALLOW_GIDS must not widen it.
   const fromEnv = given === undefined ? env : {}
-  const uidsRaw = pick(given?.uids, fromEnv, ENV.allowUids)
-  const gidsRaw = pick(given?.gids, fromEnv, ENV.allowGids)
-  const uids = uidsRaw === undefined ? [process.getuid?.() ?? os.userInfo().uid] : parseIdList('allow.uids', uidsRaw)
-  const gids = gidsRaw === undefined ? [] : parseIdList('allow.gids', gidsRaw)
+  const uidsRaw = pickWithSource(given?.uids, fromEnv, ENV.allowUids)
+  const gidsRaw = pickWithSource(given?.gids, fromEnv, ENV.allowGids)
+  const uids = uidsRaw.value === undefined ? [process.getuid?.() ?? os.userInfo().uid] : parseIdList('allow.uids', uidsRaw.value)
+  const gids = gidsRaw.value === undefined ? [] : parseIdList('allow.gids', gidsRaw.value)
   if (uids.length === 0 && gids.length === 0) {
     throw new InvalidOptionError('allow', 'allows nobody (empty uids and gids); list who may connect, or pass allow: false to turn the check off')
   }
-  return Object.freeze({ uids: Object.freeze(uids), gids: Object.freeze(gids) })
+  return { allow: Object.freeze({ uids: Object.freeze(uids), gids: Object.freeze(gids) }), uids: uidsRaw.source, gids: gidsRaw.source }
 }
 
 const CHECK_INTERVAL_MIN_MS = 50
@@ -291,29 +318,50 @@ function resolveListen(value: unknown, socketPath: string): ResolvedListenTarget
  */
 export function resolveServerOptions(options: ServerOptions = {}, env: Env = process.env): ResolvedServerOptions {
   rejectUnknown('options', options, KNOWN)
-  const socketPath = resolveSocketPath('socketPath', pick(options.socketPath, env, ENV.socketPath) ?? SERVER_DEFAULTS.socketPath)
-  const groupRaw = pick(options.socketGroup, env, ENV.socketGroup)
-  const socketGid = groupRaw === undefined ? undefined : resolveGroup('socketGroup', groupRaw)
+  const pathRaw = pickWithSource(options.socketPath, env, ENV.socketPath)
+  const socketPath = resolveSocketPath('socketPath', pathRaw.value ?? SERVER_DEFAULTS.socketPath)
+  const groupRaw = pickWithSource(options.socketGroup, env, ENV.socketGroup)
+  const socketGid = groupRaw.value === undefined ? undefined : resolveGroup('socketGroup', groupRaw.value)
   const withGroup = socketGid !== undefined
-  const modeRaw = pick(options.socketMode, env, ENV.socketMode)
-  const socketMode = parseMode('socketMode', modeRaw ?? (withGroup ? SERVER_DEFAULTS.socketModeWithGroup : SERVER_DEFAULTS.socketMode))
+  const modeRaw = pickWithSource(options.socketMode, env, ENV.socketMode)
+  const socketMode = parseMode('socketMode', modeRaw.value ?? (withGroup ? SERVER_DEFAULTS.socketModeWithGroup : SERVER_DEFAULTS.socketMode))
   if (socketMode & ~0o666) {
     throw new InvalidOptionError('socketMode', `must only grant read/write bits (at most 0o666), got 0o${socketMode.toString(8)}`)
   }
-  const dirRaw = pick(options.dirMode, env, ENV.dirMode)
-  const dirMode = parseMode('dirMode', dirRaw ?? (withGroup ? SERVER_DEFAULTS.dirModeWithGroup : SERVER_DEFAULTS.dirMode))
+  const dirRaw = pickWithSource(options.dirMode, env, ENV.dirMode)
+  const dirMode = parseMode('dirMode', dirRaw.value ?? (withGroup ? SERVER_DEFAULTS.dirModeWithGroup : SERVER_DEFAULTS.dirMode))
   if (dirMode & 0o022) {
     throw new InvalidOptionError('dirMode', `must not let group or others write the folder, got 0o${dirMode.toString(8)}`)
   }
   const listen = resolveListen(options.listen, socketPath)
   const tls = options.tls === undefined ? undefined : resolveServerTls(options.tls)
   const allowPlaintextTcp = parseBoolean('allowPlaintextTcp', options.allowPlaintextTcp ?? SERVER_DEFAULTS.allowPlaintextTcp)
+  const allow = resolveAllow(options.allow, env)
+  const trustedProxy = resolveTrustedProxyWithSources(options.trustedProxy, env)
+  const sources: ServerSettingSources = Object.freeze({
+    socketPath: pathRaw.source,
+    socketMode: modeRaw.source,
+    socketGroup: groupRaw.source,
+    dirMode: dirRaw.source,
+    allow: fromOption(options.allow),
+    'allow.uids': allow.uids,
+    'allow.gids': allow.gids,
+    listen: fromOption(options.listen),
+    tls: fromOption(options.tls),
+    'tls.clientAuth': fromOption(options.tls?.clientAuth),
+    'tls.minVersion': fromOption(options.tls?.minVersion),
+    'tls.allowClients': fromOption(options.tls?.allowClients),
+    allowPlaintextTcp: fromOption(options.allowPlaintextTcp),
+    acknowledgePlaintextSocket: fromOption(options.acknowledgePlaintextSocket),
+    'trustedProxy.uids': trustedProxy.sources.uids,
+    'trustedProxy.identityHeader': trustedProxy.sources.identityHeader,
+  })
   return Object.freeze({
     socketPath,
     socketMode,
     socketGid,
     dirMode,
-    allow: resolveAllow(options.allow, env),
+    allow: allow.allow,
     listen: Object.freeze(listen),
     tls,
     allowPlaintextTcp,
@@ -332,6 +380,7 @@ export function resolveServerOptions(options: ServerOptions = {}, env: Env = pro
     logger: resolveLogger(options.logger, 'ipc-server'),
     requestLog: parseBoolean('requestLog', options.requestLog ?? SERVER_DEFAULTS.requestLog),
     limits: resolveLimits(options.limits),
-    trustedProxy: resolveTrustedProxy(options.trustedProxy, env),
+    trustedProxy: trustedProxy.proxy,
+    sources,
   })
 }

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import { addonOverride, getPeerIds, type PeerIds } from '@naaccord/ipc-peercred'
+import { getPeerIds, type PeerIds } from '@naaccord/ipc-peercred'
 import { describeProcess, readProcessStartTime, type Logger } from '@naaccord/ipc-shared'
 import type { ResolvedServerOptions } from './options.js'
 import { setPeer, type Peer } from './peer.js'
@@ -97,10 +97,6 @@ export function createPeerCheck(allow: ResolvedServerOptions['allow'], log: Logg
       setPeer(socket, { transport: 'unix' })
       return true
     }
-  }
-  const override = addonOverride()
-  if (override) {
-    log.warn({ addon: override }, 'NAACCORD_PEERCRED_ADDON is set: the peer check uses this addon file instead of the packaged one (a test hook; never set it in production)')
   }
   const refusalLog = logBudget(REFUSALS_LOGGED_PER_SECOND)
   const uids = new Set(allow.uids)

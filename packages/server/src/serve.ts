@@ -22,6 +22,7 @@ import { openSocketListener, type SocketSource } from './socket-listener.js'
 import { notifySupervisorReady } from './supervisor/child-ready.js'
 import { openTcpListener } from './tcp-listener.js'
 import { createTlsStage, watchServerCertificates, type TlsStage } from './tls-context.js'
+import { logSecurityReport, securityContext, serverSecurityReport, type SecuritySetting } from './security-report.js'
 
 /** Anything that handles Node requests: an Express app, a Koa `callback()`, a plain function. */
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => unknown
@@ -44,6 +45,8 @@ export interface IpcServer {
   readonly connections: number
   /** The options in force after defaults and environment. */
   readonly options: ResolvedServerOptions
+  /** The start-up security report: every security setting, its source, and which ones weaken the default (also in /healthz). */
+  readonly security: readonly SecuritySetting[]
   /** The logger in use. */
   readonly logger: Logger
   /** The server certificate in use (after any rotation), when TLS is on. */
@@ -64,25 +67,20 @@ export interface ServeInternals {
 
 type SocketTarget = Extract<ResolvedListenTarget, { kind: 'socket' }>
 
-/** Refuse a configuration that would be unsafe before anything is opened. */
+/**
+ * Refuse a configuration that would be unsafe before anything is opened. What is allowed but
+ * weaker than the default is said by the security report (security-report.ts), not here.
+ */
 function checkStartPolicy(opts: ResolvedServerOptions): void {
-  const log = opts.logger
   const hasSocket = opts.listen.some((t) => t.kind === 'socket')
   // Fail closed: without a working peer check we do not start, unless allow: false says so by name.
-  if (opts.allow === false) {
-    log.warn('peer check is OFF (allow: false): any process that can open the socket is served')
-  } else if (hasSocket) {
-    assertPeerCredentialsAvailable()
-  }
+  if (opts.allow !== false && hasSocket) assertPeerCredentialsAvailable()
   for (const t of opts.listen) {
     if (t.kind === 'tcp' && !opts.tls && !opts.allowPlaintextTcp) {
       throw new TlsRequiredError(
         `listening on TCP ${t.host}:${t.port} without TLS would send health data in clear text; pass tls: { cert, key, ca }, or allowPlaintextTcp: true to accept that`,
       )
     }
-  }
-  if (!opts.tls && hasSocket && !opts.acknowledgePlaintextSocket) {
-    log.warn('plaintext HTTP over the Unix socket (protected by file mode and the peer check, not encrypted); add tls for defence in depth, or acknowledgePlaintextSocket: true to silence this')
   }
 }
 
@@ -132,6 +130,8 @@ export async function serve(handler: Handler, options: ServerOptions = {}, inter
   const log = opts.logger
   const startedAt = Date.now()
   checkStartPolicy(opts)
+  const security = serverSecurityReport(opts, securityContext())
+  logSecurityReport(log, security)
 
   const state: HttpServerState = { closing: false }
   const listeners: Listener[] = []
@@ -146,7 +146,7 @@ export async function serve(handler: Handler, options: ServerOptions = {}, inter
       health === false
         ? app
         : (req, res) => {
-            if (req.method === 'GET' && pathOnly(req.url) === health.path && authenticated(req.peer)) sendHealth(req, res, listenerHealth, startedAt)
+            if (req.method === 'GET' && pathOnly(req.url) === health.path && authenticated(req.peer)) sendHealth(req, res, listenerHealth, startedAt, security)
             else app(req, res)
           },
       { log, requestLog: opts.requestLog, trustedProxy: opts.trustedProxy, maxBodyBytes: opts.limits.maxBodyBytes },
@@ -222,6 +222,7 @@ export async function serve(handler: Handler, options: ServerOptions = {}, inter
       return tracker.size
     },
     options: opts,
+    security,
     logger: log,
     get certificate() {
       return certificate

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import { InvalidOptionError, parseIdList, parseString, pick, rejectUnknown, type Env } from '@naaccord/ipc-shared'
+import { InvalidOptionError, parseIdList, parseString, pickWithSource, rejectUnknown, type Env, type SettingSource } from '@naaccord/ipc-shared'
 
 /**
  * A reverse proxy (HAProxy, nginx) that terminates mutual TLS and forwards to the socket, passing
@@ -26,6 +26,44 @@ export const TRUSTED_PROXY_DEFAULTS = Object.freeze({ identityHeader: 'x-client-
 // RFC 9110 field-name token, lower case as Node presents it.
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
 
+/** Where `trustedProxy.uids` and `.identityHeader` came from (for the start-up security report). */
+export interface TrustedProxySources {
+  readonly uids: SettingSource
+  readonly identityHeader: SettingSource
+}
+
+/**
+ * `resolveTrustedProxy`, keeping where each value came from.
+ *
+ * @example
+ * resolveTrustedProxyWithSources(undefined, { NAACCORD_TRUSTED_PROXY_UIDS: '108' }).sources
+ * // { uids: 'env:NAACCORD_TRUSTED_PROXY_UIDS', identityHeader: 'default' }
+ */
+export function resolveTrustedProxyWithSources(
+  value: TrustedProxyOptions | undefined,
+  env: Env = process.env,
+): { proxy: ResolvedTrustedProxy | undefined; sources: TrustedProxySources } {
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new InvalidOptionError('trustedProxy', 'must be { uids, identityHeader }')
+  }
+  rejectUnknown('trustedProxy', value, ['uids', 'identityHeader'])
+  const fromEnv = value === undefined ? env : {}
+  const uidsRaw = pickWithSource(value?.uids, fromEnv, TRUSTED_PROXY_ENV.uids)
+  if (uidsRaw.value === undefined) {
+    if (value === undefined) return { proxy: undefined, sources: { uids: 'default', identityHeader: 'default' } }
+    throw new InvalidOptionError('trustedProxy.uids', 'is required: the uids of the proxy processes whose identity header is believed (e.g. id -u haproxy)')
+  }
+  const uids = parseIdList('trustedProxy.uids', uidsRaw.value)
+  if (uids.length === 0) throw new InvalidOptionError('trustedProxy.uids', 'is empty; list the proxy uids, or leave trustedProxy out')
+  const headerRaw = pickWithSource(value?.identityHeader, fromEnv, TRUSTED_PROXY_ENV.identityHeader)
+  const header = parseString('trustedProxy.identityHeader', headerRaw.value ?? TRUSTED_PROXY_DEFAULTS.identityHeader).toLowerCase()
+  if (!HEADER_NAME.test(header)) throw new InvalidOptionError('trustedProxy.identityHeader', `must be an HTTP header name, got "${header}"`)
+  return {
+    proxy: Object.freeze({ uids: Object.freeze(uids), identityHeader: header }),
+    sources: Object.freeze({ uids: uidsRaw.source, identityHeader: headerRaw.source }),
+  }
+}
+
 /**
  * Normalise `trustedProxy`: off unless given (or NAACCORD_TRUSTED_PROXY_UIDS is set).
  *
@@ -33,24 +71,7 @@ const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
  * resolveTrustedProxy({ uids: [108] }) // { uids: [108], identityHeader: 'x-client-cert-subject' }
  */
 export function resolveTrustedProxy(value: TrustedProxyOptions | undefined, env: Env = process.env): ResolvedTrustedProxy | undefined {
-  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
-    throw new InvalidOptionError('trustedProxy', 'must be { uids, identityHeader }')
-  }
-  rejectUnknown('trustedProxy', value, ['uids', 'identityHeader'])
-  const fromEnv = value === undefined ? env : {}
-  const uidsRaw = pick(value?.uids, fromEnv, TRUSTED_PROXY_ENV.uids)
-  if (uidsRaw === undefined) {
-    if (value === undefined) return undefined
-    throw new InvalidOptionError('trustedProxy.uids', 'is required: the uids of the proxy processes whose identity header is believed (e.g. id -u haproxy)')
-  }
-  const uids = parseIdList('trustedProxy.uids', uidsRaw)
-  if (uids.length === 0) throw new InvalidOptionError('trustedProxy.uids', 'is empty; list the proxy uids, or leave trustedProxy out')
-  const header = parseString(
-    'trustedProxy.identityHeader',
-    pick(value?.identityHeader, fromEnv, TRUSTED_PROXY_ENV.identityHeader) ?? TRUSTED_PROXY_DEFAULTS.identityHeader,
-  ).toLowerCase()
-  if (!HEADER_NAME.test(header)) throw new InvalidOptionError('trustedProxy.identityHeader', `must be an HTTP header name, got "${header}"`)
-  return Object.freeze({ uids: Object.freeze(uids), identityHeader: header })
+  return resolveTrustedProxyWithSources(value, env).proxy
 }
 
 /**

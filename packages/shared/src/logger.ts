@@ -1,10 +1,12 @@
 import { tracingChannel } from 'node:diagnostics_channel'
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 import { ENV } from './constants.js'
+import { markNoLogs } from './forced-warning.js'
 import { bufferedDestination, type BufferedDestination } from './log-destination.js'
 
 export type { Logger } from 'pino'
 export { LOG_BUFFER, bufferedDestination, flushAllSync, type BufferedDestination } from './log-destination.js'
+export { WEAKENED_WARNING_CODE, warnWhateverLevel } from './forced-warning.js'
 
 // This module is the package's "./logger" entry, not part of the main one: pino is an optional
 // peer dependency, installed by the server and client packages, and the certs CLI (which only
@@ -175,7 +177,8 @@ export function silentLogger(): Logger {
 
 /** Resolve the `logger` option shared by server and client: a pino logger, false, or undefined (ours). */
 export function resolveLogger(value: Logger | false | undefined, name: string): Logger {
-  if (value === false) return silentLogger()
+  // Marked: a security weakening is then said as a process warning (warnWhateverLevel).
+  if (value === false) return markNoLogs(silentLogger())
   if (value === undefined) return createLogger({ name })
   return value.child({ component: name })
 }

@@ -9,11 +9,29 @@ import { InvalidOptionError, SocketPathTooLongError } from './errors.js'
 
 export type Env = Readonly<Record<string, string | undefined>>
 
+/**
+ * Where a resolved value came from: an explicit option, an environment variable (by name), or
+ * the default. The start-up security report names it beside every setting.
+ */
+export type SettingSource = 'option' | `env:${string}` | 'default'
+
+/**
+ * `pick`, keeping where the value came from: `{ value: undefined, source: 'default' }` when
+ * neither the option nor the variable gives one (the caller's default applies).
+ *
+ * @example
+ * pickWithSource(undefined, { NAACCORD_SOCKET_MODE: '666' }, 'NAACCORD_SOCKET_MODE')
+ * // { value: '666', source: 'env:NAACCORD_SOCKET_MODE' }
+ */
+export function pickWithSource<T>(explicit: T | undefined, env: Env, envName: string): { value: T | string | undefined; source: SettingSource } {
+  if (explicit !== undefined) return { value: explicit, source: 'option' }
+  const raw = env[envName]
+  return raw === undefined || raw.trim() === '' ? { value: undefined, source: 'default' } : { value: raw.trim(), source: `env:${envName}` }
+}
+
 /** The explicit value when given, else the environment variable's text when set and non-empty. */
 export function pick<T>(explicit: T | undefined, env: Env, envName: string): T | string | undefined {
-  if (explicit !== undefined) return explicit
-  const raw = env[envName]
-  return raw === undefined || raw.trim() === '' ? undefined : raw.trim()
+  return pickWithSource(explicit, env, envName).value
 }
 
 function show(value: unknown): string {

@@ -9,7 +9,7 @@ import {
   type Logger,
 } from '@naaccord/ipc-shared'
 import { resolveLogger } from '@naaccord/ipc-shared/logger'
-import { resolveServerOptions } from '../options.js'
+import { resolveServerOptions, type ServerSettingSources } from '../options.js'
 
 /** Environment variables of the supervisor (besides the socket ones it shares with serve()). */
 export const SUPERVISOR_ENV = Object.freeze({
@@ -67,6 +67,8 @@ export interface ResolvedSupervisorOptions {
   readonly restartDelayMaxMs: number
   readonly pidFile: string
   readonly logger: Logger
+  /** Where the socket settings came from (option, environment variable, default), for the start-up security report. */
+  readonly sources: Pick<ServerSettingSources, 'socketPath' | 'socketMode' | 'socketGroup' | 'dirMode'>
 }
 
 const KNOWN = [
@@ -120,5 +122,6 @@ export function resolveSupervisorOptions(options: SupervisorOptions, env: Env = 
     restartDelayMaxMs,
     pidFile: pidFileRaw === undefined ? `${socket.socketPath}.pid` : path.resolve(String(pidFileRaw)),
     logger: resolveLogger(options.logger, 'ipc-supervisor'),
+    sources: Object.freeze({ socketPath: socket.sources.socketPath, socketMode: socket.sources.socketMode, socketGroup: socket.sources.socketGroup, dirMode: socket.sources.dirMode }),
   })
 }

@@ -2,6 +2,7 @@ import { startApp, type AppProcess } from './app-process.js'
 import { holdSocket, type HeldSocket } from './held-socket.js'
 import { resolveSupervisorOptions, SUPERVISOR_DEFAULTS, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.js'
 import { removePidFile, writePidFile } from './pid-file.js'
+import { logSecurityReport, securityContext, supervisorSecurityReport } from '../security-report.js'
 
 export interface Supervisor {
   /** The options in force. */
@@ -36,6 +37,7 @@ export interface Supervisor {
 export async function supervise(options: SupervisorOptions): Promise<Supervisor> {
   const opts = resolveSupervisorOptions(options)
   const log = opts.logger
+  logSecurityReport(log, supervisorSecurityReport(opts, securityContext()))
   const held: HeldSocket = await holdSocket(opts.socketPath, opts.socketMode, opts.dirMode, opts.socketGid, log)
   try {
     await writePidFile(opts.pidFile)
