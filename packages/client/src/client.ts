@@ -97,6 +97,21 @@ export function createClient(options: ClientOptions = {}): IpcClient {
   if (opts.tls?.insecureSkipVerify) {
     warnWhateverLevel(log, { target: opts.target }, 'TLS VERIFICATION IS OFF for this client (tls.insecureSkipVerify): any server can impersonate the services server. Development only.')
   }
+  if (opts.serverCheck && opts.serverCheck.processUids === undefined) {
+    warnWhateverLevel(
+      log,
+      { socketPath: opts.socketPath, setting: 'expectServer', value: false },
+      `security weakened: the kernel check of the server process is OFF for ${opts.target} (expectServer: false); the socket path is still checked, but a process of a trusted uid's making is not told apart from the services server`,
+    )
+  }
+  const override = process.env[ENV.peerAddon]
+  if (opts.serverCheck?.processUids !== undefined && override !== undefined && override.trim() !== '') {
+    warnWhateverLevel(
+      log,
+      { setting: 'peerCredentialsAddon', value: override, source: `env:${ENV.peerAddon}` },
+      `security weakened: ${ENV.peerAddon}=${override} replaces the native addon that checks the server process (a test hook; never set it in production). It is loaded only if it is a .node file owned by this uid or root in a folder nobody else can change`,
+    )
+  }
   const dispatcher = createDispatcher(opts, material)
   let closed = false
 
