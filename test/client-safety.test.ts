@@ -184,3 +184,38 @@ describe.skipIf(!isRoot)(`NAACCORD_PEERCRED_ADDON is loaded only through the saf
   })
 })
 
+
+describe.skipIf(!isRoot)(`certificate files are read only through the safe path (${NEEDS_ROOT})`, () => {
+  it("a CA bundle owned by uid 65534, or in a shared folder, is refused by client and server (IPC_UNSAFE_PATH naming it)", async () => {
+    const pki = await createTestPki()
+    defer(() => pki.cleanup())
+    // The attacker's CA in a root folder (the file is theirs), and a copy in a shared 1777 folder.
+    const rootFolder = dir()
+    fs.chmodSync(rootFolder, 0o755)
+    const theirs = path.join(rootFolder, 'ca.crt')
+    fs.copyFileSync(pki.otherCa.certPath, theirs)
+    fs.chownSync(theirs, NOBODY, NOBODY)
+    const shared = path.join(stickyFolder(), 'ca.crt')
+    fs.copyFileSync(pki.ca.certPath, shared)
+    for (const ca of [theirs, shared]) {
+      let clientErr: { code?: string; message: string; option?: string } | undefined
+      try {
+        createClient({ socketPath: path.join(dir(), 's.sock'), logger: false, tls: { ca } })
+      } catch (e) {
+        clientErr = e as typeof clientErr
+      }
+      expect(clientErr?.code, clientErr?.message).toBe('IPC_UNSAFE_PATH')
+      expect(clientErr?.option).toBe('tls.ca')
+      const serverErr = await serve(() => {}, {
+        socketPath: path.join(dir(), 's.sock'),
+        logger: false,
+        handleSignals: false,
+        tls: { cert: pki.server.certPath, key: pki.server.keyPath, ca },
+      }).then(
+        (ipc) => ipc.close().then(() => ({ code: 'started', message: 'started' })),
+        (e: { code?: string; message: string }) => e,
+      )
+      expect(serverErr.code, serverErr.message).toBe('IPC_UNSAFE_PATH')
+    }
+  })
+})

@@ -1,8 +1,7 @@
 import type { X509Certificate } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import tls from 'node:tls'
-import { InvalidOptionError, parseInteger, parseString, spkiSha256, subjectOf, worstSeverity, type Finding, type Severity } from '@naaccord/ipc-shared'
+import { InvalidOptionError, isIpcError, loadPem, parseInteger, parseString, spkiSha256, subjectOf, worstSeverity, type Finding, type Severity } from '@naaccord/ipc-shared'
 
 export { worstSeverity, type Finding, type Severity }
 
@@ -53,12 +52,13 @@ export const CHECK_TLS_DEFAULTS = Object.freeze({ warnDays: 30, criticalDays: 7,
 
 const DAY_MS = 86_400_000
 
+/** PEM text, or a file read through the shared safe-path rules (loadPem: IPC_UNSAFE_PATH for a file another user could swap). */
 function pem(name: string, value: string): string {
-  if (value.includes('-----BEGIN')) return value
   try {
-    return readFileSync(value, 'utf8')
+    return loadPem(name, value).pem
   } catch (err) {
-    throw new InvalidOptionError(name, `cannot read ${value} (${(err as NodeJS.ErrnoException).code}); give a readable PEM file`)
+    if (isIpcError(err, 'IPC_UNSAFE_PATH')) throw err
+    throw new InvalidOptionError(name, `cannot read ${value} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); give a readable PEM file`, { cause: err })
   }
 }
 

@@ -1,7 +1,10 @@
 import { X509Certificate, createPrivateKey, createHash, type KeyObject } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { TlsConfigError } from './errors.js'
+import { TlsConfigError, isIpcError } from './errors.js'
+import { readSafeFile, trustedUids } from './safe-path.js'
+
+/** A PEM file larger than this is not a certificate bundle or key. */
+const MAX_PEM_BYTES = 4 << 20
 
 /**
  * Certificates and keys are given as PEM text or as file paths. Paths are remembered so that
@@ -21,8 +24,11 @@ function isPemText(value: string): boolean {
 }
 
 /**
- * Read one PEM option: inline PEM text, or a path to a file holding it. A file that cannot be
- * read, or holds no PEM block, throws `IPC_TLS_CONFIG` naming the option and the file.
+ * Read one PEM option: inline PEM text, or a path to a file holding it. The file is read through
+ * the shared safe-path rules: a regular file owned by this process's uid or root, every folder
+ * and link on the way owned by one of them and writable by nobody else (a CA bundle another user
+ * could swap would let them impersonate the other side). An unsafe file throws `IPC_UNSAFE_PATH`;
+ * one that cannot be read, or holds no PEM block, throws `IPC_TLS_CONFIG` naming the option and the file.
  *
  * @example
  * const cert = loadPem('tls.cert', '/etc/naaccord/certs/services.crt')
@@ -36,9 +42,12 @@ export function loadPem(option: string, value: PemSource): LoadedPem {
   const file = path.resolve(value)
   let pem: string
   try {
-    pem = readFileSync(file, 'utf8')
+    const read = readSafeFile(file, { kind: 'file', label: 'the certificate or key file', option }, trustedUids(), MAX_PEM_BYTES)
+    if ('missing' in read) throw Object.assign(new Error(`${read.missing} does not exist`), { code: 'ENOENT' })
+    pem = read.data.toString('utf8')
   } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code ?? 'error'
+    if (isIpcError(cause, 'IPC_UNSAFE_PATH')) throw cause
+    const code = (isIpcError(cause) ? cause.code : (cause as NodeJS.ErrnoException).code) ?? 'error'
     throw new TlsConfigError(`${option}: cannot read ${file} (${code}); check the path and that this process (uid ${process.getuid?.()}) may read it`, { cause })
   }
   if (!isPemText(pem)) throw new TlsConfigError(`${option}: ${file} holds no PEM block (expected "-----BEGIN ...")`)
