@@ -24,7 +24,8 @@ export { resolveGroup } from './group.js'
 export { diagnoseSocket, type DiagnoseOptions, type SocketDiagnosis, type Finding as DoctorFinding, type Severity as DoctorSeverity } from './doctor.js'
 // Writes out what a logger (and the request log) still hold, before an exit of the app's own.
 export { flushLogger } from '@naaccord/ipc-shared/logger'
-export { serveMetrics, METRICS_DEFAULTS, type MetricsOptions, type IpcMetrics } from './metrics.js'
+export { serveMetrics, type IpcMetrics } from './metrics.js'
+export { resolveMetricsOptions, METRICS_DEFAULTS, type MetricsOptions, type MetricsSocketListen, type MetricsTcpListen, type ResolvedMetricsOptions } from './metrics-options.js'
 export { REFUSED_CHANNEL, type RefusedConnection, type RefusalReason } from './server-events.js'
 export { takeInheritedSocket, parseListenFds, SD_LISTEN_FDS_START, type InheritedFd } from './socket-activation.js'
 // The error classes, so callers check errors without importing the shared package.
