@@ -1,14 +1,14 @@
 // The README's option tables are checked against the exported types and the resolvers' DEFAULTS, so
 // the front door cannot drift from the code: every property of ServerOptions / ServerLimits /
-// ClientOptions has a row and every row a property; every default the resolver holds is the one the
-// table shows; every NAACCORD_* variable the code reads is in the README, and every one the tables
-// name exists. The types are read with the TypeScript compiler from the packages' entry points.
+// ClientOptions / MetricsOptions (with its listen shapes) has a row and every row a property;
+// every default the resolver holds is the one the table shows; every NAACCORD_* variable the code
+// reads is in the README, and every one the tables name exists. The types are read with the TypeScript compiler from the packages' entry points.
 import fs from 'node:fs'
 import path from 'node:path'
 import ts from 'typescript'
 import { describe, expect, it } from 'vitest'
 import { CLIENT_DEFAULTS } from '@naaccord/ipc-client'
-import { SERVER_DEFAULTS } from '@naaccord/ipc-server'
+import { METRICS_DEFAULTS, SERVER_DEFAULTS } from '@naaccord/ipc-server'
 import { ENV } from '@naaccord/ipc-shared'
 import { ROOT } from './helpers.js'
 
@@ -79,6 +79,18 @@ function rendered(key: string, value: unknown): string {
 const tables = {
   server: { rows: table('Server options'), entry: 'packages/server/src/index.ts', type: 'ServerOptions', defaults: SERVER_DEFAULTS as Record<string, unknown> },
   client: { rows: table('Client options'), entry: 'packages/client/src/index.ts', type: 'ClientOptions', defaults: CLIENT_DEFAULTS as Record<string, unknown> },
+  // The listen.* rows show the defaults the resolver keeps at the top level of METRICS_DEFAULTS.
+  metrics: {
+    rows: table('Metrics options'),
+    entry: 'packages/server/src/index.ts',
+    type: 'MetricsOptions',
+    defaults: {
+      ...METRICS_DEFAULTS,
+      'listen.socketMode': METRICS_DEFAULTS.socketMode,
+      'listen.dirMode': METRICS_DEFAULTS.dirMode,
+      'listen.host': METRICS_DEFAULTS.host,
+    } as Record<string, unknown>,
+  },
 }
 
 describe('README API tables match the exported types', () => {
@@ -87,7 +99,11 @@ describe('README API tables match the exported types', () => {
     if (t.type === 'ServerOptions') {
       expected = [...expected.filter((p) => p !== 'limits'), ...propertiesOf(t.entry, 'ServerLimits').map((p) => `limits.${p}`)]
     }
+    if (t.type === 'MetricsOptions') {
+      expected = [...expected, ...['MetricsSocketListen', 'MetricsTcpListen'].flatMap((type) => propertiesOf(t.entry, type).map((p) => `listen.${p}`))]
+    }
     expect(expected.length).toBeGreaterThan(10)
+    expect(new Set(expected).size).toBe(expected.length)
     const documented = new Set(t.rows.flatMap((r) => r.names))
     expect(expected.filter((n) => !documented.has(n))).toEqual([])
     expect(t.rows.flatMap((r) => r.names).filter((n) => !expected.includes(n))).toEqual([])

@@ -64,9 +64,9 @@ function headerPolicy(state: HttpServerState): (this: http.ServerResponse) => ht
  * admitted connections are handed to it with emit('connection'), the documented way to inject
  * a connection. So the checks are started here, once, before any connection.
  * test/network.test.ts ("headersTimeoutMs: 2000 answers 408 after about 2 s") fails loudly if a
- * Node upgrade moves this.
+ * Node upgrade moves this. The metrics listener's HTTP server never listens either.
  */
-function startTimeoutChecks(server: http.Server): void {
+export function startTimeoutChecks(server: http.Server): void {
   server.emit('listening')
 }
 

@@ -29,7 +29,8 @@ export { diagnoseSocket, type DiagnoseOptions, type SocketDiagnosis, type Findin
 export { flushLogger } from '@naaccord/ipc-shared/logger'
 // The code of the process warning that says a security weakening when there is no logger (logger: false).
 export { WEAKENED_WARNING_CODE } from '@naaccord/ipc-shared/logger'
-export { serveMetrics, METRICS_DEFAULTS, type MetricsOptions, type IpcMetrics } from './metrics.js'
+export { serveMetrics, type IpcMetrics } from './metrics.js'
+export { resolveMetricsOptions, METRICS_DEFAULTS, type MetricsOptions, type MetricsSocketListen, type MetricsTcpListen, type ResolvedMetricsOptions } from './metrics-options.js'
 export { REFUSED_CHANNEL, type RefusedConnection, type RefusalReason } from './server-events.js'
 export { takeInheritedSocket, parseListenFds, SD_LISTEN_FDS_START, type InheritedFd } from './socket-activation.js'
 // The error classes, so callers check errors without importing the shared package.

@@ -226,27 +226,66 @@ export function resolveSocketPath(name: string, value: unknown): string {
   return resolved
 }
 
-function resolveAllow(value: unknown, env: Env): { allow: ResolvedServerOptions['allow']; uids: SettingSource; gids: SettingSource } {
+/**
+ * Validate an allow policy: `{ uids, gids }` or `false`. An explicit policy is taken whole; only
+ * when none is given are the environment variables read (pass `{}` for no environment), and
+ * then the default is this process's own uid. Errors name the option as `name`.
+ *
+ * @example
+ * resolveAllow({ gids: [998] }, {}, 'metrics.listen.allow') // { uids: [], gids: [998] }
+ */
+export function resolveAllow(value: unknown, env: Env, name = 'allow'): ResolvedServerOptions['allow'] {
+  return resolveAllowWithSources(value, env, name).allow
+}
+
+function resolveAllowWithSources(value: unknown, env: Env, name = 'allow'): { allow: ResolvedServerOptions['allow']; uids: SettingSource; gids: SettingSource } {
   if (value === false) return { allow: false, uids: 'option', gids: 'option' }
   if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
-    throw new InvalidOptionError('allow', 'must be { uids, gids } or false')
+    throw new InvalidOptionError(name, 'must be { uids, gids } or false')
   }
   const given = value as AllowPolicy | undefined
-  rejectUnknown('allow', given, ['uids', 'gids'])
+  rejectUnknown(name, given, ['uids', 'gids'])
   // An explicit policy is taken whole: a stray NAACCORD_ALLOW_GIDS must not widen it.
   const fromEnv = given === undefined ? env : {}
   const uidsRaw = pickWithSource(given?.uids, fromEnv, ENV.allowUids)
   const gidsRaw = pickWithSource(given?.gids, fromEnv, ENV.allowGids)
-  const uids = uidsRaw.value === undefined ? [process.getuid?.() ?? os.userInfo().uid] : parseIdList('allow.uids', uidsRaw.value)
-  const gids = gidsRaw.value === undefined ? [] : parseIdList('allow.gids', gidsRaw.value)
+  const uids = uidsRaw.value === undefined ? [process.getuid?.() ?? os.userInfo().uid] : parseIdList(`${name}.uids`, uidsRaw.value)
+  const gids = gidsRaw.value === undefined ? [] : parseIdList(`${name}.gids`, gidsRaw.value)
   if (uids.length === 0 && gids.length === 0) {
-    throw new InvalidOptionError('allow', 'allows nobody (empty uids and gids); list who may connect, or pass allow: false to turn the check off')
+    throw new InvalidOptionError(name, 'allows nobody (empty uids and gids); list who may connect, or pass allow: false to turn the check off')
   }
   return { allow: Object.freeze({ uids: Object.freeze(uids), gids: Object.freeze(gids) }), uids: uidsRaw.source, gids: gidsRaw.source }
 }
 
+/** A socket file mode: octal, read/write bits only (the kernel checks them at connect(2)). */
+export function resolveSocketMode(name: string, value: unknown): number {
+  const mode = parseMode(name, value)
+  if (mode & ~0o666) {
+    throw new InvalidOptionError(name, `must only grant read/write bits (at most 0o666), got 0o${mode.toString(8)}`)
+  }
+  return mode
+}
+
+/** The mode of a socket folder we create: never writable by group or others (they could replace the socket). */
+export function resolveDirMode(name: string, value: unknown): number {
+  const mode = parseMode(name, value)
+  if (mode & 0o022) {
+    throw new InvalidOptionError(name, `must not let group or others write the folder, got 0o${mode.toString(8)}`)
+  }
+  return mode
+}
+
 const CHECK_INTERVAL_MIN_MS = 50
 const CHECK_INTERVAL_MAX_MS = 30_000
+
+/**
+ * How often Node should check headersTimeout/requestTimeout for the shortest of them: a quarter
+ * of it, between 50 ms and 30 s, so a timeout fires within 25% of its value instead of on Node's
+ * 30 s cycle.
+ */
+export function checkIntervalFor(shortestTimeoutMs: number): number {
+  return Math.min(CHECK_INTERVAL_MAX_MS, Math.max(CHECK_INTERVAL_MIN_MS, Math.floor(shortestTimeoutMs / 4)))
+}
 
 function resolveLimits(value: ServerLimits | undefined): ResolvedLimits {
   rejectUnknown('limits', value, Object.keys(SERVER_DEFAULTS.limits))
@@ -266,7 +305,7 @@ function resolveLimits(value: ServerLimits | undefined): ResolvedLimits {
     keepAliveTimeoutMs: parseInteger('limits.keepAliveTimeoutMs', v.keepAliveTimeoutMs ?? d.keepAliveTimeoutMs, 0),
     maxHeaderBytes: parseInteger('limits.maxHeaderBytes', v.maxHeaderBytes ?? d.maxHeaderBytes, 1024),
     maxBodyBytes: parseInteger('limits.maxBodyBytes', v.maxBodyBytes ?? d.maxBodyBytes, 0),
-    connectionsCheckingIntervalMs: Math.min(CHECK_INTERVAL_MAX_MS, Math.max(CHECK_INTERVAL_MIN_MS, Math.floor(shortest / 4))),
+    connectionsCheckingIntervalMs: checkIntervalFor(shortest),
     handshakeTimeoutMs: headersTimeoutMs,
   })
 }
@@ -324,19 +363,13 @@ export function resolveServerOptions(options: ServerOptions = {}, env: Env = pro
   const socketGid = groupRaw.value === undefined ? undefined : resolveGroup('socketGroup', groupRaw.value)
   const withGroup = socketGid !== undefined
   const modeRaw = pickWithSource(options.socketMode, env, ENV.socketMode)
-  const socketMode = parseMode('socketMode', modeRaw.value ?? (withGroup ? SERVER_DEFAULTS.socketModeWithGroup : SERVER_DEFAULTS.socketMode))
-  if (socketMode & ~0o666) {
-    throw new InvalidOptionError('socketMode', `must only grant read/write bits (at most 0o666), got 0o${socketMode.toString(8)}`)
-  }
+  const socketMode = resolveSocketMode('socketMode', modeRaw.value ?? (withGroup ? SERVER_DEFAULTS.socketModeWithGroup : SERVER_DEFAULTS.socketMode))
   const dirRaw = pickWithSource(options.dirMode, env, ENV.dirMode)
-  const dirMode = parseMode('dirMode', dirRaw.value ?? (withGroup ? SERVER_DEFAULTS.dirModeWithGroup : SERVER_DEFAULTS.dirMode))
-  if (dirMode & 0o022) {
-    throw new InvalidOptionError('dirMode', `must not let group or others write the folder, got 0o${dirMode.toString(8)}`)
-  }
+  const dirMode = resolveDirMode('dirMode', dirRaw.value ?? (withGroup ? SERVER_DEFAULTS.dirModeWithGroup : SERVER_DEFAULTS.dirMode))
   const listen = resolveListen(options.listen, socketPath)
   const tls = options.tls === undefined ? undefined : resolveServerTls(options.tls)
   const allowPlaintextTcp = parseBoolean('allowPlaintextTcp', options.allowPlaintextTcp ?? SERVER_DEFAULTS.allowPlaintextTcp)
-  const allow = resolveAllow(options.allow, env)
+  const allow = resolveAllowWithSources(options.allow, env)
   const trustedProxy = resolveTrustedProxyWithSources(options.trustedProxy, env)
   const sources: ServerSettingSources = Object.freeze({
     socketPath: pathRaw.source,

@@ -22,13 +22,16 @@ export interface ListeningSocket {
   release(): Promise<void>
 }
 
+/** What binding a socket reads of the options: its mode, group and the mode of a folder we create. */
+export type SocketBindOptions = Pick<ResolvedServerOptions, 'dirMode' | 'socketMode' | 'socketGid'>
+
 /**
  * Where the listening socket comes from: make `server` listen on the socket for `socketPath`.
  * The default, `bindUnderLock`, checks the folder, takes the lock, clears a stale socket and
  * binds with the exact mode; another source (an inherited, already listening descriptor) can be
  * given to `openSocketListener` instead.
  */
-export type SocketSource = (server: net.Server, socketPath: string, opts: ResolvedServerOptions, log: Logger) => Promise<ListeningSocket>
+export type SocketSource = (server: net.Server, socketPath: string, opts: SocketBindOptions, log: Logger) => Promise<ListeningSocket>
 
 /** A socket bound by `bindUnderLock`: where it is, and how to give it back. */
 export interface LockedSocket extends ListeningSocket {
@@ -47,7 +50,7 @@ export interface LockedSocket extends ListeningSocket {
 export async function bindUnderLock(
   server: net.Server,
   socketPath: string,
-  opts: Pick<ResolvedServerOptions, 'dirMode' | 'socketMode' | 'socketGid'>,
+  opts: SocketBindOptions,
   log: Logger,
 ): Promise<LockedSocket> {
   // Every step after the folder check works on the checked real folder, so a symlink above it
@@ -76,14 +79,15 @@ export async function bindUnderLock(
  * Open a Unix socket listener: a plain `net.Server` made to listen by `source` (bind by default),
  * handing every accepted raw socket to `onConnection`. Close stops accepting first, then gives
  * the path back (unlink if ours, release the lock), so a successor can bind at once while the
- * accepted connections drain.
+ * accepted connections drain. `serve()` and the metrics socket of `serveMetrics()` both open
+ * their sockets here: every socket we bind goes through the same steps.
  *
  * @example
  * const listener = await openSocketListener({ socketPath, tls: false }, opts, log, (socket) => accept(socket))
  */
 export async function openSocketListener(
   target: SocketListenerTarget,
-  opts: ResolvedServerOptions,
+  opts: SocketBindOptions,
   log: Logger,
   onConnection: (socket: Socket) => void,
   source: SocketSource = bindUnderLock,

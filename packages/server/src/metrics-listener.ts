@@ -1,0 +1,90 @@
+import http from 'node:http'
+import type { Socket } from 'node:net'
+import { assertPeerCredentialsAvailable } from '@naaccord/ipc-peercred'
+import type { Logger } from '@naaccord/ipc-shared'
+import { createConnectionTracker } from './connection-tracker.js'
+import { startTimeoutChecks } from './http-server.js'
+import type { Listener } from './listener.js'
+import type { ResolvedMetricsOptions } from './metrics-options.js'
+import { createPeerCheck, type ConnectionGate } from './peer-check.js'
+import { openSocketListener } from './socket-listener.js'
+import { openTcpListener } from './tcp-listener.js'
+
+/** The metrics listener: where it listens, and how to stop it. */
+export interface MetricsListener {
+  /** `host:port`, or the socket path. */
+  readonly address: string
+  /** Stop accepting, give the socket path back (removed if still ours, lock released), cut every connection. */
+  close(): Promise<void>
+}
+
+/** Largest request header block of a scrape (a Prometheus scrape sends a few hundred bytes). */
+const MAX_HEADER_BYTES = 8 * 1024
+const admitAll: ConnectionGate = () => true
+const discard = () => {}
+
+/**
+ * Open the metrics listener the way `serve()` opens its own: a plain `net.Server` (a socket
+ * bound by `bindUnderLock`, or loopback TCP), every accepted connection counted against
+ * `maxConnections` (closed at accept beyond it), on the socket checked against `allow` with
+ * SO_PEERCRED before any HTTP, and only then handed to an HTTP server that never listens, with
+ * short header, idle and keep-alive timeouts checked on a short cycle.
+ *
+ * @example
+ * const listener = await openMetricsListener(resolveMetricsOptions({ listen: { socketPath } }), log, (req, res) => res.end())
+ */
+export async function openMetricsListener(opts: ResolvedMetricsOptions, log: Logger, handler: http.RequestListener): Promise<MetricsListener> {
+  const target = opts.listen
+  let gate = admitAll
+  if (target.kind === 'socket') {
+    // Fail closed, as serve() does: no peer check without the addon, unless allow: false says so by name.
+    if (target.allow === false) log.warn({ socketPath: target.socketPath }, 'metrics socket peer check is OFF (listen.allow: false): any process that can open the socket reads the metrics')
+    else assertPeerCredentialsAvailable()
+    gate = createPeerCheck(target.allow, log, false)
+  }
+  const httpServer = http.createServer(
+    {
+      headersTimeout: opts.headersTimeoutMs,
+      requestTimeout: opts.headersTimeoutMs,
+      keepAliveTimeout: opts.keepAliveTimeoutMs,
+      connectionsCheckingInterval: opts.connectionsCheckingIntervalMs,
+      maxHeaderSize: MAX_HEADER_BYTES,
+      noDelay: true,
+    },
+    handler,
+  )
+  // headersTimeout only covers a connection once a request has begun (Node keeps a connection
+  // that never sends a byte forever); the inactivity timeout cuts those, at the same limit.
+  httpServer.timeout = opts.headersTimeoutMs
+  startTimeoutChecks(httpServer)
+  const tracker = createConnectionTracker(opts.maxConnections)
+  const onConnection = (socket: Socket): void => {
+    if (!tracker.admit(socket)) return
+    socket.on('error', discard)
+    if (gate(socket)) httpServer.emit('connection', socket)
+  }
+  let listener: Listener
+  try {
+    listener =
+      target.kind === 'socket'
+        ? await openSocketListener({ socketPath: target.socketPath, tls: false }, target, log, onConnection)
+        : await openTcpListener({ host: target.host, port: target.port, tls: false }, onConnection)
+  } catch (err) {
+    httpServer.close()
+    throw err
+  }
+  let closed: Promise<void> | undefined
+  return {
+    address: listener.health.address,
+    close() {
+      closed ??= (async () => {
+        await listener.close()
+        // A scrape is cheap to repeat: nothing to drain.
+        tracker.destroyAll()
+        httpServer.close()
+        await tracker.drained()
+      })()
+      return closed
+    },
+  }
+}
