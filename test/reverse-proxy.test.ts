@@ -216,3 +216,60 @@ describe('behind nginx', () => {
     20_000,
   )
 })
+
+describe('the identity header in a chunked trailer (no proxy needed)', () => {
+  /** POST a chunked body whose trailer section carries the identity header; resolves the app's view of it. */
+  function postWithTrailer(socketPath: string): Promise<{ trailers: Record<string, string>; rawTrailers: string[]; distinct: Record<string, string[]>; fwd: string | null }> {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect(socketPath)
+      let data = ''
+      sock.on('data', (c: Buffer) => (data += c.toString()))
+      sock.on('error', reject)
+      sock.on('close', () => {
+        try {
+          resolve(JSON.parse(data.split('\r\n\r\n')[1] ?? ''))
+        } catch {
+          reject(new Error(`not a JSON answer: ${data}`))
+        }
+      })
+      sock.write(
+        'POST /upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nTrailer: X-Client-Cert-Subject, X-Other\r\n\r\n' +
+          `5\r\nhello\r\n0\r\n${HEADER.toUpperCase()}: CN=admin\r\nX-Other: kept\r\n\r\n`,
+      )
+    })
+  }
+
+  it.each([
+    ['the trusted proxy uid', true, false],
+    ['the trusted proxy uid, the app reading req.trailers before the body', true, true],
+    ['another uid', false, false],
+    ['another uid, the app reading req.trailers before the body', false, true],
+  ])('from %s: never in req.trailers, rawTrailers or trailersDistinct, never believed', async (_, trusted, early) => {
+    const t = tempDir()
+    defer(t.cleanup)
+    const socketPath = path.join(t.dir, 's.sock')
+    const ipc = await serve(
+      (req, res) => {
+        if (early) void [req.trailers, req.trailersDistinct]
+        req.resume()
+        req.on('end', () => {
+          res.setHeader('content-type', 'application/json')
+          res.end(JSON.stringify({ trailers: req.trailers, rawTrailers: req.rawTrailers, distinct: req.trailersDistinct, fwd: req.peer?.forwardedIdentity ?? null }))
+        })
+      },
+      {
+        socketPath,
+        trustedProxy: { uids: [trusted ? process.getuid!() : NOBODY] },
+        logger: false,
+        handleSignals: false,
+        acknowledgePlaintextSocket: true,
+      },
+    )
+    defer(() => ipc.close())
+    const seen = await postWithTrailer(socketPath)
+    expect(seen.rawTrailers).toEqual(['X-Other', 'kept'])
+    expect(seen.trailers).toEqual({ 'x-other': 'kept' })
+    expect(seen.distinct[HEADER]).toBeUndefined()
+    expect(seen.fwd).toBeNull()
+  })
+})

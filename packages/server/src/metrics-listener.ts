@@ -57,9 +57,10 @@ export async function openMetricsListener(opts: ResolvedMetricsOptions, log: Log
   // that never sends a byte forever); the inactivity timeout cuts those, at the same limit.
   httpServer.timeout = opts.headersTimeoutMs
   startTimeoutChecks(httpServer)
-  const tracker = createConnectionTracker(opts.maxConnections)
+  // One budget: a scrape connection is counted from accept, the peer check being synchronous.
+  const tracker = createConnectionTracker({ maxConnections: opts.maxConnections, maxUnauthenticated: opts.maxConnections })
   const onConnection = (socket: Socket): void => {
-    if (!tracker.admit(socket)) return
+    if (tracker.admit(socket, true) !== undefined) return
     socket.on('error', discard)
     if (gate(socket)) httpServer.emit('connection', socket)
   }

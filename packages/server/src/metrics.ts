@@ -28,7 +28,7 @@ export interface IpcMetrics {
  *   template with its mount templates, `/healthz`, `unknown_mount` or `unmatched`: never a byte
  *   of the URL; at most `maxSeries` label sets, then `route="overflow"`);
  * - `naaccord_ipc_refused_connections_total{reason}`: `allow_policy`, `credentials_unreadable`,
- *   `client_certificate` (counted process-wide);
+ *   `client_certificate`, `max_connections`, `max_unauthenticated` (counted process-wide);
  * - `naaccord_ipc_tls_handshake_failures_total{reason}`: the OpenSSL/Node code;
  * - `naaccord_ipc_open_connections{transport}`;
  * - `naaccord_ipc_certificate_days_to_expiry` (the server certificate in use, after rotations).

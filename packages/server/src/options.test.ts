@@ -61,6 +61,10 @@ describe('resolveServerOptions', () => {
     [{ handleSignals: 'maybe' }, 'handleSignals'],
     [{ limits: { headersTimeoutMs: 40_000 } }, 'limits.headersTimeoutMs'],
     [{ maxConnections: 0 }, 'maxConnections'],
+    [{ maxUnauthenticated: 0 }, 'maxUnauthenticated'],
+    [{ maxConnections: 10, maxUnauthenticated: 11 }, 'maxUnauthenticated'],
+    [{ maxUnauthenticated: 'many' }, 'maxUnauthenticated'],
+    [{ closeIdleOnShutdown: 'sometimes' }, 'closeIdleOnShutdown'],
     [{ health: { path: 'healthz' } }, 'health.path'],
     [{ health: { route: '/h' } }, 'health.route'],
   ])('refuses %j with IPC_INVALID_OPTION naming %s', (opts, option) => {
@@ -77,6 +81,18 @@ describe('resolveServerOptions', () => {
     expect(resolveServerOptions(quiet, {})).toMatchObject({ maxConnections: 512, health: { path: '/healthz' } })
     expect(resolveServerOptions(quiet, { NAACCORD_MAX_CONNECTIONS: '64' }).maxConnections).toBe(64)
     expect(resolveServerOptions({ ...quiet, health: false }, {}).health).toBe(false)
+  })
+
+  it('maxUnauthenticated: a quarter of maxConnections unless given; option > environment; closeIdleOnShutdown off unless asked', () => {
+    expect(resolveServerOptions(quiet, {})).toMatchObject({ maxConnections: 512, maxUnauthenticated: 128, closeIdleOnShutdown: false })
+    expect(resolveServerOptions(quiet, { NAACCORD_MAX_CONNECTIONS: '64' })).toMatchObject({ maxConnections: 64, maxUnauthenticated: 16 })
+    expect(resolveServerOptions({ ...quiet, maxConnections: 1 }, {})).toMatchObject({ maxConnections: 1, maxUnauthenticated: 1 })
+    expect(resolveServerOptions(quiet, { NAACCORD_MAX_UNAUTHENTICATED: '8' }).maxUnauthenticated).toBe(8)
+    expect(resolveServerOptions({ ...quiet, maxUnauthenticated: 32 }, { NAACCORD_MAX_UNAUTHENTICATED: '8' }).maxUnauthenticated).toBe(32)
+    expect(resolveServerOptions(quiet, { NAACCORD_CLOSE_IDLE_ON_SHUTDOWN: 'true' }).closeIdleOnShutdown).toBe(true)
+    expect(() => resolveServerOptions(quiet, { NAACCORD_MAX_CONNECTIONS: '64', NAACCORD_MAX_UNAUTHENTICATED: '65' })).toThrow(
+      expect.objectContaining({ code: 'IPC_INVALID_OPTION', option: 'maxUnauthenticated' }),
+    )
   })
 
   it('refuses a malformed environment variable, naming the option', () => {

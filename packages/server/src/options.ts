@@ -90,11 +90,30 @@ export interface ServerOptions {
    */
   handleSignals?: boolean
   /**
-   * Most connections open at once across all listeners (refused, handshaking, active or idle);
-   * more are closed as soon as they are accepted, before any peer check, TLS or HTTP.
-   * Env NAACCORD_MAX_CONNECTIONS. Default 512.
+   * Most connections open at once on each listener (the socket and each TCP address have their
+   * own), whatever their state: unauthenticated, active or idle. More are closed as soon as they
+   * are accepted, before TLS or HTTP. Env NAACCORD_MAX_CONNECTIONS. Default 512.
    */
   maxConnections?: number | string
+  /**
+   * Of each listener's `maxConnections`, most that may be unauthenticated at once: accepted but
+   * not yet past the peer check, or (with TLS) the handshake and the client-certificate policy;
+   * a refused peer waiting for its 403 counts too. More are closed as soon as they are accepted.
+   * The rest of `maxConnections` stays for connections that passed, however many others flood
+   * the listener. At most `maxConnections`. Env NAACCORD_MAX_UNAUTHENTICATED. Default: a quarter
+   * of `maxConnections` (128).
+   */
+  maxUnauthenticated?: number | string
+  /**
+   * On close, also close at once the authenticated connections that carry no request (idle
+   * keep-alive, or connected without a first request), as Node's own `server.close()` does.
+   * Default false: they are left for the client to close (HTTP/1.1 gives a server no way to say
+   * "closing" to an idle connection, so closing one races the client's next request, which then
+   * fails; a POST is not retried); they still end by `limits.keepAliveTimeoutMs` or
+   * `shutdownTimeoutMs`. Connections not yet authenticated are always cut at once.
+   * Env NAACCORD_CLOSE_IDLE_ON_SHUTDOWN.
+   */
+  closeIdleOnShutdown?: boolean | string
   /**
    * The built-in health report, answered before the app to peers that pass the same policy as
    * the app: every connection admitted on a Unix socket, and TLS connections with a verified
@@ -123,6 +142,9 @@ export const SERVER_DEFAULTS = Object.freeze({
   dirModeWithGroup: 0o750,
   handleSignals: true,
   maxConnections: 512,
+  /** maxUnauthenticated, when not given: this share of maxConnections (at least 1). */
+  maxUnauthenticatedShare: 0.25,
+  closeIdleOnShutdown: false,
   healthPath: '/healthz',
   shutdownTimeoutMs: 10_000,
   requestLog: true,
@@ -149,6 +171,8 @@ const KNOWN = [
   'acknowledgePlaintextSocket',
   'handleSignals',
   'maxConnections',
+  'maxUnauthenticated',
+  'closeIdleOnShutdown',
   'health',
   'shutdownTimeoutMs',
   'logger',
@@ -173,6 +197,8 @@ export interface ResolvedServerOptions {
   readonly acknowledgePlaintextSocket: boolean
   readonly handleSignals: boolean
   readonly maxConnections: number
+  readonly maxUnauthenticated: number
+  readonly closeIdleOnShutdown: boolean
   readonly health: { readonly path: string } | false
   readonly shutdownTimeoutMs: number
   readonly logger: Logger
@@ -310,6 +336,22 @@ function resolveLimits(value: ServerLimits | undefined): ResolvedLimits {
   })
 }
 
+function resolveBudget(options: ServerOptions, env: Env): { maxConnections: number; maxUnauthenticated: number } {
+  const maxConnections = parseInteger('maxConnections', pick(options.maxConnections, env, ENV.maxConnections) ?? SERVER_DEFAULTS.maxConnections, 1)
+  const given = pick(options.maxUnauthenticated, env, ENV.maxUnauthenticated)
+  if (given === undefined) {
+    return { maxConnections, maxUnauthenticated: Math.max(1, Math.floor(maxConnections * SERVER_DEFAULTS.maxUnauthenticatedShare)) }
+  }
+  const maxUnauthenticated = parseInteger('maxUnauthenticated', given, 1)
+  if (maxUnauthenticated > maxConnections) {
+    throw new InvalidOptionError(
+      'maxUnauthenticated',
+      `must not exceed maxConnections (${maxConnections}), got ${maxUnauthenticated}: it is the part of each listener's maxConnections that connections not yet authenticated may hold`,
+    )
+  }
+  return { maxConnections, maxUnauthenticated }
+}
+
 function resolveHealth(value: unknown): ResolvedServerOptions['health'] {
   if (value === false) return false
   if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
@@ -403,7 +445,8 @@ export function resolveServerOptions(options: ServerOptions = {}, env: Env = pro
       options.acknowledgePlaintextSocket ?? SERVER_DEFAULTS.acknowledgePlaintextSocket,
     ),
     handleSignals: parseBoolean('handleSignals', options.handleSignals ?? SERVER_DEFAULTS.handleSignals),
-    maxConnections: parseInteger('maxConnections', pick(options.maxConnections, env, ENV.maxConnections) ?? SERVER_DEFAULTS.maxConnections, 1),
+    ...resolveBudget(options, env),
+    closeIdleOnShutdown: parseBoolean('closeIdleOnShutdown', pick(options.closeIdleOnShutdown, env, ENV.closeIdleOnShutdown) ?? SERVER_DEFAULTS.closeIdleOnShutdown),
     health: resolveHealth(options.health),
     shutdownTimeoutMs: parseInteger(
       'shutdownTimeoutMs',

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import { getPeerIds, type PeerIds } from '@naaccord/ipc-peercred'
 import { describeProcess, readProcessStartTime, type Logger } from '@naaccord/ipc-shared'
+import { logBudget } from './log-budget.js'
 import type { ResolvedServerOptions } from './options.js'
 import { setPeer, type Peer } from './peer.js'
 import { publishRefused } from './server-events.js'
@@ -9,32 +10,6 @@ const REFUSAL_LINGER_MS = 1000
 // A refused peer that reconnects in a loop must not flood the log (or the event loop with procfs reads).
 const REFUSALS_LOGGED_PER_SECOND = 10
 
-/** At most `perSecond` log lines a second; counts what it held back, reported with the next line. */
-function logBudget(perSecond: number): { take(): boolean; suppressed(): number | undefined } {
-  let windowStart = 0
-  let used = 0
-  let held = 0
-  return {
-    take() {
-      const now = Date.now()
-      if (now - windowStart >= 1000) {
-        windowStart = now
-        used = 0
-      }
-      if (used < perSecond) {
-        used++
-        return true
-      }
-      held++
-      return false
-    },
-    suppressed() {
-      const n = held
-      held = 0
-      return n === 0 ? undefined : n
-    },
-  }
-}
 const discard = () => {}
 const REFUSAL_BODY = 'peer not allowed by the naaccord-ipc allow policy\n'
 const REFUSAL = Buffer.from(

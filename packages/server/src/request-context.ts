@@ -5,7 +5,7 @@ import { REQUEST_ID_HEADER, TRACEPARENT_HEADER, parseTraceparent, type Logger } 
 import { fixedShapeInfo } from '@naaccord/ipc-shared/logger'
 import { limitBody } from './http-server.js'
 import { peerOf, withPeerFields, type Peer } from './peer.js'
-import { takeForwardedIdentity, type ResolvedTrustedProxy } from './trusted-proxy.js'
+import { dropIdentityTrailer, takeForwardedIdentity, type ResolvedTrustedProxy } from './trusted-proxy.js'
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void
 
@@ -131,6 +131,8 @@ export function withRequestContext(handler: RequestListener, opts: RequestContex
         tooLarge(res, maxBodyBytes)
       }
     })
+    // Only a chunked body has a trailer section; it can carry the identity header as well.
+    if (trustedProxy) dropIdentityTrailer(req, trustedProxy)
     handler(req, res)
   }
 }

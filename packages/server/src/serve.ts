@@ -2,26 +2,26 @@ import type http from 'node:http'
 import type net from 'node:net'
 import type { Socket } from 'node:net'
 import type tls from 'node:tls'
-import type { TLSSocket } from 'node:tls'
 import { assertPeerCredentialsAvailable } from '@naaccord/ipc-peercred'
 import { TlsRequiredError, type Logger, type TlsMaterial } from '@naaccord/ipc-shared'
 import { flushLogger } from '@naaccord/ipc-shared/logger'
-import { createConnectionTracker } from './connection-tracker.js'
+import { createAcceptor } from './acceptor.js'
+import type { ConnectionTracker } from './connection-tracker.js'
 import { sendHealth, type ListenerHealth } from './health.js'
 import { createHttpServer, type HttpServerState } from './http-server.js'
 import type { Listener } from './listener.js'
 import { resolveServerOptions, type ResolvedListenTarget, type ResolvedServerOptions, type ServerOptions } from './options.js'
 import type { Peer } from './peer.js'
-import { createPeerCheck, tcpGate, unixPeerOf, type ConnectionGate } from './peer-check.js'
+import { createPeerCheck, tcpGate, type ConnectionGate } from './peer-check.js'
 import { pathOnly, withRequestContext, type RequestListener } from './request-context.js'
-import { drainConnections } from './shutdown.js'
+import { cutConnectionsWithoutRequest, drainConnections } from './shutdown.js'
 import { closeOnSignals } from './signals.js'
 import { notifySystemd } from './systemd-notify.js'
 import { listenOnFd, takeInheritedSocket } from './socket-activation.js'
 import { openSocketListener, type SocketSource } from './socket-listener.js'
 import { notifySupervisorReady } from './supervisor/child-ready.js'
 import { openTcpListener } from './tcp-listener.js'
-import { createTlsStage, watchServerCertificates, type TlsStage } from './tls-context.js'
+import { watchServerCertificates, type TlsStage } from './tls-context.js'
 import { logSecurityReport, securityContext, serverSecurityReport, type SecuritySetting } from './security-report.js'
 
 /** Anything that handles Node requests: an Express app, a Koa `callback()`, a plain function. */
@@ -41,8 +41,13 @@ export interface IpcServer {
   readonly netServers: readonly net.Server[]
   /** The TLS stage of each listener (never listens; emits 'tlsClientError' and 'secureConnection'), empty without TLS. */
   readonly tlsServers: readonly tls.Server[]
-  /** Connections open now, all listeners together (counted against `maxConnections`). */
+  /** Connections open now, all listeners together, whatever their state (each listener has its own `maxConnections`). */
   readonly connections: number
+  /**
+   * Per listener, in `listeners` order: connections open now (at most `maxConnections`) and, of
+   * those, not yet authenticated (at most `maxUnauthenticated`).
+   */
+  readonly connectionCounts: ReadonlyArray<{ readonly open: number; readonly unauthenticated: number }>
   /** The options in force after defaults and environment. */
   readonly options: ResolvedServerOptions
   /** The start-up security report: every security setting, its source, and which ones weaken the default (also in /healthz). */
@@ -53,9 +58,11 @@ export interface IpcServer {
   readonly certificate: TlsMaterial['leaf'] | undefined
   /**
    * Stop accepting, remove the socket (if still ours) and release the lock at once, so a
-   * successor can start; then drain: requests in flight finish, every answer carries
-   * `Connection: close`, idle connections are left for their client to close; whatever is open
-   * after `shutdownTimeoutMs` is cut. Idempotent.
+   * successor can start; cut every connection not yet authenticated (mid-handshake, before the
+   * peer check, a refused peer's 403) at once; then drain: requests in flight finish, every
+   * answer carries `Connection: close`, idle connections are left for their client to close
+   * (or cut at once with `closeIdleOnShutdown`); whatever is open after `shutdownTimeoutMs` is
+   * cut. Idempotent.
    */
   close(): Promise<void>
 }
@@ -113,10 +120,11 @@ function authenticated(peer: Peer | undefined): boolean {
  * from the first moment, stale-socket recovery under a lock, kernel-checked peers before any HTTP,
  * optional mutual TLS, bounded connections, graceful shutdown.
  *
- * Each listener is a plain `net.Server`. An accepted raw socket is counted (`maxConnections`),
- * passed through the listener's gate (Unix: SO_PEERCRED against `allow`), then, with TLS,
- * through the handshake and the client-certificate policy, and only then handed to one HTTP
- * server that never listens (`emit('connection')`).
+ * Each listener is a plain `net.Server` with its own connection budget. An accepted raw socket
+ * is passed through the listener's gate (Unix: SO_PEERCRED against `allow`), counted
+ * (`maxConnections`, and `maxUnauthenticated` until it is past every check), then, with TLS,
+ * taken through the handshake and the client-certificate policy, and only then handed to one
+ * HTTP server that never listens (`emit('connection')`).
  *
  * @example
  * import express from 'express'
@@ -154,45 +162,39 @@ export async function serve(handler: Handler, options: ServerOptions = {}, inter
     opts,
     state,
   )
-  const tracker = createConnectionTracker(opts.maxConnections)
+  const trackers: ConnectionTracker[] = []
   const toHttp = (socket: Socket): void => void httpServer.emit('connection', socket)
-
-  /** What happens to each raw socket a listener accepts: count, gate, (TLS), HTTP. */
-  const acceptor = (gate: ConnectionGate, transport: 'unix' | 'tcp') => {
-    let next = toHttp
-    if (opts.tls) {
-      const allow = opts.allow
-      const stage = createTlsStage({
-        tls: opts.tls,
-        handshakeTimeoutMs: opts.limits.handshakeTimeoutMs,
-        log,
-        peerOf: (s: TLSSocket) => (transport === 'unix' ? unixPeerOf(s, allow, log) : { transport: 'tcp', remoteAddress: s.remoteAddress }),
-        onSecure: toHttp,
-      })
-      tlsStages.push(stage)
-      next = (socket) => stage.accept(socket)
-    }
-    return (socket: Socket) => {
-      if (!tracker.admit(socket)) return
-      // Until HTTP (or TLS) owns it, a reset must not become an uncaught 'error'.
-      socket.on('error', discard)
-      if (gate(socket)) next(socket)
-    }
+  /** The accept path of one more listener, with its own budget (and TLS step). */
+  const acceptor = (gate: ConnectionGate, transport: 'unix' | 'tcp', where: () => string) => {
+    const a = createAcceptor({ gate, transport, where, opts, log, toHttp })
+    trackers.push(a.tracker)
+    if (a.tlsStage) tlsStages.push(a.tlsStage)
+    return a.onConnection
   }
 
   try {
     const unixGate = createPeerCheck(opts.allow, log, opts.tls !== undefined)
     for (const target of opts.listen) {
+      // What the budget's log line names: the TCP address once known (port 0 is filled in).
+      let address = target.kind === 'socket' ? target.socketPath : `${target.host}:${target.port}`
+      const where = () => address
       const listener =
         target.kind === 'socket'
-          ? await openSocketListener({ socketPath: target.socketPath, tls: opts.tls !== undefined }, opts, log, acceptor(unixGate, 'unix'), socketSourceFor(target.socketPath, internals))
-          : await openTcpListener({ host: target.host, port: target.port, tls: opts.tls !== undefined }, acceptor(tcpGate, 'tcp'))
+          ? await openSocketListener(
+              { socketPath: target.socketPath, tls: opts.tls !== undefined },
+              opts,
+              log,
+              acceptor(unixGate, 'unix', where),
+              socketSourceFor(target.socketPath, internals),
+            )
+          : await openTcpListener({ host: target.host, port: target.port, tls: opts.tls !== undefined }, acceptor(tcpGate, 'tcp', where))
+      address = listener.health.address
       listeners.push(listener)
       listenerHealth.push(listener.health)
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()))
-    tracker.destroyAll()
+    for (const t of trackers) t.destroyAll()
     httpServer.close()
     throw err
   }
@@ -219,7 +221,12 @@ export async function serve(handler: Handler, options: ServerOptions = {}, inter
     netServers: listeners.map((l) => l.server),
     tlsServers: tlsStages.map((s) => s.server),
     get connections() {
-      return tracker.size
+      let n = 0
+      for (const t of trackers) n += t.size
+      return n
+    },
+    get connectionCounts() {
+      return trackers.map((t) => ({ open: t.size, unauthenticated: t.unauthenticated }))
     },
     options: opts,
     security,
@@ -232,10 +239,14 @@ export async function serve(handler: Handler, options: ServerOptions = {}, inter
         state.closing = true
         systemd.stopping()
         certWatch?.close()
-        // Give the address back first: a successor can bind while our connections drain.
-        await Promise.all(listeners.map((l) => l.close()))
-        log.info({ listeners: listenerHealth, connections: tracker.size }, 'stopped accepting; draining')
-        const { forced, cut } = await drainConnections(tracker, opts.shutdownTimeoutMs)
+        // Give the address back first: a successor can bind while our connections drain. Each
+        // listener stops accepting at once (before its socket file and lock are given back).
+        const released = Promise.all(listeners.map((l) => l.close()))
+        // Nothing that carries no request holds the shutdown: a handshake flood is cut here.
+        const unauthenticated = cutConnectionsWithoutRequest(trackers, httpServer, opts.closeIdleOnShutdown)
+        await released
+        log.info({ listeners: listenerHealth, connections: ipc.connections, cutUnauthenticated: unauthenticated }, 'stopped accepting; draining')
+        const { forced, cut } = await drainConnections(trackers, opts.shutdownTimeoutMs)
         if (forced) log.warn({ shutdownTimeoutMs: opts.shutdownTimeoutMs, cut }, 'connections still open at the shutdown timeout were cut')
         httpServer.close()
         unregisterSignals()
@@ -249,11 +260,9 @@ export async function serve(handler: Handler, options: ServerOptions = {}, inter
   const systemd = notifySystemd(log, listenerHealth)
   if (opts.handleSignals) unregisterSignals = closeOnSignals(ipc)
   log.info(
-    { listeners: listenerHealth, pid: process.pid, allow: opts.allow, maxConnections: opts.maxConnections, tls: opts.tls ? { clientAuth: opts.tls.clientAuth, minVersion: opts.tls.minVersion } : false },
+    { listeners: listenerHealth, pid: process.pid, allow: opts.allow, maxConnections: opts.maxConnections, maxUnauthenticated: opts.maxUnauthenticated, tls: opts.tls ? { clientAuth: opts.tls.clientAuth, minVersion: opts.tls.minVersion } : false },
     'listening',
   )
   notifySupervisorReady()
   return ipc
 }
-
-const discard = () => {}

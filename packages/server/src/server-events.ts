@@ -1,8 +1,12 @@
 import diagnostics_channel from 'node:diagnostics_channel'
 import type { Socket } from 'node:net'
 
-/** Why a connection was refused before the app saw it. */
-export type RefusalReason = 'allow_policy' | 'credentials_unreadable' | 'client_certificate'
+/**
+ * Why a connection was refused before the app saw it: the peer check (`allow_policy`,
+ * `credentials_unreadable`), the client-certificate policy, or its listener's budget
+ * (`max_connections`, `max_unauthenticated`).
+ */
+export type RefusalReason = 'allow_policy' | 'credentials_unreadable' | 'client_certificate' | 'max_connections' | 'max_unauthenticated'
 
 export interface RefusedConnection {
   readonly reason: RefusalReason

@@ -114,8 +114,22 @@ export interface TlsStageOptions {
   log: Logger
   /** What the connection is known as before its certificate is added (transport, Unix credentials). Undefined refuses it. */
   peerOf: (socket: TLSSocket) => Peer | undefined
-  /** Called with each TLS socket whose certificate passed the policy, with req.peer set. */
-  onSecure: (socket: TLSSocket) => void
+  /**
+   * Called with each TLS socket whose certificate passed the policy, with req.peer set, and the
+   * raw socket it was made over (the one handed to `accept`, which the listener's budget counts).
+   */
+  onSecure: (socket: TLSSocket, accepted: Socket | undefined) => void
+}
+
+/**
+ * The raw socket a server-side TLS socket was made over. Node keeps it as `_parent`
+ * (lib/_tls_wrap.js, TLSSocket.prototype._init), as peercred's descriptorOf also relies on;
+ * undefined if a Node release moves it, and the caller then refuses the connection (fail
+ * closed): test/network.test.ts (the connection budget tests) fails loudly if that happens.
+ */
+function acceptedSocketOf(socket: TLSSocket): Socket | undefined {
+  const parent = (socket as TLSSocket & { _parent?: unknown })._parent
+  return parent !== null && typeof parent === 'object' ? (parent as Socket) : undefined
 }
 
 /**
@@ -129,7 +143,8 @@ export interface TlsStageOptions {
  * its descriptor.
  *
  * @example
- * const stage = createTlsStage({ tls, handshakeTimeoutMs: 10_000, log, peerOf, onSecure: (s) => http.emit('connection', s) })
+ * const onSecure = (s: TLSSocket, raw?: Socket) => (raw && tracker.authenticate(raw) ? http.emit('connection', s) : s.destroy())
+ * const stage = createTlsStage({ tls, handshakeTimeoutMs: 10_000, log, peerOf, onSecure })
  * netServer.on('connection', (raw) => stage.accept(raw))
  */
 export function createTlsStage(options: TlsStageOptions): TlsStage {
@@ -151,7 +166,7 @@ export function createTlsStage(options: TlsStageOptions): TlsStage {
     }
     setPeer(socket, withPeerFields(known, { certificate: verdict.identity }))
     socket.off('error', discard)
-    options.onSecure(socket)
+    options.onSecure(socket, acceptedSocketOf(socket))
   })
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     // A client certificate that fails verification is closed by Node itself (rejectUnauthorized),

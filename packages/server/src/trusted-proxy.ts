@@ -93,3 +93,31 @@ export function takeForwardedIdentity(req: IncomingMessage, proxy: ResolvedTrust
   if (values.length !== 1 || values[0]!.length === 0 || values[0]!.length > 1024) return undefined
   return values[0]
 }
+
+/**
+ * Keep the identity header out of a chunked request's trailer section too: a trailer is never
+ * an identity (a proxy replaces the header, and forwards the client's trailers as they came).
+ * Trailers are known only once the body is read: Node's parser sets `rawTrailers` when the
+ * message completes and then ends the body with `push(null)` (lib/_http_common.js,
+ * parserOnMessageComplete), so the trailer is removed there, before 'end' reaches the app,
+ * from `rawTrailers`, `trailers` and `trailersDistinct`.
+ * Install it after any other wrapper of `push` (the body limit): it must see the end first.
+ *
+ * @example
+ * if (req.headers['transfer-encoding'] !== undefined) dropIdentityTrailer(req, proxy)
+ */
+export function dropIdentityTrailer(req: IncomingMessage, proxy: ResolvedTrustedProxy): void {
+  const push = req.push
+  req.push = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk === null && this.rawTrailers.length > 0) {
+      const name = proxy.identityHeader
+      // The getters are built (once) before rawTrailers shrinks: Node builds them from
+      // rawTrailers with the count it had when the trailers arrived.
+      delete this.trailers[name]
+      delete this.trailersDistinct[name]
+      const raw = this.rawTrailers
+      for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === name) raw.splice(i, 2)
+    }
+    return Reflect.apply(push, this, [chunk, encoding]) as boolean
+  }
+}

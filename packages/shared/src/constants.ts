@@ -19,6 +19,8 @@ export const ENV = {
   dirMode: 'NAACCORD_SOCKET_DIR_MODE',
   shutdownTimeoutMs: 'NAACCORD_SHUTDOWN_TIMEOUT_MS',
   maxConnections: 'NAACCORD_MAX_CONNECTIONS',
+  maxUnauthenticated: 'NAACCORD_MAX_UNAUTHENTICATED',
+  closeIdleOnShutdown: 'NAACCORD_CLOSE_IDLE_ON_SHUTDOWN',
   logLevel: 'NAACCORD_LOG_LEVEL',
   allowUids: 'NAACCORD_ALLOW_UIDS',
   allowGids: 'NAACCORD_ALLOW_GIDS',
