@@ -1,4 +1,4 @@
-import { constants as fsc, promises as fsp } from 'node:fs'
+import fs, { constants as fsc, promises as fsp } from 'node:fs'
 import type { ListenOptions, Server } from 'node:net'
 import path from 'node:path'
 import {
@@ -180,10 +180,18 @@ export async function removeStrayBindFolders(socketPath: string, log: Logger): P
  * await unlinkIfOurs('/run/naaccord/service.sock', bound.ino) // true when removed
  */
 export async function unlinkIfOurs(socketPath: string, ino: number): Promise<boolean> {
+  return unlinkIfOursNow(socketPath, ino)
+}
+
+/**
+ * unlinkIfOurs, done before it returns: close() gives the path back at once (two syscalls), so a
+ * successor started right after `close()` is called finds it free.
+ */
+export function unlinkIfOursNow(socketPath: string, ino: number): boolean {
   try {
-    const st = await fsp.lstat(socketPath)
+    const st = fs.lstatSync(socketPath)
     if (!st.isSocket() || st.ino !== ino) return false
-    await fsp.unlink(socketPath)
+    fs.unlinkSync(socketPath)
     return true
   } catch {
     return false

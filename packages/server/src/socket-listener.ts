@@ -1,7 +1,7 @@
 import net, { type Socket } from 'node:net'
 import path from 'node:path'
 import type { Logger } from '@naaccord/ipc-shared'
-import { bindSocket, unlinkIfOurs } from './bind-socket.js'
+import { bindSocket, unlinkIfOursNow } from './bind-socket.js'
 import { halfOpen, stopAccepting, type Listener } from './listener.js'
 import type { ResolvedServerOptions } from './options.js'
 import { acquireSocketLock } from './socket-lock.js'
@@ -68,9 +68,10 @@ export async function bindUnderLock(
   }
   return {
     fsPath,
-    async release() {
-      await unlinkIfOurs(fsPath, ino)
-      await lock.release()
+    // Done before it returns (lock.release() too): a successor started right after finds the path free.
+    release() {
+      unlinkIfOursNow(fsPath, ino)
+      return lock.release()
     },
   }
 }
@@ -100,9 +101,10 @@ export async function openSocketListener(
     server,
     health: { transport: 'unix', address: target.socketPath, tls: target.tls },
     close() {
-      closed ??= (async () => {
+      // Synchronous up to the release: the address is given back before close() returns.
+      closed ??= (() => {
         stopAccepting(server)
-        await listening.release()
+        return listening.release()
       })()
       return closed
     },
