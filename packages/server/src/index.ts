@@ -26,6 +26,6 @@ export { diagnoseSocket, type DiagnoseOptions, type SocketDiagnosis, type Findin
 export { flushLogger } from '@naaccord/ipc-shared/logger'
 export { serveMetrics, METRICS_DEFAULTS, type MetricsOptions, type IpcMetrics } from './metrics.js'
 export { REFUSED_CHANNEL, type RefusedConnection, type RefusalReason } from './server-events.js'
-export { takeInheritedSocket, parseListenFds, SD_LISTEN_FDS_START, type InheritedFd } from './socket-activation.js'
+export { takeInheritedSocket, parseListenFds, SD_LISTEN_FDS_START, type InheritedFd, type AdoptionExpectations } from './socket-activation.js'
 // The error classes, so callers check errors without importing the shared package.
 export { IpcError, InvalidOptionError, SocketPathTooLongError, UnsafeSocketPathError, UnsafePathError, SocketPathAccessError, SocketInUseError, PeerCredentialsUnavailableError, PeerRejectedError, ServiceUnavailableError, ConnectionLostError, PermissionDeniedError, TimeoutError, HttpStatusError, ClientClosedError, TlsConfigError, TlsRequiredError, TlsUntrustedError, TlsExpiredError, TlsHostnameError, TlsPinMismatchError, TlsClientCertRequiredError, InheritedSocketError, SupervisorError, ERROR_CODES, isIpcError, type IpcErrorCode, type IpcErrorOf, type AnyIpcError, type IpcErrorOptions } from '@naaccord/ipc-shared'

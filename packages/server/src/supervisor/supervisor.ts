@@ -56,7 +56,7 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
   const stopped = new Promise<void>((r) => (resolveStopped = r))
 
   const launch = (): AppProcess => {
-    const app = startApp(opts.command, held.fd, opts.socketPath, opts.readyTimeoutMs, log)
+    const app = startApp(opts.command, held.fd, opts, opts.readyTimeoutMs, log)
     apps.add(app)
     void app.exited.then(({ code, signal }) => {
       apps.delete(app)
