@@ -1,7 +1,7 @@
 import { startApp, type AppProcess } from './app-process.js'
 import { holdSocket, type HeldSocket } from './held-socket.js'
 import { resolveSupervisorOptions, SUPERVISOR_DEFAULTS, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.js'
-import { removePidFile, writePidFile } from './pid-file.js'
+import { removePidFile, writePidFile, type WrittenPidFile } from './pid-file.js'
 
 export interface Supervisor {
   /** The options in force. */
@@ -37,8 +37,9 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
   const opts = resolveSupervisorOptions(options)
   const log = opts.logger
   const held: HeldSocket = await holdSocket(opts.socketPath, opts.socketMode, opts.dirMode, opts.socketGid, log)
+  let pidFile: WrittenPidFile
   try {
-    await writePidFile(opts.pidFile)
+    pidFile = writePidFile(opts.pidFile, held.fsPath)
   } catch (err) {
     await held.release()
     throw err
@@ -155,7 +156,7 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
         // Socket and lock first, so a successor can start at once; the apps keep their own
         // copies of the socket and drain what they already accepted.
         await held.release()
-        await removePidFile(opts.pidFile).catch(() => {})
+        removePidFile(pidFile)
         log.info({ appPids: [...apps].map((a) => a.pid) }, 'supervisor stopping: socket removed, stopping the app')
         await Promise.all([...apps].map((a) => a.stop(opts.stopTimeoutMs)))
         log.info('supervisor stopped')
