@@ -604,7 +604,8 @@ static int unix_bound_file(unsigned long sock_ino, double *dev, double *ino) {
   request.req.udiag_cookie[0] = (__u32)-1; /* INET_DIAG_NOCOOKIE: look up by inode alone */
   request.req.udiag_cookie[1] = (__u32)-1;
   if (sendto(nl, &request, sizeof request, 0, (struct sockaddr *)&kernel, sizeof kernel) == (ssize_t)sizeof request) {
-    ssize_t n = recv(nl, &reply, sizeof reply, 0);
+    /* The kernel answers within sendto (sock_diag runs in the sender's context): never wait. */
+    ssize_t n = recv(nl, &reply, sizeof reply, MSG_DONTWAIT);
     struct nlmsghdr *h = &reply.nlh;
     for (; n > 0 && NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
       struct unix_diag_msg *msg;
