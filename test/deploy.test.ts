@@ -40,6 +40,8 @@ describe('deploy/systemd', () => {
       'PrivateTmp=yes',
       'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6',
       'User=naaccord-services',
+      // serve() refuses an adopted socket wider than socketMode: the group the .socket unit sets.
+      'Environment=NAACCORD_SOCKET_GROUP=naaccord',
     ]) {
       expect(s).toContain(`\n${line}\n`)
     }

@@ -4,21 +4,26 @@
 // hide the variables from its app and children, never unlink the socket, and refuse an
 // inherited fd that is not a listening Unix stream socket at the configured path.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { chmodSync, existsSync, statSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, statSync, symlinkSync } from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parseListenFds } from '@naaccord/ipc-server'
-import { deferCleanup, exited, FIXTURES, isRoot, NOBODY, ROOT, tempDir } from './helpers.js'
+import { deferCleanup, exited, FIXTURES, isRoot, NOBODY, ROOT, socketTestKit, tempDir } from './helpers.js'
 import { waitUntil } from './wait.js'
 
 const defer = deferCleanup()
+const kit = socketTestKit(defer, 'nipc-act-')
 const haveActivate = spawnSync('systemd-socket-activate', ['--version']).status === 0
+
+/** The tsx loader by file URL: an app started in a folder outside the checkout can still load it. */
+const TSX = import.meta.resolve('tsx')
 
 /** systemd-socket-activate [args] node --import tsx activated-server.ts <socketPath> [allow] */
 function activate(activateArgs: string[], serverArgs: string[]): { child: ChildProcess; out: () => string; err: () => string } {
   const child = spawn(
     'systemd-socket-activate',
-    [...activateArgs, process.execPath, '--import', 'tsx', '--conditions=@naaccord/source', path.join(FIXTURES, 'activated-server.ts'), ...serverArgs],
+    [...activateArgs, process.execPath, '--import', TSX, '--conditions=@naaccord/source', path.join(FIXTURES, 'activated-server.ts'), ...serverArgs],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NAACCORD_LOG_LEVEL: 'warn' } },
   )
   let out = ''
@@ -109,7 +114,8 @@ describe.skipIf(!haveActivate)('socket activation with systemd-socket-activate',
     defer(cleanup)
     chmodSync(dir, 0o711)
     const sock = path.join(dir, 'c.sock')
-    activate(['-l', sock], [sock, String(process.getuid!())])
+    // socketMode 0666 accepts the wide socket by name (without it the adoption is refused).
+    activate(['-l', sock, '-E', 'NAACCORD_SOCKET_MODE=0666'], [sock, String(process.getuid!())])
     await until('the activator to listen', () => existsSync(sock))
     chmodSync(sock, 0o666) // the file mode lets anyone connect: only the peer check stands
     const owner = await curl(sock)
@@ -150,5 +156,110 @@ describe.skipIf(!haveActivate)('socket activation with systemd-socket-activate',
     expect(run.out()).toMatch(message)
     // Nothing bound on our own beside the activator's socket.
     if (!activateArgs.includes(want)) expect(existsSync(want)).toBe(false)
+  })
+
+  /** Wait for the activator, connect once so it execs the server, and return the server's first line. */
+  async function firstLine(run: ReturnType<typeof activate>): Promise<string> {
+    await until('the activator to listen', () => /Listening on/.test(run.err()))
+    void curl(/Listening on (\S+) as/.exec(run.err())![1]!)
+    await until('the server to answer or fail', () => /^(ready|error) /m.test(run.out()) || run.child.exitCode !== null)
+    return run.out()
+  }
+
+  it.each([
+    ['bound as <dir>/./other.sock', (dir: string) => ['-l', `${dir}/./other.sock`]],
+    ['bound as <dir>/../evil.sock', (dir: string) => ['-l', `${dir}/../evil.sock`]],
+    ['bound in a dot folder beside it, not the supervisor\'s private name', (dir: string) => (mkdirSync(path.join(dir, '.evil'), { mode: 0o700 }), ['-l', `${dir}/.evil/service.sock`])],
+    ['bound in a private-name folder of another socket', (dir: string) => (mkdirSync(path.join(dir, '.other.sock.AbC123'), { mode: 0o700 }), ['-l', `${dir}/.other.sock.AbC123/s`])],
+  ])('refuses a socket named service.sock by LISTEN_FDNAMES but %s, with IPC_INHERITED_SOCKET', async (_what, args) => {
+    const top = kit.dir()
+    const dir = path.join(top, 'run')
+    mkdirSync(dir, { mode: 0o700 })
+    const want = path.join(dir, 'service.sock')
+    const run = activate([...args(dir), '--fdname=service.sock'], [want])
+    const out = await firstLine(run)
+    expect(out).toMatch(/^error IPC_INHERITED_SOCKET .*not at the configured socketPath/m)
+    expect(out).not.toMatch(/^ready /m)
+    await exited(run.child)
+    expect(run.child.exitCode).toBe(3)
+  })
+
+  it('refuses a socket bound under a relative path (resolved against the activator\'s working folder, here a 1777 one) with IPC_INHERITED_SOCKET', async () => {
+    // systemd-socket-activate refuses a relative -l; a minimal activator in Python binds one.
+    const shared = kit.stickyFolder()
+    const want = path.join(shared, 'service.sock')
+    const activator = [
+      'import os, socket, sys',
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind("service.sock"); s.listen(16)',
+      'fd = s.fileno()',
+      'if fd != 3: os.dup2(fd, 3)',
+      'os.set_inheritable(3, True)',
+      'env = dict(os.environ, LISTEN_PID=str(os.getpid()), LISTEN_FDS="1", LISTEN_FDNAMES="service.sock", NAACCORD_LOG_LEVEL="warn")',
+      'os.execve(sys.argv[1], sys.argv[1:], env)',
+    ].join('\n')
+    const child = spawn('python3', ['-c', activator, process.execPath, '--import', TSX, '--conditions=@naaccord/source', path.join(FIXTURES, 'activated-server.ts'), want], {
+      cwd: shared,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+    defer(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL')
+        await exited(child)
+      }
+    })
+    await until('the server to answer or fail', () => /^(ready|error) /m.test(out) || child.exitCode !== null)
+    expect(out).toMatch(/^error IPC_INHERITED_SOCKET .*relative/m)
+    await exited(child)
+    expect(child.exitCode).toBe(3)
+  })
+
+  it('refuses a socket of the supervisor\'s private-name shape that is not the socket at socketPath (another inode) with IPC_INHERITED_SOCKET', async () => {
+    const dir = kit.dir()
+    const want = path.join(dir, 'service.sock')
+    // Another listening socket stands at the path; the activator's is bound in a look-alike private folder.
+    const other = net.createServer()
+    await new Promise<void>((resolve) => other.listen(want, resolve))
+    defer(() => new Promise((resolve) => other.close(resolve)))
+    mkdirSync(path.join(dir, '.service.sock.AbC123'), { mode: 0o700 })
+    const run = activate(['-l', path.join(dir, '.service.sock.AbC123', 's'), '--fdname=service.sock'], [want])
+    const out = await firstLine(run)
+    expect(out).toMatch(/^error IPC_INHERITED_SOCKET .*is another socket than the one inherited/m)
+    await exited(run.child)
+    expect(run.child.exitCode).toBe(3)
+  })
+
+  it('adopts a socket bound through a trusted symlink of its folder chain (as /var/run -> /run)', async () => {
+    const dir = kit.dir()
+    mkdirSync(path.join(dir, 'run'), { mode: 0o755 })
+    symlinkSync('run', path.join(dir, 'var-run'))
+    const sock = path.join(dir, 'run', 'service.sock')
+    const run = activate(['-l', path.join(dir, 'var-run', 'service.sock')], [sock])
+    const out = await firstLine(run)
+    expect(out).toMatch(/^ready /m)
+  })
+
+  it('refuses an adopted socket whose mode (0666) is wider than socketMode with IPC_INHERITED_SOCKET naming the mode; socketMode 0666 accepts it by name', async () => {
+    const dir = kit.dir()
+    const sock = path.join(dir, 'service.sock')
+    const run = activate(['-l', sock], [sock])
+    await until('the activator to listen', () => existsSync(sock))
+    chmodSync(sock, 0o666)
+    const out = await firstLine(run)
+    expect(out).toMatch(/^error IPC_INHERITED_SOCKET .*0o666/m)
+    expect(out).toMatch(/SocketMode=/)
+    await exited(run.child)
+    expect(run.child.exitCode).toBe(3)
+
+    const dir2 = kit.dir()
+    const sock2 = path.join(dir2, 'service.sock')
+    // systemd-socket-activate hands the app only LISTEN_* and what -E names.
+    const ok = activate(['-l', sock2, '-E', 'NAACCORD_SOCKET_MODE=0666'], [sock2])
+    await until('the activator to listen', () => existsSync(sock2))
+    chmodSync(sock2, 0o666)
+    const res = await curl(sock2)
+    expect(res.code).toBe(0)
+    expect(ok.out()).toMatch(/^ready /m)
   })
 })

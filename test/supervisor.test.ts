@@ -2,13 +2,15 @@
 // processes throughout: the CLI from source, the app as a separate Node process, our client.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createClient, type IpcClient } from '@naaccord/ipc-client'
-import { deferCleanup, exited, FIXTURES, ROOT, runToEnd, tempDir } from './helpers.js'
+import { deferCleanup, exited, FIXTURES, isRoot, ROOT, runToEnd, socketTestKit, tempDir } from './helpers.js'
 import { waitUntil } from './wait.js'
 
 const defer = deferCleanup()
+const kit = socketTestKit(defer, 'nipc-sup-')
 const CLI = path.join(ROOT, 'packages', 'certs', 'src', 'cli.ts')
 const TS = ['--import', 'tsx', '--conditions=@naaccord/source']
 
@@ -145,5 +147,83 @@ describe('naaccord-ipc run (the socket-holding supervisor)', () => {
     const r = await runToEnd(cli(['run', '--socket', path.join(dir, 's.sock')]))
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/IPC_SUPERVISOR: no app command/)
+  })
+})
+
+/** A process to aim a forged pid file at: a `sleep` of ours, killed at clean-up. */
+function victim(): ChildProcess {
+  const child = spawn('sleep', ['60'], { stdio: 'ignore' })
+  defer(async () => {
+    child.kill('SIGKILL')
+    await exited(child)
+  })
+  return child
+}
+
+/** The record a supervisor writes, copied for another pid: start time from the world-readable /proc/<pid>/stat. */
+function forgedRecord(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const startTime = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
+  return JSON.stringify({ pid, startTime })
+}
+
+/** Still running, not ended by a signal: given a moment for a signal to land. */
+async function stillAlive(child: ChildProcess): Promise<boolean> {
+  await sleep(300)
+  return child.exitCode === null && child.signalCode === null
+}
+
+describe('naaccord-ipc reload signals nothing but our supervisor', () => {
+  it.skipIf(!isRoot)('a pid file forged by uid 65534 in a shared 1777 folder, naming a root process, is refused with IPC_UNSAFE_PATH (flag and env); the process lives', async () => {
+    const shared = kit.stickyFolder()
+    const target = victim()
+    const forged = path.join(shared, 'svc.sock.pid')
+    const writer = kit.foreignScript(`import { writeFileSync } from 'node:fs'\nwriteFileSync(process.argv[2], process.argv[3])\n`)
+    const nobody = kit.runAsNobody(writer, [forged, forgedRecord(target.pid!)])
+    await exited(nobody)
+    expect(statSync(forged).uid).toBe(65534)
+    const byFlag = await runToEnd(cli(['reload', '--pid-file', forged]))
+    expect(byFlag.code).toBe(2)
+    expect(byFlag.stderr).toMatch(/IPC_UNSAFE_PATH/)
+    expect(byFlag.stderr).toContain(shared)
+    const byEnv = await runToEnd(cli(['reload'], { NAACCORD_PID_FILE: forged }))
+    expect(byEnv.code).toBe(2)
+    expect(byEnv.stderr).toMatch(/IPC_UNSAFE_PATH/)
+    expect(await stillAlive(target)).toBe(true)
+  })
+
+  it('a pid file of ours naming a process that does not hold the socket lock is refused with IPC_SUPERVISOR; neither it nor the supervisor is signalled', async () => {
+    const run = await startSupervisor()
+    const target = victim()
+    writeFileSync(`${run.sock}.pid`, forgedRecord(target.pid!))
+    const r = await runToEnd(cli(['reload', '--socket', run.sock]))
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/IPC_SUPERVISOR/)
+    expect(r.stderr).toContain(`pid ${target.pid}`)
+    expect(r.stderr).toContain(`pid ${run.child.pid}`) // the lock's real holder, named for the operator
+    expect(await stillAlive(target)).toBe(true)
+    expect(count(run.log(), 'reload: new app starting')).toBe(0)
+  })
+
+  it('a pid file naming a process when no supervisor runs on the socket is refused with IPC_SUPERVISOR', async () => {
+    const dir = kit.dir()
+    const target = victim()
+    const pidFile = path.join(dir, 'svc.sock.pid')
+    writeFileSync(pidFile, forgedRecord(target.pid!))
+    const r = await runToEnd(cli(['reload', '--socket', path.join(dir, 'svc.sock')]))
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/IPC_SUPERVISOR/)
+    expect(await stillAlive(target)).toBe(true)
+  })
+
+  it('run refuses a pid file in a shared 1777 folder with IPC_UNSAFE_PATH, and writes nothing there', async () => {
+    const shared = kit.stickyFolder()
+    const dir = kit.dir()
+    const pidFile = path.join(shared, 'svc.pid')
+    const r = await runToEnd(cli(['run', '--socket', path.join(dir, 'run', 'svc.sock'), '--pid-file', pidFile, '--', process.execPath, '-e', 'setTimeout(() => {}, 60000)']))
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/IPC_UNSAFE_PATH/)
+    expect(readdirSync(shared)).toEqual([])
+    expect(readdirSync(path.join(dir, 'run'))).toEqual([]) // the socket and lock were given back
   })
 })

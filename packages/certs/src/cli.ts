@@ -126,7 +126,7 @@ function table(rows: readonly (readonly [string, string])[]): string {
 export function usage(): string {
   return `Usage: naaccord-ipc certs <command> [options]
        naaccord-ipc run [options] -- <program> [args...]   (run --help: the socket-holding supervisor)
-       naaccord-ipc reload [--socket PATH]
+       naaccord-ipc reload [--socket PATH] [--pid-file PATH]   (signals only the proven supervisor)
 
 Make and manage the internal CA and the mutual-TLS certificates of naaccord-ipc.
 

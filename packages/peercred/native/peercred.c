@@ -545,17 +545,94 @@ static napi_status register_flock(napi_env env, napi_value exports) {
 
 /*
  * inspectSocket(fd) -> { family: 'unix' | 'inet' | 'inet6' | 'other', type: 'stream' | 'dgram' |
- *   'seqpacket' | 'other', listening: boolean | undefined, path: string | undefined }
+ *   'seqpacket' | 'other', listening: boolean | undefined, path: string | undefined,
+ *   file: { dev: number, ino: number } | undefined }
  *
  * What an inherited descriptor (systemd socket activation, LISTEN_FDS) really is, before serve()
  * adopts it: getsockname(2) for the family and the bound path, SO_TYPE for the type, and
  * SO_ACCEPTCONN (where the platform has it) for whether listen(2) was called. Errors carry `code`
  * like the function above (EBADF for a closed fd, ENOTSOCK for a file).
+ *
+ * `file` (Linux): the device and inode of the file the socket is bound to, as the kernel keeps it
+ * (sock_diag(7), UNIX_DIAG_VFS), so the caller can tell whether the file at a path is this very
+ * socket: getsockname only gives the path as it was written at bind(2), and fstat(2) on the
+ * descriptor gives the socket's sockfs inode, not the file's. `dev` is in stat(2)'s st_dev
+ * encoding; `ino` is the low 32 bits of st_ino (the kernel reports 32). Undefined where the kernel
+ * does not say (no unix_diag, a sandbox refusing NETLINK_SOCK_DIAG, an unnamed socket).
  */
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <stddef.h>
+#if defined(__linux__)
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+
+/*
+ * Ask sock_diag for the bound file of the Unix socket whose sockfs inode is `sock_ino`. Returns 0
+ * and fills dev/ino when the kernel answered with UNIX_DIAG_VFS; -1 otherwise (never throws: the
+ * caller then has no inode to compare, and says so).
+ */
+static int unix_bound_file(unsigned long sock_ino, double *dev, double *ino) {
+  struct {
+    struct nlmsghdr nlh;
+    struct unix_diag_req req;
+  } request;
+  union {
+    struct nlmsghdr nlh;
+    char buf[8192];
+  } reply;
+  struct sockaddr_nl kernel;
+  int found = -1;
+  int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (nl < 0) return -1;
+  memset(&kernel, 0, sizeof kernel);
+  kernel.nl_family = AF_NETLINK;
+  memset(&request, 0, sizeof request);
+  request.nlh.nlmsg_len = sizeof request;
+  request.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  request.nlh.nlmsg_flags = NLM_F_REQUEST;
+  request.nlh.nlmsg_seq = 1;
+  request.req.sdiag_family = AF_UNIX;
+  request.req.udiag_states = (__u32)-1;
+  request.req.udiag_ino = (__u32)sock_ino;
+  request.req.udiag_show = UDIAG_SHOW_VFS;
+  request.req.udiag_cookie[0] = (__u32)-1; /* INET_DIAG_NOCOOKIE: look up by inode alone */
+  request.req.udiag_cookie[1] = (__u32)-1;
+  if (sendto(nl, &request, sizeof request, 0, (struct sockaddr *)&kernel, sizeof kernel) == (ssize_t)sizeof request) {
+    /* The kernel answers within sendto (sock_diag runs in the sender's context): never wait. */
+    ssize_t n = recv(nl, &reply, sizeof reply, MSG_DONTWAIT);
+    struct nlmsghdr *h = &reply.nlh;
+    for (; n > 0 && NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+      struct unix_diag_msg *msg;
+      struct rtattr *attr;
+      int left;
+      if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) break; /* NLMSG_ERROR (ENOENT: no unix_diag) or DONE */
+      msg = (struct unix_diag_msg *)NLMSG_DATA(h);
+      if (msg->udiag_ino != (__u32)sock_ino) continue;
+      attr = (struct rtattr *)(msg + 1);
+      left = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *msg));
+      for (; RTA_OK(attr, left); attr = RTA_NEXT(attr, left)) {
+        if (attr->rta_type == UNIX_DIAG_VFS && RTA_PAYLOAD(attr) >= sizeof(struct unix_diag_vfs)) {
+          const struct unix_diag_vfs *vfs = (const struct unix_diag_vfs *)RTA_DATA(attr);
+          /* The kernel's own dev_t: 12-bit major above a 20-bit minor (MINORBITS). */
+          unsigned int major = vfs->udiag_vfs_dev >> 20, minor = vfs->udiag_vfs_dev & 0xfffff;
+          *dev = (double)makedev(major, minor);
+          *ino = (double)vfs->udiag_vfs_ino;
+          found = 0;
+        }
+      }
+      break;
+    }
+  }
+  close(nl);
+  return found;
+}
+#endif
 
 static napi_value InspectSocket(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -631,6 +708,22 @@ static napi_value InspectSocket(napi_env env, napi_callback_info info) {
     NAPI_CALL(env, napi_get_undefined(env, &value));
   }
   NAPI_CALL(env, napi_set_named_property(env, result, "path", value));
+  NAPI_CALL(env, napi_get_undefined(env, &value));
+#if defined(__linux__)
+  {
+    struct stat st;
+    double dev = 0, ino = 0;
+    if (addr.ss_family == AF_UNIX && fstat(fd, &st) == 0 && unix_bound_file((unsigned long)st.st_ino, &dev, &ino) == 0) {
+      napi_value number;
+      NAPI_CALL(env, napi_create_object(env, &value));
+      NAPI_CALL(env, napi_create_double(env, dev, &number));
+      NAPI_CALL(env, napi_set_named_property(env, value, "dev", number));
+      NAPI_CALL(env, napi_create_double(env, ino, &number));
+      NAPI_CALL(env, napi_set_named_property(env, value, "ino", number));
+    }
+  }
+#endif
+  NAPI_CALL(env, napi_set_named_property(env, result, "file", value));
   return result;
 }
 

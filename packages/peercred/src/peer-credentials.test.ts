@@ -10,7 +10,7 @@ import tls from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ENV, isIpcError, readProcessStartTime } from '@naaccord/ipc-shared'
-import { assertPeerCredentialsAvailable, getPeerCredentials, peerCredentialsAvailable } from './peer-credentials.js'
+import { assertPeerCredentialsAvailable, descriptorOf, getPeerCredentials, inspectSocketFd, peerCredentialsAvailable } from './peer-credentials.js'
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url))
 const moduleUrl = new URL('./peer-credentials.ts', import.meta.url).href
@@ -223,6 +223,30 @@ describe.skipIf(!isLinux)('getPeerCredentials (Linux SO_PEERCRED)', () => {
       })
     },
   )
+})
+
+describe.skipIf(!isLinux)('inspectSocketFd: the file a socket is bound to', () => {
+  it('names the inode of the socket file, which follows the file through link(2) and unlink(2) of the bound name, and not another socket', async () => {
+    const sub = path.join(dir, 'p')
+    await fs.mkdir(sub)
+    const bound = path.join(sub, 's')
+    const server = net.createServer()
+    servers.push(server)
+    await new Promise<void>((resolve) => server.listen(bound, resolve))
+    const published = path.join(dir, 'service.sock')
+    await fs.link(bound, published)
+    await fs.unlink(bound)
+    const facts = inspectSocketFd(descriptorOf(server)!)
+    expect(facts.path).toBe(bound) // getsockname keeps the name it was bound to
+    const st = await fs.lstat(published)
+    expect(facts.file).toEqual({ dev: st.dev, ino: st.ino % 2 ** 32 })
+    const other = net.createServer()
+    servers.push(other)
+    const otherPath = path.join(dir, 'other.sock')
+    await new Promise<void>((resolve) => other.listen(otherPath, resolve))
+    expect(inspectSocketFd(descriptorOf(other)!).file?.ino).toBe((await fs.lstat(otherPath)).ino % 2 ** 32)
+    expect(inspectSocketFd(descriptorOf(other)!).file?.ino).not.toBe(facts.file?.ino)
+  })
 })
 
 describe(`${ENV.peerAddon} (explicit addon path, in a child process: the loader caches)`, () => {

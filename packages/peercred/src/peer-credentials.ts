@@ -160,8 +160,15 @@ export interface SocketFacts {
   type: 'stream' | 'dgram' | 'seqpacket' | 'other'
   /** SO_ACCEPTCONN: listen(2) was called; undefined where the platform cannot tell. */
   listening: boolean | undefined
-  /** The path it is bound to (getsockname), for a Unix socket with a path. */
+  /** The path it is bound to (getsockname), for a Unix socket with a path: as written at bind(2), maybe relative. */
   path: string | undefined
+  /**
+   * The file the socket is bound to, as the kernel keeps it (Linux sock_diag UNIX_DIAG_VFS):
+   * `dev` as stat's `dev`, `ino` the low 32 bits of stat's `ino`. Compare with an lstat of the
+   * path to know that the file there is this very socket. Undefined where the kernel does not say
+   * (not Linux, unix_diag unavailable, an older addon, an unnamed socket).
+   */
+  file?: { dev: number; ino: number } | undefined
 }
 
 /**
@@ -171,7 +178,8 @@ export interface SocketFacts {
  * @throws {PeerCredentialsUnavailableError} when the addon is missing or predates inspectSocket;
  *   a system error with `code` (EBADF, ENOTSOCK) when `fd` is not an open socket.
  * @example
- * const facts = inspectSocketFd(3) // { family: 'unix', type: 'stream', listening: true, path: '/run/naaccord/service.sock' }
+ * const facts = inspectSocketFd(3)
+ * // { family: 'unix', type: 'stream', listening: true, path: '/run/naaccord/service.sock', file: { dev: 26, ino: 1234 } }
  */
 export function inspectSocketFd(fd: number): SocketFacts {
   const binding = requireBinding()

@@ -41,6 +41,29 @@ function bindFolderPrefix(socketPath: string): string {
   return `.${path.basename(socketPath)}.`
 }
 
+/**
+ * Whether `boundPath` (as getsockname reports it) is exactly the name bindSocket binds
+ * `socketPath` under before publishing it: `<folder>/.<name>.XXXXXX/s`, in the very folder of
+ * `socketPath` (both real paths; compared as strings, nothing resolved). A socket that
+ * `naaccord-ipc run` hands to its app reports this name, since the kernel keeps the name a socket
+ * was bound to after link(2) publishes it and the private folder is removed.
+ *
+ * @example
+ * isPrivateBindPath('/run/naaccord/.service.sock.Ab12Cd/s', '/run/naaccord/service.sock') // true
+ * isPrivateBindPath('/run/naaccord/.evil/s', '/run/naaccord/service.sock') // false
+ */
+export function isPrivateBindPath(boundPath: string, socketPath: string): boolean {
+  const folder = path.dirname(boundPath)
+  const prefix = bindFolderPrefix(socketPath)
+  const name = path.basename(folder)
+  return (
+    path.basename(boundPath) === BOUND_NAME &&
+    path.dirname(folder) === path.dirname(socketPath) &&
+    name.startsWith(prefix) &&
+    TEMP_SUFFIX.test(name.slice(prefix.length))
+  )
+}
+
 
 /**
  * Bind `server` to `socketPath` so that the socket is never reachable with a wider mode than

@@ -32,6 +32,6 @@ export { WEAKENED_WARNING_CODE } from '@naaccord/ipc-shared/logger'
 export { serveMetrics, type IpcMetrics } from './metrics.js'
 export { resolveMetricsOptions, METRICS_DEFAULTS, type MetricsOptions, type MetricsSocketListen, type MetricsTcpListen, type ResolvedMetricsOptions } from './metrics-options.js'
 export { REFUSED_CHANNEL, type RefusedConnection, type RefusalReason } from './server-events.js'
-export { takeInheritedSocket, parseListenFds, SD_LISTEN_FDS_START, type InheritedFd } from './socket-activation.js'
+export { takeInheritedSocket, parseListenFds, SD_LISTEN_FDS_START, type InheritedFd, type AdoptionExpectations } from './socket-activation.js'
 // The error classes, so callers check errors without importing the shared package.
 export { IpcError, InvalidOptionError, SocketPathTooLongError, UnsafeSocketPathError, UnsafePathError, SocketPathAccessError, SocketInUseError, PeerCredentialsUnavailableError, PeerRejectedError, ServiceUnavailableError, ConnectionLostError, PermissionDeniedError, TimeoutError, HttpStatusError, ClientClosedError, TlsConfigError, TlsRequiredError, TlsUntrustedError, TlsExpiredError, TlsHostnameError, TlsPinMismatchError, TlsClientCertRequiredError, InheritedSocketError, SupervisorError, ERROR_CODES, isIpcError, type IpcErrorCode, type IpcErrorOf, type AnyIpcError, type IpcErrorOptions } from '@naaccord/ipc-shared'

@@ -93,11 +93,12 @@ function checkStartPolicy(opts: ResolvedServerOptions): void {
 
 /**
  * Where a socket listener's listening socket comes from: socket activation (systemd,
- * `naaccord-ipc run`) hands one over, which we accept on and never lock or unlink (the activator
- * made, checked and keeps it); otherwise the given source, by default bind under the lock.
+ * `naaccord-ipc run`) hands one over, which we check (takeInheritedSocket: its path, folder, file,
+ * mode) and accept on, and never lock or unlink (the activator made and keeps it); otherwise the
+ * given source, by default bind under the lock.
  */
-function socketSourceFor(socketPath: string, internals: ServeInternals): SocketSource | undefined {
-  const inheritedFd = takeInheritedSocket(socketPath)
+function socketSourceFor(socketPath: string, opts: ResolvedServerOptions, internals: ServeInternals): SocketSource | undefined {
+  const inheritedFd = takeInheritedSocket(socketPath, opts)
   if (inheritedFd === undefined) return internals.socketSource
   return async (server) => {
     await listenOnFd(server, inheritedFd)
@@ -185,7 +186,7 @@ export async function serve(handler: Handler, options: ServerOptions = {}, inter
               opts,
               log,
               acceptor(unixGate, 'unix', where),
-              socketSourceFor(target.socketPath, internals),
+              socketSourceFor(target.socketPath, opts, internals),
             )
           : await openTcpListener({ host: target.host, port: target.port, tls: opts.tls !== undefined }, acceptor(tcpGate, 'tcp', where))
       address = listener.health.address

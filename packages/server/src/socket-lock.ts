@@ -6,10 +6,15 @@ import {
   SocketInUseError,
   SocketPathAccessError,
   UnsafeSocketPathError,
+  checkFolderChain,
+  flockHolders,
   isIpcError,
   parseProcStat,
   readProcessStartTime,
+  resolveSafeEntry,
+  trustedUids,
   type Logger,
+  type SafePathSubject,
 } from '@naaccord/ipc-shared'
 import { myUid } from './socket-path.js'
 
@@ -247,8 +252,34 @@ function heldLock(lockPath: string, fd: number, st: fs.Stats): HeldLock {
 }
 
 /**
+ * Which processes hold the lock of `socketPath`, by the kernel's word: the lock file is found
+ * through the safe-path rules (its folder chain and the file itself trusted: this uid or root,
+ * nobody else can write), then /proc/locks names the pids holding an flock(2) on that very
+ * inode. Only a process that could open the lock file (0600, ours or root's) can appear, and a
+ * pid cannot be claimed without the lock, unlike the pid the holder writes into the file.
+ *
+ * @returns the pids (empty when no lock file or nobody holds it), or undefined where the kernel
+ *   does not say (no /proc/locks).
+ * @throws {UnsafePathError} IPC_UNSAFE_PATH: the lock file or a folder or link on its way is unsafe.
+ * @example
+ * lockHolderPids('/run/naaccord/service.sock', '--socket') // [4121]
+ */
+export function lockHolderPids(socketPath: string, option: string): number[] | undefined {
+  const subject: SafePathSubject = { kind: 'file', label: 'the socket lock', option }
+  const trust = trustedUids()
+  const realDir = checkFolderChain(socketPath, subject, trust)
+  if (typeof realDir !== 'string') return []
+  const entry = resolveSafeEntry(lockPathFor(path.join(realDir, path.basename(socketPath))), 'file', subject, trust)
+  if ('missing' in entry) return []
+  // In a checked folder only a trusted uid can replace the file; a number-typed ino can be inexact.
+  const st = fs.lstatSync(entry.realPath, { bigint: true })
+  return st.isFile() ? flockHolders(st.dev, st.ino) : []
+}
+
+/**
  * Who holds the lock of `socketPath`, as the lock file says, and whether that process still
- * runs (for `naaccord-ipc doctor`). Undefined when there is no readable owner file.
+ * runs (for `naaccord-ipc doctor`). Undefined when there is no readable owner file. Not proof
+ * (the pid is the holder's own account): `lockHolderPids` asks the kernel.
  *
  * @example
  * await lockHolder('/run/naaccord/service.sock') // { pid: 4121, alive: true }

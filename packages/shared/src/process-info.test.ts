@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { describeProcess, parseProcStat, readProcessStartTime } from './process-info.js'
+import { describeProcess, flockHolders, parseProcLocks, parseProcStat, readProcessStartTime } from './process-info.js'
 
 const isLinux = process.platform === 'linux'
 let children: ChildProcess[]
@@ -74,6 +76,46 @@ describe('describeProcess', () => {
   it('never throws: undefined fields for a missing process or a pid that is not one', () => {
     for (const pid of [2 ** 31 - 1, 0, -1, Number.NaN]) {
       expect(describeProcess(pid)).toEqual({ exe: undefined, comm: undefined })
+    }
+  })
+})
+
+describe('parseProcLocks (proc(5) /proc/locks)', () => {
+  it('reads holders and waiters, major and minor in hex, and skips lines without an inode', () => {
+    const text = [
+      '1: FLOCK  ADVISORY  WRITE 4121 fe:01:2147367 0 EOF',
+      '1: -> FLOCK  ADVISORY  WRITE 4200 fe:01:2147367 0 EOF',
+      '2: POSIX  ADVISORY  READ 77 103:0a:18446744073709551615 0 EOF',
+      '3: OFDLCK ADVISORY  WRITE -1 00:1a:12 0 EOF',
+      '4: LEASE  ACTIVE    READ 9 <none>:0 0 EOF',
+      '',
+    ].join('\n')
+    expect(parseProcLocks(text)).toEqual([
+      { kind: 'FLOCK', type: 'WRITE', pid: 4121, major: 254, minor: 1, ino: 2147367n, blocked: false },
+      { kind: 'FLOCK', type: 'WRITE', pid: 4200, major: 254, minor: 1, ino: 2147367n, blocked: true },
+      { kind: 'POSIX', type: 'READ', pid: 77, major: 259, minor: 10, ino: 18446744073709551615n, blocked: false },
+      { kind: 'OFDLCK', type: 'WRITE', pid: -1, major: 0, minor: 26, ino: 12n, blocked: false },
+    ])
+  })
+})
+
+describe.skipIf(!isLinux)('flockHolders', () => {
+  it('names the process holding an flock on the file, and nobody for a file no one locks', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'flock-'))
+    const file = path.join(dir, 'x.lock')
+    closeSync(openSync(file, 'w'))
+    const st = statSync(file, { bigint: true })
+    expect(flockHolders(st.dev, st.ino)).toEqual([])
+    // flock(1) holds the lock while its command runs.
+    const holder = spawn('flock', ['-x', file, 'sleep', '30'], { stdio: 'ignore' })
+    try {
+      const until = Date.now() + 5000
+      while ((flockHolders(st.dev, st.ino) ?? []).length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20))
+      expect(flockHolders(st.dev, st.ino)).toEqual([holder.pid])
+    } finally {
+      holder.kill('SIGKILL')
+      await once(holder, 'exit')
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })

@@ -75,3 +75,79 @@ export function describeProcess(pid: number): { exe: string | undefined; comm: s
   } catch {}
   return { exe, comm }
 }
+
+/** One line of /proc/locks (proc(5)): a lock the kernel holds for a process, or one it waits for. */
+export interface ProcLock {
+  /** FLOCK, POSIX, OFDLCK, LEASE, DELEG... */
+  readonly kind: string
+  /** WRITE, READ, UNLCK. */
+  readonly type: string
+  /** The process that took it (for flock, the one that called flock(2)); -1 for OFD locks. */
+  readonly pid: number
+  /** Device of the locked file, as major and minor numbers. */
+  readonly major: number
+  readonly minor: number
+  /** Inode of the locked file. */
+  readonly ino: bigint
+  /** True for a request that waits for the lock (shown with "->"), not a held lock. */
+  readonly blocked: boolean
+}
+
+/**
+ * Parses the text of /proc/locks. proc(5), fs/locks.c lock_get_status: each line is
+ * `<id>: [->] <kind> <ADVISORY|MANDATORY|ACTIVE...> <type> <pid> <major>:<minor>:<inode> <start> <end>`,
+ * major and minor in hex; a line with "->" is a waiter, not a holder. Lines of another shape
+ * (a lock with no inode) are skipped.
+ *
+ * @example
+ * parseProcLocks('1: FLOCK  ADVISORY  WRITE 4121 fe:00:2147367 0 EOF\n')
+ * // [{ kind: 'FLOCK', type: 'WRITE', pid: 4121, major: 254, minor: 0, ino: 2147367n, blocked: false }]
+ */
+export function parseProcLocks(text: string): ProcLock[] {
+  const locks: ProcLock[] = []
+  for (const line of text.split('\n')) {
+    const m = /^\d+:\s+(->\s+)?(\S+)\s+\S+\s+(\S+)\s+(-?\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line)
+    if (m === null) continue
+    locks.push({
+      kind: m[2]!,
+      type: m[3]!,
+      pid: Number(m[4]),
+      major: Number.parseInt(m[5]!, 16),
+      minor: Number.parseInt(m[6]!, 16),
+      ino: BigInt(m[7]!),
+      blocked: m[1] !== undefined,
+    })
+  }
+  return locks
+}
+
+/** glibc's gnu_dev_major/minor: st_dev as stat(2) encodes it, split into major and minor. */
+function devParts(dev: bigint): { major: number; minor: number } {
+  return {
+    major: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn)),
+    minor: Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn)),
+  }
+}
+
+/**
+ * The pids that hold an flock(2) lock on the file with device `dev` and inode `ino` (from a
+ * `{ bigint: true }` stat), by the kernel's word (/proc/locks): unlike a pid written into a file,
+ * nobody can claim it without holding the lock. Undefined where /proc/locks cannot be read (not
+ * Linux). Pids are as seen from this process's pid namespace.
+ *
+ * @example
+ * const st = fs.statSync('/run/naaccord/service.sock.lock', { bigint: true })
+ * flockHolders(st.dev, st.ino) // [4121]
+ */
+export function flockHolders(dev: bigint, ino: bigint): number[] | undefined {
+  let text: string
+  try {
+    text = readFileSync('/proc/locks', 'utf8')
+  } catch {
+    return undefined
+  }
+  const { major, minor } = devParts(dev)
+  return parseProcLocks(text)
+    .filter((l) => l.kind === 'FLOCK' && !l.blocked && l.ino === ino && l.major === major && l.minor === minor && l.pid > 0)
+    .map((l) => l.pid)
+}

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
-import { ENV, type Logger } from '@naaccord/ipc-shared'
+import { ENV, modeText, type Logger } from '@naaccord/ipc-shared'
 import { READY_ENV, isReadyMessage } from './child-ready.js'
 
 export interface AppProcess {
@@ -22,24 +22,36 @@ export interface AppProcess {
 // the shell sets it to its own pid ($$), then exec keeps that pid for the app.
 const SET_LISTEN_PID = 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"'
 
+/** The held socket as the app must find it: where, and the mode and group it was made with. */
+export interface AppSocket {
+  readonly socketPath: string
+  readonly socketMode: number
+  readonly socketGid: number | undefined
+}
+
 /**
  * Start the app with the held socket as fd 3, exactly as systemd socket activation does
  * (LISTEN_FDS=1, LISTEN_PID=<its pid>, LISTEN_FDNAMES=<socket file name>), and a Node IPC
  * channel for its ready message (see child-ready.ts). stdin/stdout/stderr are the supervisor's.
+ * The socket's path, mode and group go in NAACCORD_SOCKET_PATH / _MODE / _GROUP, so that the app's
+ * serve() expects the socket as the supervisor made it (it refuses one wider than its socketMode).
  *
  * @example
- * const app = startApp(['node', 'services.js'], held.fd, socketPath, 30_000, log)
+ * const app = startApp(['node', 'services.js'], held.fd, { socketPath, socketMode: 0o600, socketGid: undefined }, 30_000, log)
  * if (await app.ready) console.log('serving', app.pid)
  */
-export function startApp(command: readonly string[], fd: number, socketPath: string, readyTimeoutMs: number, log: Logger): AppProcess {
+export function startApp(command: readonly string[], fd: number, socket: AppSocket, readyTimeoutMs: number, log: Logger): AppProcess {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     LISTEN_FDS: '1',
-    LISTEN_FDNAMES: path.basename(socketPath),
-    [ENV.socketPath]: socketPath,
+    LISTEN_FDNAMES: path.basename(socket.socketPath),
+    [ENV.socketPath]: socket.socketPath,
+    [ENV.socketMode]: modeText(socket.socketMode),
     [READY_ENV]: 'ipc',
   }
   delete env.LISTEN_PID
+  if (socket.socketGid === undefined) delete env[ENV.socketGroup]
+  else env[ENV.socketGroup] = String(socket.socketGid)
   const child = spawn('/bin/sh', ['-c', SET_LISTEN_PID, 'naaccord-app', ...command], {
     stdio: ['inherit', 'inherit', 'inherit', fd, 'ipc'],
     env,

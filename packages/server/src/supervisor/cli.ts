@@ -53,9 +53,13 @@ Example:
   naaccord-ipc reload --socket /run/naaccord/service.sock     # or: kill -HUP <supervisor pid>
 `
 
-export const RELOAD_USAGE = `Usage: naaccord-ipc reload [--socket PATH | --pid-file PATH]
+export const RELOAD_USAGE = `Usage: naaccord-ipc reload [--socket PATH] [--pid-file PATH]
 
-Ask the supervisor ("naaccord-ipc run") for a graceful reload (SIGHUP to the pid in its pid file).
+Ask the supervisor ("naaccord-ipc run") for a graceful reload: SIGHUP to the pid in its pid file
+(default <socket>.pid), only once that pid is proven to be the supervisor of the socket. The pid
+file must be owned by this user or root, in folders only they can change (else IPC_UNSAFE_PATH),
+and the kernel must say that its pid holds the socket's lock (else IPC_SUPERVISOR); nothing is
+signalled otherwise. Run it as the user that runs the supervisor, or as root.
 `
 
 function parse<T extends typeof RUN_OPTIONS | typeof RELOAD_OPTIONS>(name: string, args: readonly string[], options: T) {
@@ -82,8 +86,8 @@ export async function supervisorCli(command: 'run' | 'reload', argv: readonly st
       return 0
     }
     if (positionals.length > 0) throw new InvalidOptionError('reload', `unexpected argument "${positionals[0]}"`)
-    const pidFile = values['pid-file'] ?? resolveSupervisorOptions({ command: ['-'], socketPath: values.socket, logger: false }).pidFile
-    const pid = await signalSupervisor(pidFile, 'SIGHUP')
+    const resolved = resolveSupervisorOptions({ command: ['-'], socketPath: values.socket, pidFile: values['pid-file'], logger: false })
+    const pid = await signalSupervisor({ pidFile: resolved.pidFile, socketPath: resolved.socketPath, socketNamed: values.socket !== undefined }, 'SIGHUP')
     io.stdout(`naaccord-ipc: asked the supervisor (pid ${pid}) to reload\n`)
     return 0
   }

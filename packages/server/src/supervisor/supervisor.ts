@@ -1,7 +1,7 @@
 import { startApp, type AppProcess } from './app-process.js'
 import { holdSocket, type HeldSocket } from './held-socket.js'
 import { resolveSupervisorOptions, SUPERVISOR_DEFAULTS, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.js'
-import { removePidFile, writePidFile } from './pid-file.js'
+import { removePidFile, writePidFile, type WrittenPidFile } from './pid-file.js'
 import { logSecurityReport, securityContext, supervisorSecurityReport } from '../security-report.js'
 
 export interface Supervisor {
@@ -39,8 +39,9 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
   const log = opts.logger
   logSecurityReport(log, supervisorSecurityReport(opts, securityContext()))
   const held: HeldSocket = await holdSocket(opts.socketPath, opts.socketMode, opts.dirMode, opts.socketGid, log)
+  let pidFile: WrittenPidFile
   try {
-    await writePidFile(opts.pidFile)
+    pidFile = writePidFile(opts.pidFile, held.fsPath)
   } catch (err) {
     await held.release()
     throw err
@@ -58,7 +59,7 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
   const stopped = new Promise<void>((r) => (resolveStopped = r))
 
   const launch = (): AppProcess => {
-    const app = startApp(opts.command, held.fd, opts.socketPath, opts.readyTimeoutMs, log)
+    const app = startApp(opts.command, held.fd, opts, opts.readyTimeoutMs, log)
     apps.add(app)
     void app.exited.then(({ code, signal }) => {
       apps.delete(app)
@@ -157,7 +158,7 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
         // Socket and lock first, so a successor can start at once; the apps keep their own
         // copies of the socket and drain what they already accepted.
         await held.release()
-        await removePidFile(opts.pidFile).catch(() => {})
+        removePidFile(pidFile)
         log.info({ appPids: [...apps].map((a) => a.pid) }, 'supervisor stopping: socket removed, stopping the app')
         await Promise.all([...apps].map((a) => a.stop(opts.stopTimeoutMs)))
         log.info('supervisor stopped')
