@@ -331,6 +331,29 @@ describe('maxConnections', () => {
   })
 })
 
+describe('a connection that never sends a byte', () => {
+  it('is cut at limits.headersTimeoutMs, while a handler slower than that still answers', async () => {
+    const socketPath = path.join(dir(), 's.sock')
+    await start(
+      (req, res) => {
+        if (req.url === '/slow') setTimeout(() => res.end('slow done'), 1500)
+        else res.end('ok')
+      },
+      { socketPath, limits: { headersTimeoutMs: 500, requestTimeoutMs: 5000 } },
+    )
+    const silent = net.connect(socketPath)
+    const t0 = Date.now()
+    const closedAfter = await new Promise<number>((resolve) => {
+      silent.on('error', () => {})
+      silent.on('close', () => resolve(Date.now() - t0))
+      setTimeout(() => resolve(-1), 4000).unref()
+    })
+    expect(closedAfter, 'the silent connection was never closed').toBeGreaterThan(300)
+    expect(closedAfter).toBeLessThan(2000)
+    expect(await raw({ path: socketPath }, 'GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toMatch(/slow done$/)
+  })
+})
+
 describe('shutdown hands over at once and drains politely (issue 9)', () => {
   it('close() gives socket and lock back first: a successor starts while the old server drains', async () => {
     const d = dir()

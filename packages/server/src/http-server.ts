@@ -92,11 +92,17 @@ export function createHttpServer(listener: http.RequestListener, opts: ResolvedS
       noDelay: true,
     },
     (req, res) => {
+      // The first request ends the silence limit below (a slow handler is requestTimeout's business).
+      if (req.socket.timeout) req.socket.setTimeout(0)
       // One function per server, set on each response (no closure per request).
       res.writeHead = writeHeadWithPolicy as typeof res.writeHead
       listener(req, res)
     },
   )
+  // Node's headersTimeout only runs once a request has begun: a connection that sends nothing
+  // at all would be kept for ever. Until its first request, silence for headersTimeoutMs cuts it
+  // (the 'timeout' with no request in flight destroys the socket, Node's own socketOnTimeout).
+  server.on('connection', (socket: Socket) => socket.setTimeout(limits.headersTimeoutMs))
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     opts.logger.debug({ err: { code: err.code, message: err.message } }, 'client error')
     if (!socket.writable || socket.destroyed || err.code === 'ECONNRESET') {
