@@ -8,6 +8,9 @@ export interface HttpServerState {
   closing: boolean
 }
 
+const kSilence = Symbol('naaccord.silenceTimer')
+type SilentSocket = Socket & { [kSilence]?: NodeJS.Timeout | undefined }
+
 /** How long a connection that sent a malformed or late request may take to read our answer. */
 const CLIENT_ERROR_LINGER_MS = 1000
 
@@ -93,16 +96,30 @@ export function createHttpServer(listener: http.RequestListener, opts: ResolvedS
     },
     (req, res) => {
       // The first request ends the silence limit below (a slow handler is requestTimeout's business).
-      if (req.socket.timeout) req.socket.setTimeout(0)
+      const silence = (req.socket as SilentSocket)[kSilence]
+      if (silence !== undefined) {
+        clearTimeout(silence)
+        ;(req.socket as SilentSocket)[kSilence] = undefined
+      }
       // One function per server, set on each response (no closure per request).
       res.writeHead = writeHeadWithPolicy as typeof res.writeHead
       listener(req, res)
     },
   )
   // Node's headersTimeout only runs once a request has begun: a connection that sends nothing
-  // at all would be kept for ever. Until its first request, silence for headersTimeoutMs cuts it
-  // (the 'timeout' with no request in flight destroys the socket, Node's own socketOnTimeout).
-  server.on('connection', (socket: Socket) => socket.setTimeout(limits.headersTimeoutMs))
+  // at all would be kept for ever. One timer per connection: if not a byte arrived within
+  // headersTimeoutMs of the handover, it is cut; once bytes arrived, Node's headersTimeout (408)
+  // governs, and the first request clears the timer.
+  server.on('connection', (socket: SilentSocket) => {
+    const before = socket.bytesRead
+    const timer = setTimeout(() => {
+      socket[kSilence] = undefined
+      if (socket.bytesRead === before) socket.destroy()
+    }, limits.headersTimeoutMs)
+    timer.unref()
+    socket[kSilence] = timer
+    socket.once('close', () => clearTimeout(timer))
+  })
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     opts.logger.debug({ err: { code: err.code, message: err.message } }, 'client error')
     if (!socket.writable || socket.destroyed || err.code === 'ECONNRESET') {
