@@ -1,7 +1,7 @@
 import type { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import tls from 'node:tls'
-import { InvalidOptionError, isIpcError, loadPem, parseInteger, parseString, spkiSha256, subjectOf, worstSeverity, type Finding, type Severity } from '@naaccord/ipc-shared'
+import { InvalidOptionError, isIpcError, loadPem, parseInteger, parseString, printableFinding, spkiSha256, subjectOf, worstSeverity, type Finding, type Severity } from '@naaccord/ipc-shared'
 
 export { worstSeverity, type Finding, type Severity }
 
@@ -45,6 +45,7 @@ export interface CheckTlsResult {
     /** The first line of the server's HTTP answer to `HEAD /healthz` (proves the server accepted our certificate). */
     readonly http?: string
   }
+  /** Each message and fix is printable (control characters the server supplied are escaped); `connection` holds the raw values. */
   readonly findings: readonly Finding[]
 }
 
@@ -183,5 +184,6 @@ export async function checkTls(options: CheckTlsOptions): Promise<CheckTlsResult
     }
     findings.push({ check: 'verify', severity: 'ok', message: `chain to the given CA and name "${servername}" verified (${outcome.version}, ${outcome.cipher})` })
   }
-  return { status: worstSeverity(findings), target, servername, ...(connection ? { connection } : {}), findings }
+  // Findings are text for people: the subject, the answer line and error messages came from the server.
+  return { status: worstSeverity(findings), target, servername, ...(connection ? { connection } : {}), findings: findings.map(printableFinding) }
 }

@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { InvalidOptionError, SEVERITY_RANK, parseInteger } from '@naaccord/ipc-shared'
+import { InvalidOptionError, SEVERITY_RANK, parseInteger, printable, printableJson } from '@naaccord/ipc-shared'
 import { checkTls, worstSeverity, type CheckTlsResult, type Finding } from './check-tls.js'
 
 /** Where the operator commands write (the CLI's io). */
@@ -27,9 +27,14 @@ default 7, any verification or connection failure, or bad usage).
 export const DOCTOR_USAGE = `Usage: naaccord-ipc doctor [--socket PATH] [--mode OCTAL] [--owner UID] [--group GID] [--ca FILE [--cert FILE --key FILE] [--servername NAME] [--pin PIN...]] [--timeout-ms N] [--json]
 
 What an operator runs when something is wrong, and what a monitoring check calls. Checks: path
-length; the socket exists and is a socket; its mode, owner and group (as given); the folder chain;
-the lock holder is alive; a server answers; our uid passes its allow policy; /healthz; and with
---ca the TLS chain, name, days to expiry and pin. Every finding says what to do.
+length; every folder and link on the way and the socket file, owned by root, this user or
+--owner and writable by nobody else (what the client trusts; links of theirs, such as
+/var/run -> /run, are followed); its mode, owner and group (as given); the lock holder is alive;
+the process that listens runs as one of those uids; a server answers; our uid passes its allow
+policy; /healthz; and with --ca the TLS chain, name, days to expiry and pin. Nothing is sent to
+a socket the path or process check refused. --owner UID names the services user when the server
+runs as neither this user nor root. Every finding says what to do; what the server or the
+filesystem supplied is printed with control characters escaped.
 --socket defaults to NAACCORD_SOCKET_PATH, then /var/run/naaccord/service.sock.
 Exit 0 ok; 1 warning; 2 critical (or bad usage).
 `
@@ -45,8 +50,10 @@ function parse(argv: readonly string[], options: NonNullable<ParseArgsConfig['op
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 const int = (name: string, v: unknown, min = 0): number | undefined => (v === undefined ? undefined : parseInteger(name, v, min))
 
+// Every field printed goes through printable(): a server or the filesystem supplied part of it
+// (health warnings, certificate subjects, the HTTP answer, paths, error messages).
 function findingLines(findings: readonly Finding[]): string {
-  return findings.map((f) => `  [${f.severity}] ${f.check}: ${f.message}${f.fix ? `\n      -> ${f.fix}` : ''}`).join('\n')
+  return findings.map((f) => `  [${f.severity}] ${printable(f.check)}: ${printable(f.message)}${f.fix ? `\n      -> ${printable(f.fix)}` : ''}`).join('\n')
 }
 
 /** Text report of a check-tls result. */
@@ -65,7 +72,7 @@ export function formatCheckTls(r: CheckTlsResult): string {
         ...(c.http ? ([['answer', c.http]] as [string, string][]) : []),
       ]
     : []
-  return `${r.status.toUpperCase()} check-tls ${r.target} (name ${r.servername})\n${rows.map(([k, v]) => `  ${`${k}:`.padEnd(10)}${v}`).join('\n')}${rows.length ? '\n' : ''}findings:\n${findingLines(r.findings)}\n`
+  return `${r.status.toUpperCase()} check-tls ${printable(r.target)} (name ${printable(r.servername)})\n${rows.map(([k, v]) => `  ${`${k}:`.padEnd(10)}${printable(v)}`).join('\n')}${rows.length ? '\n' : ''}findings:\n${findingLines(r.findings)}\n`
 }
 
 /**
@@ -96,7 +103,7 @@ export async function runCheckTls(argv: readonly string[], io: OpsIo): Promise<n
     ...(v['critical-days'] !== undefined ? { criticalDays: int('--critical-days', v['critical-days']) } : {}),
     ...(v['timeout-ms'] !== undefined ? { timeoutMs: int('--timeout-ms', v['timeout-ms'], 1) } : {}),
   })
-  io.stdout(v.json === true ? `${JSON.stringify(result, null, 2)}\n` : formatCheckTls(result))
+  io.stdout(v.json === true ? `${printableJson(result)}\n` : formatCheckTls(result))
   return SEVERITY_RANK[result.status]
 }
 
@@ -133,7 +140,8 @@ export async function runDoctor(argv: readonly string[], io: OpsIo): Promise<num
   let tlsResult: CheckTlsResult | undefined
   if (ca !== undefined && report.socketUsable) {
     tlsResult = await checkTls({
-      socketPath: report.socketPath,
+      // The path the doctor checked, links resolved: nothing is followed again.
+      socketPath: report.realPath ?? report.socketPath,
       ca,
       ...(str(v.cert) !== undefined ? { cert: str(v.cert), key: str(v.key) } : {}),
       ...(str(v.servername) !== undefined ? { servername: str(v.servername) } : {}),
@@ -143,7 +151,7 @@ export async function runDoctor(argv: readonly string[], io: OpsIo): Promise<num
     findings.push(...tlsResult.findings.map((f) => ({ ...f, check: `tls ${f.check}` })))
   }
   const status = worstSeverity(findings)
-  if (v.json === true) io.stdout(`${JSON.stringify({ status, socketPath: report.socketPath, findings, ...(tlsResult?.connection ? { tls: tlsResult.connection } : {}) }, null, 2)}\n`)
-  else io.stdout(`${status.toUpperCase()} doctor ${report.socketPath}\nfindings:\n${findingLines(findings)}\n`)
+  if (v.json === true) io.stdout(`${printableJson({ status, socketPath: report.socketPath, ...(report.realPath === undefined ? {} : { realPath: report.realPath }), findings, ...(tlsResult?.connection ? { tls: tlsResult.connection } : {}) })}\n`)
+  else io.stdout(`${status.toUpperCase()} doctor ${printable(report.socketPath)}\nfindings:\n${findingLines(findings)}\n`)
   return SEVERITY_RANK[status]
 }

@@ -1,3 +1,5 @@
+import { printable } from './printable.js'
+
 /**
  * What the operator tools (`naaccord-ipc doctor`, `naaccord-ipc check-tls`) report: one finding
  * per thing looked at, and an exit code from the worst one.
@@ -26,4 +28,16 @@ export const SEVERITY_RANK: Readonly<Record<Severity, number>> = Object.freeze({
  */
 export function worstSeverity(findings: readonly Finding[]): Severity {
   return findings.reduce<Severity>((w, f) => (SEVERITY_RANK[f.severity] > SEVERITY_RANK[w] ? f.severity : w), 'ok')
+}
+
+/**
+ * The finding with its message and fix made printable: what a server or the filesystem supplied
+ * (health warnings, certificate subjects, paths, error messages) may carry terminal control
+ * sequences. Each tool passes its findings through this before handing them out.
+ *
+ * @example
+ * printableFinding({ check: 'health', severity: 'warning', message: 'health degraded: \x1b[2J' }).message // 'health degraded: \\x1b[2J'
+ */
+export function printableFinding(f: Finding): Finding {
+  return { ...f, message: printable(f.message), ...(f.fix === undefined ? {} : { fix: printable(f.fix) }) }
 }
