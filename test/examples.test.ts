@@ -103,6 +103,17 @@ describe('the example pair end to end', () => {
     expect(res.status).toBe(200)
     expect(await res.json()).toMatchObject({ id: '1' })
     expect(fs.lstatSync(socketPath).mode & 0o777).toBe(0o600)
+    // A monitoring check built on doctor is quiet on the default pair: exit 0, every finding ok.
+    const doctor = spawn(process.execPath, ['--import', 'tsx', '--conditions=@naaccord/source', path.join(ROOT, 'packages', 'certs', 'src', 'cli.ts'), 'doctor', '--socket', socketPath, '--json'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let doctorOut = ''
+    doctor.stdout!.on('data', (d: Buffer) => (doctorOut += d.toString()))
+    const doctorCode = await new Promise<number | null>((r) => doctor.once('exit', r))
+    const notOk = (JSON.parse(doctorOut) as { findings: Array<{ severity: string }> }).findings.filter((f) => f.severity !== 'ok')
+    expect(notOk).toEqual([])
+    expect(doctorCode).toBe(0)
     // The services server runs under the supervisor: SIGHUP replaces it while calls go on, and
     // every call through the web server is answered 200.
     const hup = await hupLine
