@@ -12,40 +12,8 @@ import { bundleFixture } from './bundle.js'
 import { NOBODY, deferCleanup, isRoot, runToEnd, socketTestKit, waitForLine } from './helpers.js'
 
 const defer = deferCleanup()
-const { dir, stickyFolder, foreignScript, runAsNobody } = socketTestKit(defer, 'nipc-cs-')
+const { dir, stickyFolder, foreignScript, runAsNobody, nobodyFolder: attackerFolder, countingListener: attackerListener, moveIntoRootFolder } = socketTestKit(defer, 'nipc-cs-')
 const NEEDS_ROOT = 'needs root: the attacker runs as uid 65534'
-
-/**
- * uid 65534's listener: a plain net server that answers nothing, counts the bytes it was sent,
- * and prints them on each "count" line, so a test can prove that nothing of a request (not even a
- * TLS ClientHello) reached it.
- */
-const LISTENER = `
-  import fs from 'node:fs'; import net from 'node:net'
-  let bytes = 0
-  const server = net.createServer((s) => { s.on('data', (d) => { bytes += d.length; console.log('count ' + bytes) }); s.on('error', () => {}) })
-  server.listen(process.argv[2], () => { fs.chmodSync(process.argv[2], 0o666); console.log('listening') })
-`
-
-async function attackerListener(socketPath: string): Promise<{ bytes: () => number }> {
-  const child = runAsNobody(foreignScript(LISTENER), [socketPath])
-  let bytes = 0
-  child.stdout!.on('data', (d: Buffer) => {
-    for (const m of d.toString().matchAll(/count (\d+)/g)) bytes = Number(m[1])
-  })
-  await waitForLine(child, 'listening')
-  return { bytes: () => bytes }
-}
-
-/** A folder of uid 65534's own inside a root 0711 folder: it binds there. */
-function attackerFolder(): string {
-  const d = dir()
-  fs.chmodSync(d, 0o711)
-  const own = path.join(d, 'own')
-  fs.mkdirSync(own, { mode: 0o755 })
-  fs.chownSync(own, NOBODY, NOBODY)
-  return own
-}
 
 async function refusal(socketPath: string, options: Parameters<typeof createClient>[0] = {}): Promise<{ code?: string; message: string; owner?: number; path?: string }> {
   const client = createClient({ socketPath, logger: false, retries: 0, acknowledgePlaintext: true, headers: { authorization: 'Bearer secret' }, ...options })
@@ -119,11 +87,7 @@ describe.skipIf(!isRoot)(`the client refuses a socket another user could have pl
     const listener = await attackerListener(path.join(own, 's.sock'))
     // Root itself moves the socket into its own folder and owns the file: only the kernel's
     // credentials of the listening process still tell who is there (as with a passed descriptor).
-    const d = dir()
-    fs.chmodSync(d, 0o711)
-    const moved = path.join(d, 's.sock')
-    fs.renameSync(path.join(own, 's.sock'), moved)
-    fs.lchownSync(moved, 0, 0)
+    const moved = moveIntoRootFolder(path.join(own, 's.sock'))
     const pki = await createTestPki()
     defer(() => pki.cleanup())
     const err = await refusal(moved, { tls: { ca: pki.ca.certPem } })
@@ -168,11 +132,7 @@ describe.skipIf(!isRoot)(`NAACCORD_PEERCRED_ADDON is loaded only through the saf
     fs.chownSync(fake, NOBODY, NOBODY)
     // The attacker's socket in a root folder, owned by root: only the process check could tell.
     const listener = await attackerListener(path.join(own, 's.sock'))
-    const d = dir()
-    fs.chmodSync(d, 0o711)
-    const moved = path.join(d, 's.sock')
-    fs.renameSync(path.join(own, 's.sock'), moved)
-    fs.lchownSync(moved, 0, 0)
+    const moved = moveIntoRootFolder(path.join(own, 's.sock'))
     const out = await runToEnd(
       spawn(process.execPath, [fixture.script, moved], { cwd: '/', env: { ...process.env, ...fixture.env, NAACCORD_PEERCRED_ADDON: fake }, stdio: ['ignore', 'pipe', 'pipe'] }),
     )

@@ -14,7 +14,7 @@ import { bundleFixture, spawnBundle } from './bundle.js'
 import { NOBODY, deferCleanup, isRoot, socketTestKit, waitForLine } from './helpers.js'
 
 const defer = deferCleanup()
-const { dir, foreignScript, runAsNobody } = socketTestKit(defer, 'nipc-doc-')
+const { dir, nobodyFolder, countingListener: attackerListener, moveIntoRootFolder } = socketTestKit(defer, 'nipc-doc-')
 const NEEDS_ROOT = 'needs root: the attacker runs as uid 65534'
 const me = process.getuid?.() ?? -1
 
@@ -38,37 +38,6 @@ async function doctorJson(...argv: string[]): Promise<{ code: number; findings: 
 }
 
 const notOk = (findings: Finding[]) => findings.filter((f) => f.severity !== 'ok')
-
-/** uid 65534's listener: answers nothing, prints "conn" for each connection and "count <bytes>" as bytes arrive. */
-const LISTENER = `
-  import fs from 'node:fs'; import net from 'node:net'
-  let bytes = 0
-  const server = net.createServer((s) => { console.log('conn'); s.on('data', (d) => { bytes += d.length; console.log('count ' + bytes) }); s.on('error', () => {}) })
-  server.listen(process.argv[2], () => { fs.chmodSync(process.argv[2], 0o666); console.log('listening') })
-`
-
-async function attackerListener(socketPath: string): Promise<{ connections: () => number; bytes: () => number }> {
-  const child = runAsNobody(foreignScript(LISTENER), [socketPath])
-  let connections = 0
-  let bytes = 0
-  child.stdout!.on('data', (d: Buffer) => {
-    const text = d.toString()
-    connections += text.match(/^conn$/gm)?.length ?? 0
-    for (const m of text.matchAll(/count (\d+)/g)) bytes = Number(m[1])
-  })
-  await waitForLine(child, 'listening')
-  return { connections: () => connections, bytes: () => bytes }
-}
-
-/** A folder of uid 65534's own inside a root 0711 folder (as the services user's would be). */
-function nobodyFolder(): string {
-  const d = dir()
-  fs.chmodSync(d, 0o711)
-  const own = path.join(d, 'own')
-  fs.mkdirSync(own, { mode: 0o755 })
-  fs.chownSync(own, NOBODY, NOBODY)
-  return own
-}
 
 async function plainServer(socketPath: string) {
   const ipc = await serve((_req, res) => res.end('app'), { socketPath, logger: false, handleSignals: false, requestLog: false, acknowledgePlaintextSocket: true })
@@ -119,11 +88,7 @@ describe.skipIf(!isRoot)(`doctor sends nothing to a socket another user could ha
     const listener = await attackerListener(path.join(own, 's.sock'))
     // Root moves the socket into its own folder and owns the file: only the kernel's
     // credentials of the listening process still tell who is there (as with a passed descriptor).
-    const d = dir()
-    fs.chmodSync(d, 0o711)
-    const moved = path.join(d, 's.sock')
-    fs.renameSync(path.join(own, 's.sock'), moved)
-    fs.lchownSync(moved, 0, 0)
+    const moved = moveIntoRootFolder(path.join(own, 's.sock'))
     const { code, findings } = await doctorJson('--socket', moved)
     await new Promise((r) => setTimeout(r, 100))
     expect(listener.bytes()).toBe(0)

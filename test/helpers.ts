@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, lchownSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -146,19 +146,67 @@ export function socketTestKit(defer: (fn: () => unknown) => void, prefix = 'nipc
       return t
     },
     foreignScript(source: string): string {
+      return foreignScriptIn(dir(), source)
+    },
+    runAsNobody,
+    /** A folder of uid 65534's own inside a root 0711 folder (where it can bind, as a services user's would be). */
+    nobodyFolder(): string {
       const d = dir()
       chmodSync(d, 0o711)
-      const file = path.join(d, 'script.mjs')
-      writeFileSync(file, source, { mode: 0o644 })
-      return file
+      const own = path.join(d, 'own')
+      mkdirSync(own, { mode: 0o755 })
+      chownSync(own, NOBODY, NOBODY)
+      return own
     },
-    runAsNobody(script: string, args: string[]): ChildProcess {
-      const child = spawn(process.execPath, [script, ...args], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] })
-      defer(async () => {
-        child.kill('SIGKILL')
-        await exited(child)
+    /**
+     * uid 65534's listener at `socketPath`: answers nothing, counts the connections and bytes it
+     * gets, so a test can prove that nothing of a request (not even a TLS ClientHello) reached it.
+     */
+    async countingListener(socketPath: string): Promise<{ connections: () => number; bytes: () => number }> {
+      const child = runAsNobody(foreignScriptIn(dir(), COUNTING_LISTENER), [socketPath])
+      let connections = 0
+      let bytes = 0
+      child.stdout!.on('data', (d: Buffer) => {
+        const text = d.toString()
+        connections += text.match(/^conn$/gm)?.length ?? 0
+        for (const m of text.matchAll(/count (\d+)/g)) bytes = Number(m[1])
       })
-      return child
+      await waitForLine(child, 'listening')
+      return { connections: () => connections, bytes: () => bytes }
+    },
+    /**
+     * Move a socket into a new root 0711 folder and make the file root's: only the kernel's
+     * credentials of the listening process still tell who is there (as with a passed descriptor).
+     */
+    moveIntoRootFolder(socketPath: string): string {
+      const d = dir()
+      chmodSync(d, 0o711)
+      const moved = path.join(d, path.basename(socketPath))
+      renameSync(socketPath, moved)
+      lchownSync(moved, 0, 0)
+      return moved
     },
   }
+  function runAsNobody(script: string, args: string[]): ChildProcess {
+    const child = spawn(process.execPath, [script, ...args], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] })
+    defer(async () => {
+      child.kill('SIGKILL')
+      await exited(child)
+    })
+    return child
+  }
+}
+
+const COUNTING_LISTENER = `
+  import fs from 'node:fs'; import net from 'node:net'
+  let bytes = 0
+  const server = net.createServer((s) => { console.log('conn'); s.on('data', (d) => { bytes += d.length; console.log('count ' + bytes) }); s.on('error', () => {}) })
+  server.listen(process.argv[2], () => { fs.chmodSync(process.argv[2], 0o666); console.log('listening') })
+`
+
+function foreignScriptIn(d: string, source: string): string {
+  chmodSync(d, 0o711)
+  const file = path.join(d, 'script.mjs')
+  writeFileSync(file, source, { mode: 0o644 })
+  return file
 }
