@@ -9,7 +9,7 @@ import { createClient } from '@naaccord/ipc-client'
 import { createTestPki } from '@naaccord/ipc-certs'
 import { serve } from '@naaccord/ipc-server'
 import { bundleFixture } from './bundle.js'
-import { NOBODY, deferCleanup, isRoot, runToEnd, socketTestKit, waitForLine } from './helpers.js'
+import { NOBODY, deferCleanup, exited, isRoot, runToEnd, socketTestKit, waitForLine } from './helpers.js'
 
 const defer = deferCleanup()
 const { dir, stickyFolder, foreignScript, runAsNobody, nobodyFolder: attackerFolder, countingListener: attackerListener, moveIntoRootFolder } = socketTestKit(defer, 'nipc-cs-')
@@ -177,5 +177,46 @@ describe.skipIf(!isRoot)(`certificate files are read only through the safe path 
       )
       expect(serverErr.code, serverErr.message).toBe('IPC_UNSAFE_PATH')
     }
+  })
+})
+
+describe.skipIf(!isRoot)(`a socket handed over to the services user (systemd's way) keeps working for its callers (${NEEDS_ROOT})`, () => {
+  it('before the service listens the kernel reports root, after it the services uid: expectServer: { uid } accepts both, the default refuses the second', async () => {
+    const d = dir()
+    fs.chmodSync(d, 0o711)
+    const socketPath = path.join(d, 's.sock')
+    // The real systemd-socket-activate (root) binds and listens, and starts the service as the
+    // services user (setpriv) on the first connection, handing it the socket as fd 3.
+    const script = foreignScript(`
+      import http from 'node:http'
+      http.createServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ uid: process.getuid() }))).listen({ fd: 3 }, () => console.log('adopted'))
+    `)
+    const child = spawn(
+      'systemd-socket-activate',
+      ['-l', socketPath, 'setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, script],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    defer(async () => {
+      child.kill('SIGKILL')
+      await exited(child)
+    })
+    const deadline = Date.now() + 5000
+    while (!fs.existsSync(socketPath) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    expect(fs.lstatSync(socketPath).uid).toBe(0)
+    const services = createClient({ socketPath, logger: false, retries: 0, acknowledgePlaintext: true, expectServer: { uid: NOBODY } })
+    defer(() => services.destroy())
+    const plain = createClient({ socketPath, logger: false, retries: 0, acknowledgePlaintext: true })
+    defer(() => plain.destroy())
+    // The first call's connection is checked against root's listen(2), then starts the service.
+    const early = services.get<{ uid: number }>('/')
+    await waitForLine(child, 'adopted')
+    expect(await early).toEqual({ uid: NOBODY })
+    // New connections now see the services uid as the listener.
+    const later = createClient({ socketPath, logger: false, retries: 0, acknowledgePlaintext: true, expectServer: { uid: NOBODY } })
+    defer(() => later.destroy())
+    expect(await later.get('/')).toEqual({ uid: NOBODY })
+    const refused = await plain.get('/').catch((e: { code?: string; message: string }) => e)
+    expect((refused as { code?: string }).code).toBe('IPC_PEER_REJECTED')
+    expect((refused as Error).message).toContain(`expectServer: { uid: ${NOBODY} }`)
   })
 })

@@ -12,11 +12,11 @@ try {
   const checked = createClient({ socketPath, logger: false, acknowledgePlaintext: true, retries: 0 })
   assert.deepEqual(await checked.get('/'), { ok: true })
   await checked.close()
-  const other = createClient({ socketPath, logger: false, acknowledgePlaintext: true, retries: 0, expectServer: { uid: process.getuid() + 1, checkSocketFile: false } })
+  const other = createClient({ socketPath, logger: false, acknowledgePlaintext: true, retries: 0, expectServer: { uid: process.getuid(), gid: process.getgid() + 1, checkSocketFile: false } })
   const err = await other.get('/').then(() => undefined, (e) => e)
   assert.equal(err?.code, 'IPC_PEER_REJECTED', `expected IPC_PEER_REJECTED, got ${err}`)
   await other.close()
-  console.log(JSON.stringify({ defaultCheck: 'ok', otherUid: err.code }))
+  console.log(JSON.stringify({ defaultCheck: 'ok', otherGid: err.code }))
 } finally {
   server.close()
 }

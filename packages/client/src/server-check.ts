@@ -21,12 +21,14 @@ export interface ExpectServer {
   /**
    * The uid the services server runs as, when it is not this process's uid or root: its socket,
    * and the folders and links on the way to it, may then also belong to that uid, and the
-   * server process (read from the kernel after connecting) must run as exactly that uid.
+   * server process (read from the kernel after connecting) must run as that uid, or as root.
+   * Root stays accepted because a socket handed over by systemd reports systemd (uid 0) to
+   * connections made before the service's own listen(2) on it, and the service's uid after.
    */
   uid?: number
   /** The gid the server process must run as. */
   gid?: number
-  /** With `uid`: the socket file itself must be owned by exactly that uid. Default true. */
+  /** With `uid`: the socket file itself must be owned by that uid or root (not by this process's own uid). Default true. */
   checkSocketFile?: boolean
 }
 
@@ -37,8 +39,8 @@ export interface ExpectServer {
 export interface ResolvedServerCheck {
   /** Owners trusted for the folders, links and socket file on the way: us, root, `expectServer.uid`. */
   readonly pathOwners: ReadonlySet<number>
-  /** With `expectServer.uid` and `checkSocketFile`: the exact owner the socket file must have. */
-  readonly fileOwner: number | undefined
+  /** With `expectServer.uid` and `checkSocketFile`: the owners the socket file may have (that uid, root). */
+  readonly fileOwners: ReadonlySet<number> | undefined
   /** The uids the server process may run as (kernel credentials), or undefined with `expectServer: false`. */
   readonly processUids: ReadonlySet<number> | undefined
   /** The gid the server process must run as, when asked. */
@@ -52,7 +54,7 @@ export interface ResolvedServerCheck {
  *
  * - default: the server must run as this process's uid or root, and its socket and every folder
  *   and link on the way must belong to one of them;
- * - `{ uid }`: the server runs as `uid` (its socket and folders may belong to it too);
+ * - `{ uid }`: the server runs as `uid` or root (its socket and folders may belong to it too);
  * - `false`: no kernel check of the server process (the path check stays): said by name, and
  *   logged at every creation.
  *
@@ -62,7 +64,7 @@ export interface ResolvedServerCheck {
 export function resolveServerCheck(value: ExpectServer | false | undefined, env: Env): ResolvedServerCheck {
   const me = myUid()
   if (value === false) {
-    return Object.freeze({ pathOwners: trustedUids(), fileOwner: undefined, processUids: undefined, processGid: undefined, source: 'option' as const })
+    return Object.freeze({ pathOwners: trustedUids(), fileOwners: undefined, processUids: undefined, processGid: undefined, source: 'option' as const })
   }
   if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
     throw new InvalidOptionError('expectServer', 'must be { uid, gid, checkSocketFile } or false')
@@ -75,8 +77,10 @@ export function resolveServerCheck(value: ExpectServer | false | undefined, env:
   const source = value?.uid !== undefined || value?.gid !== undefined ? 'option' : uidRaw !== undefined ? (`env:${ENV.expectServerUid}` as const) : 'default'
   return Object.freeze({
     pathOwners: trustedUids(uid),
-    fileOwner: uid !== undefined && checkSocketFile ? uid : undefined,
-    processUids: uid === undefined ? new Set([me, 0]) : new Set([uid]),
+    fileOwners: uid !== undefined && checkSocketFile ? new Set([uid, 0]) : undefined,
+    // Root is always accepted: it owns every process's fate on the host anyway, and systemd (uid
+    // 0) is the listener a socket-activated service's first callers see.
+    processUids: new Set([uid ?? me, 0]),
     processGid: gid,
     source,
   })
@@ -87,7 +91,7 @@ const SUBJECT: SafePathSubject = { kind: 'socket', label: 'the socket', option: 
 /**
  * Before connecting: walk the socket path with the shared safe-path rules (every folder and link
  * owned by us, root or the expected server uid and writable by nobody else; the socket file owned
- * by one of them, or by exactly `expectServer.uid`). Returns the real path to connect to (links
+ * by one of them, or by `expectServer.uid` or root with `checkSocketFile`). Returns the real path to connect to (links
  * resolved, so nothing is followed again), or `{ missing }` (no socket yet: retried like ENOENT).
  *
  * @throws {UnsafeSocketPathError} IPC_UNSAFE_SOCKET_PATH naming the component and its owner.
@@ -97,10 +101,10 @@ const SUBJECT: SafePathSubject = { kind: 'socket', label: 'the socket', option: 
 export function checkSocketPath(socketPath: string, check: ResolvedServerCheck): { realPath: string } | { missing: string } {
   const entry = resolveSafeEntry(socketPath, 'socket', SUBJECT, check.pathOwners)
   if ('missing' in entry) return entry
-  if (check.fileOwner !== undefined && entry.stat.uid !== check.fileOwner) {
+  if (check.fileOwners !== undefined && !check.fileOwners.has(entry.stat.uid)) {
     throw new UnsafeSocketPathError(
       entry.realPath,
-      `is owned by uid ${entry.stat.uid}, but expectServer.uid is ${check.fileOwner}; refusing to connect, nothing was sent. ` +
+      `is owned by uid ${entry.stat.uid}, but expectServer.uid is ${[...check.fileOwners][0]} (or root); refusing to connect, nothing was sent. ` +
         'Check which process made the socket, or set expectServer.checkSocketFile: false when the socket file legitimately belongs to another trusted uid (systemd SocketUser=)',
       undefined,
       entry.stat.uid,
