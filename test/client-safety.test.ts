@@ -220,3 +220,58 @@ describe.skipIf(!isRoot)(`a socket handed over to the services user (systemd's w
     expect((refused as Error).message).toContain(`expectServer: { uid: ${NOBODY} }`)
   })
 })
+
+describe('a file trusted through a path must be writable by its owner only (and a key readable by no other user)', () => {
+  it('a CA bundle or addon override of ours that others (or the group) may write, and a world-readable key, are refused', async () => {
+    const pki = await createTestPki()
+    defer(() => pki.cleanup())
+    const t = dir()
+    fs.chmodSync(t, 0o755)
+    for (const mode of [0o666, 0o664]) {
+      const ca = path.join(t, `ca-${mode.toString(8)}.crt`)
+      fs.copyFileSync(pki.ca.certPath, ca)
+      fs.chmodSync(ca, mode)
+      let err: { code?: string; message: string } | undefined
+      try {
+        createClient({ socketPath: path.join(t, 's.sock'), logger: false, tls: { ca } })
+      } catch (e) {
+        err = e as typeof err
+      }
+      expect(err?.code, err?.message).toBe('IPC_UNSAFE_PATH')
+      expect(err?.message).toMatch(/writable by (others|its group)/)
+    }
+    const key = path.join(t, 'server.key')
+    fs.copyFileSync(pki.server.keyPath, key)
+    fs.chmodSync(key, 0o644)
+    const started = await serve(() => {}, { socketPath: path.join(t, 's.sock'), logger: false, handleSignals: false, tls: { cert: pki.server.certPath, key, ca: pki.ca.certPath } }).then(
+      (ipc) => ipc.close().then(() => ({ code: 'started', message: '' })),
+      (e: { code?: string; message: string }) => e,
+    )
+    expect(started.code, started.message).toBe('IPC_UNSAFE_PATH')
+    expect(started.message).toContain('readable by every user')
+    // 0640 (shared with one service group) is the usual way, and is accepted.
+    fs.chmodSync(key, 0o640)
+    const ok = await serve(() => {}, { socketPath: path.join(t, 's.sock'), logger: false, handleSignals: false, tls: { cert: pki.server.certPath, key, ca: pki.ca.certPath } })
+    await ok.close()
+  })
+})
+
+describe('a weakening is said even with logger: false and process warnings turned off wholesale', () => {
+  it('NODE_NO_WARNINGS=1: the line goes to stderr directly', async () => {
+    const socketPath = path.join(dir(), 's.sock')
+    const script = `
+      import { serve } from '@naaccord/ipc-server'
+      const ipc = await serve((_q, r) => r.end(), { socketPath: ${JSON.stringify(socketPath)}, logger: false, handleSignals: false, socketMode: 0o666, acknowledgePlaintextSocket: true })
+      await ipc.close()
+    `
+    const out = await runToEnd(
+      spawn(process.execPath, ['--import', 'tsx', '--conditions=@naaccord/source', '--input-type=module', '-e', script], {
+        cwd: path.resolve(import.meta.dirname, '..'),
+        env: { ...process.env, NODE_NO_WARNINGS: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    )
+    expect(out.stderr).toContain('IPC_SECURITY_WEAKENED')
+    expect(out.stderr).toContain('socketMode')
+  })
+})

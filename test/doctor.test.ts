@@ -216,3 +216,44 @@ describe('doctor and check-tls print what a server or the filesystem supplied wi
     expect((JSON.parse(json.out) as { connection: { http: string } }).connection.http).toBe(`HTTP/1.1 200 ${TITLE}\u009b2J`)
   })
 })
+
+describe.skipIf(!isRoot)(`operator tools read files and sockets through the safe path too (${NEEDS_ROOT})`, () => {
+  it('check-tls --socket sends not even a ClientHello to a socket in a folder of uid 65534', async () => {
+    const pki = await createTestPki()
+    defer(() => pki.cleanup())
+    const own = nobodyFolder()
+    const listener = await attackerListener(path.join(own, 's.sock'))
+    const r = await run('check-tls', '--socket', path.join(own, 's.sock'), '--ca', pki.ca.certPath, '--json')
+    expect(r.code, r.out + r.err).not.toBe(0)
+    expect(r.out + r.err).toContain('IPC_UNSAFE_SOCKET_PATH')
+    await new Promise((res) => setTimeout(res, 100))
+    expect(listener.connections()).toBe(0)
+  })
+
+  it('doctor --ca naming a FIFO in a folder of uid 65534 is refused at once, not read (no hang)', async () => {
+    const own = nobodyFolder()
+    const fifo = path.join(own, 'ca.crt')
+    const { execFileSync } = await import('node:child_process')
+    execFileSync('mkfifo', [fifo])
+    const socketPath = path.join(dir(), 's.sock')
+    await plainServer(socketPath)
+    const t0 = Date.now()
+    const r = await run('doctor', '--socket', socketPath, '--ca', fifo, '--timeout-ms', '1000', '--json')
+    expect(Date.now() - t0).toBeLessThan(3000)
+    expect(r.code, r.out + r.err).not.toBe(0)
+    expect(r.out + r.err).toContain('IPC_UNSAFE_PATH')
+  })
+
+  it('certs inspect prints a subject carrying escape sequences escaped, in text and JSON', async () => {
+    const t = dir()
+    const cert = path.join(t, 'evil.crt')
+    const { execFileSync } = await import('node:child_process')
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(t, 'evil.key'), '-out', cert, '-days', '2', '-utf8', '-subj', `/CN=a\x1b]0;PWNED\x07b\u009b2J\u202ec`], { stdio: 'ignore' })
+    for (const json of [false, true]) {
+      const r = await run('certs', 'inspect', cert, ...(json ? ['--json'] : []))
+      expect(r.code, r.err).toBe(0)
+      expect(r.out).not.toMatch(/[\x1b\x07\u009b\u202e]/)
+      expect(r.out).toContain('PWNED')
+    }
+  })
+})

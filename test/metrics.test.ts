@@ -287,3 +287,16 @@ describe('the metrics listener has a connection cap and short timeouts', () => {
     expect((await fetch(`http://${metrics.address}/metrics`)).status).toBe(200)
   })
 })
+
+describe('metrics weakenings are said at start whatever the log level', () => {
+  it('loopback TCP, allow: false and other uids in allow each give a warn line with a logger at level error', async () => {
+    const { logger, lines } = memoryLogger()
+    logger.level = 'error'
+    const ipc = await start(okJson, { logger })
+    await metricsOf(ipc, { listen: { host: '127.0.0.1', port: 0 } })
+    await metricsOf(ipc, { listen: { socketPath: path.join(dir(), 'm1.sock'), allow: false } })
+    await metricsOf(ipc, { listen: { socketPath: path.join(dir(), 'm2.sock'), allow: { uids: [NOBODY] } } })
+    const said = lines.filter((l) => l.level === 40 && typeof l.setting === 'string' && String(l.setting).startsWith('metrics.')).map((l) => l.setting)
+    expect(said).toEqual(['metrics.listen.host', 'metrics.listen.allow', 'metrics.listen.allow'])
+  })
+})

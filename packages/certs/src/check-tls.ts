@@ -1,7 +1,7 @@
 import type { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import tls from 'node:tls'
-import { InvalidOptionError, isIpcError, loadPem, parseInteger, parseString, printableFinding, spkiSha256, subjectOf, worstSeverity, type Finding, type Severity } from '@naaccord/ipc-shared'
+import { InvalidOptionError, isIpcError, loadPem, parseInteger, parseString, printable, printableFinding, resolveSafeEntry, spkiSha256, subjectOf, trustedUids, worstSeverity, type Finding, type Severity } from '@naaccord/ipc-shared'
 
 export { worstSeverity, type Finding, type Severity }
 
@@ -56,7 +56,7 @@ const DAY_MS = 86_400_000
 /** PEM text, or a file read through the shared safe-path rules (loadPem: IPC_UNSAFE_PATH for a file another user could swap). */
 function pem(name: string, value: string): string {
   try {
-    return loadPem(name, value).pem
+    return loadPem(name, value, name === 'key').pem
   } catch (err) {
     if (isIpcError(err, 'IPC_UNSAFE_PATH')) throw err
     throw new InvalidOptionError(name, `cannot read ${value} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); give a readable PEM file`, { cause: err })
@@ -110,10 +110,22 @@ export async function checkTls(options: CheckTlsOptions): Promise<CheckTlsResult
   const key = o.key === undefined ? undefined : pem('key', o.key)
   const target = o.socketPath ?? `${o.host}:${port}`
   const findings: Finding[] = []
+  // Over a socket, nothing (not a ClientHello) goes to a path another user could have placed:
+  // the same safe-path walk as the client's, trusting this uid and root (the listening process
+  // itself is checked by doctor, which has the addon).
+  let connectPath: string | undefined
+  if (o.socketPath !== undefined) {
+    const entry = resolveSafeEntry(o.socketPath, 'socket', { kind: 'socket', label: 'the socket', option: '--socket' }, trustedUids())
+    if ('missing' in entry) {
+      findings.push({ check: 'connect', severity: 'critical', message: `${target}: no socket (${printable(entry.missing)} does not exist)`, fix: 'check --socket, and that the server runs' })
+      return { status: worstSeverity(findings), target, servername, findings: findings.map(printableFinding) }
+    }
+    connectPath = entry.realPath
+  }
 
   const outcome = await new Promise<{ peer?: X509Certificate; version?: string; cipher?: string; http?: string; error?: NodeJS.ErrnoException }>((resolve) => {
     const socket = tls.connect({
-      ...(o.socketPath !== undefined ? { path: o.socketPath } : { host: o.host, port }),
+      ...(connectPath !== undefined ? { path: connectPath } : { host: o.host, port }),
       servername: isIP(servername) === 0 ? servername : undefined, // SNI carries names only (RFC 6066)
       ca,
       cert,

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { InvalidOptionError, IpcError, parseEnum, parseInteger } from '@naaccord/ipc-shared'
+import { InvalidOptionError, IpcError, parseEnum, parseInteger, printable, printableJson } from '@naaccord/ipc-shared'
 import { initCa, issueToDir } from './cert-store.js'
 import { CERT_KINDS, CERTS_DEFAULTS, KEY_ALGORITHMS, MODES } from './defaults.js'
 import { CertsFileError } from './errors.js'
@@ -347,7 +347,8 @@ async function runInspect(args: Parsed, io: CliIo): Promise<number> {
     throw new CertsFileError(file, (cause as Error).message.replace(/^pem: /, ''), { cause })
   }
   if (args.values.json === true) {
-    io.stdout(`${JSON.stringify({ file: path.resolve(file), ...info }, null, 2)}\n`)
+    // A certificate's fields are another party's text: control characters escaped, in JSON too.
+    io.stdout(`${printableJson({ file: path.resolve(file), ...info })}\n`)
     return EXIT.ok
   }
   const status = info.expired ? `EXPIRED ${-info.daysToExpiry} days ago` : info.notYetValid ? 'NOT YET VALID' : `${info.daysToExpiry} days`
@@ -366,7 +367,7 @@ async function runInspect(args: Parsed, io: CliIo): Promise<number> {
     ['SHA-256', info.fingerprint256],
     ['SPKI pin', `sha256//${info.spkiPin}`],
   ]
-  io.stdout(`${rows.map(([k, v]) => `${`${k}:`.padEnd(12)}${v}`).join('\n')}\n`)
+  io.stdout(`${rows.map(([k, v]) => `${`${k}:`.padEnd(12)}${printable(v)}`).join('\n')}\n`)
   return EXIT.ok
 }
 

@@ -104,6 +104,10 @@ export function createClient(options: ClientOptions = {}): IpcClient {
       `security weakened: the kernel check of the server process is OFF for ${opts.target} (expectServer: false); the socket path is still checked, but a process of a trusted uid's making is not told apart from the services server`,
     )
   }
+  if (opts.serverCheck && opts.serverCheck.source !== 'default') {
+    // Naming another uid widens whom the client trusts: said once, with where it came from.
+    log.info({ socketPath: opts.socketPath, trustedServerUids: opts.serverCheck.processUids && [...opts.serverCheck.processUids], source: opts.serverCheck.source }, 'server check: the socket, its folders and the listening process may belong to these uids')
+  }
   const override = process.env[ENV.peerAddon]
   if (opts.serverCheck?.processUids !== undefined && override !== undefined && override.trim() !== '') {
     warnWhateverLevel(

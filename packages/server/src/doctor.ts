@@ -1,4 +1,4 @@
-import { lstatSync, readFileSync, type Stats } from 'node:fs'
+import { lstatSync, type Stats } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import path from 'node:path'
@@ -9,6 +9,7 @@ import {
   SUN_PATH_MAX,
   checkFolderChain,
   isIpcError,
+  loadPem,
   myUid,
   parseInteger,
   parseMode,
@@ -61,8 +62,9 @@ export interface SocketDiagnosis {
 
 const octal = (m: number) => `0${(m & 0o7777).toString(8)}`
 
-function pemOf(value: string): string {
-  return value.includes('-----BEGIN') ? value : readFileSync(value, 'utf8')
+/** PEM text, or a file read through the shared safe-path rules (a FIFO, another user's file: refused). */
+function pemOf(value: string, secret = false): string {
+  return loadPem(secret ? '--key' : '--ca/--cert', value, secret).pem
 }
 
 const SUBJECT: SafePathSubject = { kind: 'socket', label: 'the socket', option: 'socketPath' }
@@ -161,7 +163,7 @@ const failure = (message: string, code: string): NodeJS.ErrnoException => Object
 function readTlsFiles(o: DiagnoseOptions): { ca: string; cert?: string; key?: string; servername: string } | undefined {
   if (!o.tls) return undefined
   try {
-    return { ca: pemOf(o.tls.ca), ...(o.tls.cert ? { cert: pemOf(o.tls.cert), key: pemOf(o.tls.key ?? '') } : {}), servername: o.tls.servername ?? 'localhost' }
+    return { ca: pemOf(o.tls.ca), ...(o.tls.cert ? { cert: pemOf(o.tls.cert), key: pemOf(o.tls.key ?? '', true) } : {}), servername: o.tls.servername ?? 'localhost' }
   } catch (error) {
     throw failure(`cannot read the TLS files: ${(error as Error).message}`, 'TLS_FILES')
   }

@@ -1,7 +1,8 @@
 import http from 'node:http'
 import type { Socket } from 'node:net'
 import { assertPeerCredentialsAvailable } from '@naaccord/ipc-peercred'
-import type { Logger } from '@naaccord/ipc-shared'
+import { myUid, type Logger } from '@naaccord/ipc-shared'
+import { warnWhateverLevel } from '@naaccord/ipc-shared/logger'
 import { createConnectionTracker } from './connection-tracker.js'
 import { startTimeoutChecks } from './http-server.js'
 import type { Listener } from './listener.js'
@@ -33,13 +34,38 @@ const discard = () => {}
  * @example
  * const listener = await openMetricsListener(resolveMetricsOptions({ listen: { socketPath } }), log, (req, res) => res.end())
  */
+/**
+ * Whatever lets more readers at the metrics than the server's own uid is said at start, whatever
+ * the log level (as serve()'s security report does): loopback TCP (every local user), the peer
+ * check off, other uids or any gid in `allow`, a socket mode open to others.
+ */
+function sayWeakenings(opts: ResolvedMetricsOptions, log: Logger): void {
+  const target = opts.listen
+  const say = (setting: string, value: unknown, why: string) =>
+    warnWhateverLevel(log, { setting: `metrics.listen.${setting}`, value, source: 'option' }, `security weakened: metrics.listen.${setting} = ${JSON.stringify(value)}: ${why}`)
+  if (target.kind !== 'socket') {
+    say('host', `${target.host}:${target.port}`, 'metrics on loopback TCP can be read by every local user of this host (routes, call counts, refusals); prefer listen.socketPath')
+    return
+  }
+  if (target.allow === false) {
+    say('allow', false, 'the metrics socket peer check is OFF: any process that can open the socket reads the metrics')
+  } else {
+    const me = myUid()
+    const others = target.allow.uids.filter((u) => u !== me && u !== 0)
+    if (others.length > 0 || target.allow.gids.length > 0) {
+      say('allow', { uids: target.allow.uids, gids: target.allow.gids }, `uids ${others.join(', ') || 'none'} and gids ${target.allow.gids.join(', ') || 'none'} besides this process may read the metrics`)
+    }
+  }
+  if (target.socketMode & 0o006) say('socketMode', `0o${target.socketMode.toString(8)}`, 'every local user may open the metrics socket (the peer check still decides)')
+}
+
 export async function openMetricsListener(opts: ResolvedMetricsOptions, log: Logger, handler: http.RequestListener): Promise<MetricsListener> {
   const target = opts.listen
   let gate = admitAll
+  sayWeakenings(opts, log)
   if (target.kind === 'socket') {
     // Fail closed, as serve() does: no peer check without the addon, unless allow: false says so by name.
-    if (target.allow === false) log.warn({ socketPath: target.socketPath }, 'metrics socket peer check is OFF (listen.allow: false): any process that can open the socket reads the metrics')
-    else assertPeerCredentialsAvailable()
+    if (target.allow !== false) assertPeerCredentialsAvailable()
     gate = createPeerCheck(target.allow, log, false)
   }
   const httpServer = http.createServer(

@@ -19,7 +19,26 @@ export function markNoLogs<L extends object>(logger: L): L {
   return logger
 }
 
+/**
+ * Process warnings turned off as a whole (NODE_NO_WARNINGS=1, often set in container images for
+ * other reasons, or --no-warnings): a weakening is then written to stderr directly. Turning off
+ * this very code (--disable-warning=IPC_SECURITY_WEAKENED) is an opt-out by name and is honoured.
+ */
+function warningsOffWholesale(): boolean {
+  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]
+  return (
+    process.env.NODE_NO_WARNINGS === '1' ||
+    (process as { noProcessWarnings?: boolean }).noProcessWarnings === true ||
+    flags.includes('--no-warnings') ||
+    flags.includes('--disable-warning=SecurityWarning')
+  )
+}
+
 function emit(fields: object, msg: string): void {
+  if (warningsOffWholesale()) {
+    process.stderr.write(`(naaccord-ipc) [${WEAKENED_WARNING_CODE}] SecurityWarning: ${msg} ${JSON.stringify(fields)}\n`)
+    return
+  }
   process.emitWarning(msg, { type: 'SecurityWarning', code: WEAKENED_WARNING_CODE, detail: JSON.stringify(fields) })
 }
 

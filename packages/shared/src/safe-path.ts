@@ -395,6 +395,16 @@ export function resolveSafeEntry(target: string, type: 'socket' | 'file', subjec
     if (!isType) {
       throw unsafe(subject, entryPath, `is ${kindOf(st)} (${describeStat(st)}), not ${type === 'socket' ? 'a socket' : 'a regular file'}; check ${subject.option}`, st.uid)
     }
+    // A file read for its contents must not be writable by anyone but its owner: another user
+    // could rewrite it in place (an ACL granting write shows in the group bits as its mask).
+    if (type === 'file' && (st.mode & 0o022) !== 0) {
+      throw unsafe(
+        subject,
+        entryPath,
+        `is ${describeStat(st)}: writable by ${st.mode & 0o002 ? 'others' : 'its group'}, so another user could rewrite ${subject.label} in place; chmod go-w ${entryPath}`,
+        st.uid,
+      )
+    }
     if (!trust.has(st.uid)) {
       throw unsafe(
         subject,
@@ -420,14 +430,21 @@ function kindOf(st: Stats): string {
 /**
  * Read a small file (a pid file, a certificate, a key) through the safe-path rules: the chain
  * checked, then opened with O_NOFOLLOW and fstat'ed so that the descriptor read is the regular
- * file that was checked (same inode, trusted owner). A missing file (or folder on its way) is
+ * file that was checked (same inode, trusted owner, writable by its owner only; with `secret`,
+ * not readable by others either). A missing file (or folder on its way) is
  * `{ missing }`, for the caller to word.
  *
  * @throws {UnsafePathError} IPC_UNSAFE_PATH: the file or a folder/link on its way is unsafe, or it is larger than `maxBytes`.
  * @example
  * const r = readSafeFile('/run/naaccord/service.sock.pid', { kind: 'file', label: 'the pid file', option: '--pid-file' }, trustedUids())
  */
-export function readSafeFile(file: string, subject: SafePathSubject, trust: ReadonlySet<number>, maxBytes = 1 << 20): { data: Buffer; realPath: string; stat: Stats } | { missing: string } {
+export function readSafeFile(
+  file: string,
+  subject: SafePathSubject,
+  trust: ReadonlySet<number>,
+  maxBytes = 1 << 20,
+  secret = false,
+): { data: Buffer; realPath: string; stat: Stats } | { missing: string } {
   const entry = resolveSafeEntry(file, 'file', subject, trust)
   if ('missing' in entry) return entry
   let fd: number
@@ -443,6 +460,11 @@ export function readSafeFile(file: string, subject: SafePathSubject, trust: Read
       throw unsafe(subject, entry.realPath, `changed between its check and its opening (${describeStat(st)}); someone else is at work in ${path.dirname(entry.realPath)}`, st.uid)
     }
     if (st.size > maxBytes) throw unsafe(subject, entry.realPath, `is ${st.size} bytes, more than the ${maxBytes} expected of ${subject.label}`, st.uid)
+    // A secret (a private key) readable by every user is no longer one (group-readable, 0640 with
+    // the service's group, is the usual way to share it with one service user).
+    if (secret && (st.mode & 0o004) !== 0) {
+      throw unsafe(subject, entry.realPath, `is ${describeStat(st)}: readable by every user, so it is no longer secret; chmod o-r ${entry.realPath} (and replace the key if others may have read it)`, st.uid)
+    }
     return { data: fs.readFileSync(fd), realPath: entry.realPath, stat: st }
   } finally {
     fs.closeSync(fd)

@@ -33,7 +33,7 @@ function isPemText(value: string): boolean {
  * @example
  * const cert = loadPem('tls.cert', '/etc/naaccord/certs/services.crt')
  */
-export function loadPem(option: string, value: PemSource): LoadedPem {
+export function loadPem(option: string, value: PemSource, secret = false): LoadedPem {
   if (Buffer.isBuffer(value)) value = value.toString('utf8')
   if (typeof value !== 'string' || value.length === 0) {
     throw new TlsConfigError(`${option} must be PEM text or a path to a PEM file`)
@@ -42,7 +42,7 @@ export function loadPem(option: string, value: PemSource): LoadedPem {
   const file = path.resolve(value)
   let pem: string
   try {
-    const read = readSafeFile(file, { kind: 'file', label: 'the certificate or key file', option }, trustedUids(), MAX_PEM_BYTES)
+    const read = readSafeFile(file, { kind: 'file', label: secret ? 'the private key file' : 'the certificate file', option }, trustedUids(), MAX_PEM_BYTES, secret)
     if ('missing' in read) throw Object.assign(new Error(`${read.missing} does not exist`), { code: 'ENOENT' })
     pem = read.data.toString('utf8')
   } catch (cause) {
@@ -115,7 +115,7 @@ export function loadTlsMaterial(scope: string, input: TlsMaterialInput, now = Da
     throw new TlsConfigError(`${scope}.cert and ${scope}.key are both required`)
   }
   const certPem = loadPem(`${scope}.cert`, input.cert)
-  const keyPem = loadPem(`${scope}.key`, input.key)
+  const keyPem = loadPem(`${scope}.key`, input.key, true)
   const caPem = input.ca === undefined ? undefined : loadPem(`${scope}.ca`, input.ca)
   const chain = parseCertificates(`${scope}.cert`, certPem)
   const leaf = chain[0]!
