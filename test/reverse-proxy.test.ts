@@ -273,3 +273,36 @@ describe('the identity header in a chunked trailer (no proxy needed)', () => {
     expect(seen.fwd).toBeNull()
   })
 })
+
+describe('the identity header in the request head (no proxy needed)', () => {
+  it.each([
+    ['the trusted proxy uid', true],
+    ['another uid', false],
+  ])('from %s: req.headersDistinct stays readable (a handler reading it never throws) and never holds it', async (_, trusted) => {
+    const t = tempDir()
+    defer(t.cleanup)
+    const socketPath = path.join(t.dir, 's.sock')
+    const ipc = await serve(
+      (req, res) => {
+        // A plain handler: a throw here would end the process.
+        const distinct = req.headersDistinct
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify({ distinct, fwd: req.peer?.forwardedIdentity ?? null }))
+      },
+      { socketPath, trustedProxy: { uids: [trusted ? process.getuid!() : NOBODY] }, logger: false, handleSignals: false, acknowledgePlaintextSocket: true },
+    )
+    defer(() => ipc.close())
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(socketPath)
+      let data = ''
+      sock.on('data', (c: Buffer) => (data += c.toString()))
+      sock.on('error', reject)
+      sock.on('close', () => resolve(data))
+      sock.write(`GET / HTTP/1.1\r\nHost: x\r\nX-Other: kept\r\n${HEADER}: CN=admin\r\nConnection: close\r\n\r\n`)
+    })
+    const seen = JSON.parse(answer.split('\r\n\r\n')[1] ?? '') as { distinct: Record<string, string[]>; fwd: string | null }
+    expect(seen.distinct[HEADER]).toBeUndefined()
+    expect(seen.distinct['x-other']).toEqual(['kept'])
+    expect(seen.fwd).toBe(trusted ? 'CN=admin' : null)
+  })
+})

@@ -81,6 +81,11 @@ export function resolveTrustedProxy(value: TrustedProxyOptions | undefined, env:
  */
 export function takeForwardedIdentity(req: IncomingMessage, proxy: ResolvedTrustedProxy): string | undefined {
   if (req.headers[proxy.identityHeader] === undefined) return undefined
+  // Node builds `headersDistinct` lazily from `rawHeaders` with the count it parsed: build it now,
+  // before rawHeaders shrinks (a later first read would run past the end and throw), and take the
+  // header out of it as well.
+  const distinct = req.headersDistinct
+  delete distinct[proxy.identityHeader]
   delete req.headers[proxy.identityHeader]
   // rawHeaders too: frameworks that rebuild headers from it must not see the value either.
   const values: string[] = []
