@@ -300,3 +300,26 @@ describe('metrics weakenings are said at start whatever the log level', () => {
     expect(said).toEqual(['metrics.listen.host', 'metrics.listen.allow', 'metrics.listen.allow'])
   })
 })
+
+describe('a scraper pipelining requests costs one render', () => {
+  it('500 pipelined GET /metrics on one connection render the registry at most twice', async () => {
+    const ipc = await start(okJson)
+    const { Registry } = await import('prom-client')
+    const register = new Registry()
+    const original = register.metrics.bind(register)
+    let renders = 0
+    register.metrics = () => {
+      renders++
+      return original()
+    }
+    const m = await metricsOf(ipc, { listen: { socketPath: path.join(dir(), 'm.sock') }, register })
+    const net = await import('node:net')
+    const sock = net.connect(m.address)
+    sock.on('error', () => {})
+    sock.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(500))
+    await new Promise((r) => setTimeout(r, 500))
+    sock.destroy()
+    expect(renders).toBeGreaterThan(0)
+    expect(renders).toBeLessThanOrEqual(2)
+  })
+})

@@ -83,12 +83,14 @@ export async function openMetricsListener(opts: ResolvedMetricsOptions, log: Log
   // that never sends a byte forever); the inactivity timeout cuts those, at the same limit.
   httpServer.timeout = opts.headersTimeoutMs
   startTimeoutChecks(httpServer)
-  // One budget: a scrape connection is counted from accept, the peer check being synchronous.
-  const tracker = createConnectionTracker({ maxConnections: opts.maxConnections, maxUnauthenticated: opts.maxConnections })
+  // The peer check runs first (one getsockopt): a refused peer, lingering for its 403, counts in
+  // a quarter of the budget only, so refused peers flooding the socket never take a scraper's room.
+  const tracker = createConnectionTracker({ maxConnections: opts.maxConnections, maxUnauthenticated: Math.max(1, Math.floor(opts.maxConnections / 4)) })
   const onConnection = (socket: Socket): void => {
-    if (tracker.admit(socket, true) !== undefined) return
     socket.on('error', discard)
-    if (gate(socket)) httpServer.emit('connection', socket)
+    const passed = gate(socket)
+    if (tracker.admit(socket, passed) !== undefined || !passed) return
+    httpServer.emit('connection', socket)
   }
   let listener: Listener
   try {

@@ -19,6 +19,9 @@ export interface IpcMetrics {
   close(): Promise<void>
 }
 
+/** How long one rendering of the registry answers every scrape (Prometheus scrapes every 15 s or so). */
+const RENDER_REUSE_MS = 1000
+
 /**
  * Prometheus metrics of a running server on a listener of their own (loopback or a socket, never
  * the public side), with prom-client (loaded only when this is called):
@@ -119,12 +122,27 @@ export async function serveMetrics(ipc: IpcServer, options: MetricsOptions): Pro
 
   let listener: MetricsListener
   try {
+    // One render at a time, and its text reused for RENDER_REUSE_MS: a scraper (or any local user
+    // on loopback TCP) pipelining thousands of requests costs one render, not one each.
+    let rendering: Promise<string> | undefined
+    let renderedAt = 0
+    const render = (): Promise<string> => {
+      if (rendering && Date.now() - renderedAt < RENDER_REUSE_MS) return rendering
+      renderedAt = Date.now()
+      const current = register.metrics()
+      rendering = current
+      // A failed render is not reused.
+      current.catch(() => {
+        if (rendering === current) rendering = undefined
+      })
+      return current
+    }
     listener = await openMetricsListener(opts, log, (req, res) => {
       if (req.method !== 'GET' || req.url?.split('?')[0] !== METRICS_DEFAULTS.path) {
         res.writeHead(404).end()
         return
       }
-      register.metrics().then(
+      render().then(
         (text) => res.writeHead(200, { 'content-type': register.contentType }).end(text),
         (err: Error) => res.writeHead(500).end(err.message),
       )
