@@ -227,3 +227,32 @@ describe('naaccord-ipc reload signals nothing but our supervisor', () => {
     expect(readdirSync(path.join(dir, 'run'))).toEqual([]) // the socket and lock were given back
   })
 })
+
+describe('naaccord-ipc run: a signal while the first app starts', () => {
+  it.each(['SIGTERM', 'SIGHUP'] as const)('%s before the app is ready: no orphaned app, nothing left behind; SIGTERM stops cleanly (exit 0) once the start is over', async (signal) => {
+    const { dir, cleanup } = tempDir()
+    defer(cleanup)
+    const sock = path.join(dir, 'run', 'svc.sock')
+    const child = cli(['run', '--socket', sock, '--', process.execPath, ...TS, path.join(FIXTURES, 'supervised-app.ts')], { ORDERS_FILE: path.join(dir, 'orders'), FAIL_FILE: path.join(dir, 'fail') })
+    let log = ''
+    child.stdout!.on('data', (d: Buffer) => (log += d.toString()))
+    child.stderr!.on('data', (d: Buffer) => (log += d.toString()))
+    defer(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await exited(child)
+    })
+    await until('the supervisor to hold the socket', () => log.includes('supervisor holds the socket'))
+    expect(count(log, 'app ready')).toBe(0)
+    child.kill(signal)
+    if (signal === 'SIGHUP') {
+      // Not killed by it: the supervisor finishes starting its app, then serves.
+      await until('the app to be ready', () => count(log, 'app ready') === 1 || child.exitCode !== null)
+      expect(child.signalCode).toBeNull()
+      child.kill('SIGTERM')
+    }
+    await exited(child)
+    expect(child.signalCode, log).toBeNull()
+    expect(child.exitCode).toBe(0)
+    expect(readdirSync(path.dirname(sock))).toEqual([])
+  })
+})

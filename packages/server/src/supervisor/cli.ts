@@ -100,29 +100,46 @@ export async function supervisorCli(command: 'run' | 'reload', argv: readonly st
     return 0
   }
   if (positionals.length > 0) throw new InvalidOptionError('run', `unexpected argument "${positionals[0]}"; put the app after "--": naaccord-ipc run -- node services.js`)
-  const sup = await supervise({
-    command: app,
-    socketPath: values.socket,
-    socketMode: values['socket-mode'],
-    socketGroup: values['socket-group'],
-    dirMode: values['dir-mode'],
-    readyTimeoutMs: values['ready-timeout'],
-    stopTimeoutMs: values['stop-timeout'],
-    restartDelayMs: values['restart-delay'],
-    restartDelayMaxMs: values['restart-delay-max'],
-    pidFile: values['pid-file'],
-  })
-  const onHup = () => void sup.reload()
+  // The handlers are in place before the first app starts: a signal during the start (up to
+  // --ready-timeout) must not kill the supervisor by the default action and orphan its app with
+  // the socket, lock and pid file left behind. A stop asked meanwhile runs once the start is over;
+  // a reload asked meanwhile is needless (the app starting is the newest) and only logged.
+  let sup: Awaited<ReturnType<typeof supervise>> | undefined
+  let stopAsked: NodeJS.Signals | undefined
+  const onHup = () => {
+    if (sup) void sup.reload()
+    else io.stderr('naaccord-ipc run: reload asked while the first app is starting; nothing to replace yet\n')
+  }
   const onStop = (signal: NodeJS.Signals) => {
+    if (!sup) {
+      stopAsked = signal
+      return
+    }
     sup.options.logger.info({ signal }, 'stop requested')
     void sup.stop()
   }
   process.on('SIGHUP', onHup)
   process.on('SIGTERM', onStop)
   process.on('SIGINT', onStop)
-  await sup.stopped
-  process.off('SIGHUP', onHup)
-  process.off('SIGTERM', onStop)
-  process.off('SIGINT', onStop)
+  try {
+    sup = await supervise({
+      command: app,
+      socketPath: values.socket,
+      socketMode: values['socket-mode'],
+      socketGroup: values['socket-group'],
+      dirMode: values['dir-mode'],
+      readyTimeoutMs: values['ready-timeout'],
+      stopTimeoutMs: values['stop-timeout'],
+      restartDelayMs: values['restart-delay'],
+      restartDelayMaxMs: values['restart-delay-max'],
+      pidFile: values['pid-file'],
+    })
+    if (stopAsked) onStop(stopAsked)
+    await sup.stopped
+  } finally {
+    process.off('SIGHUP', onHup)
+    process.off('SIGTERM', onStop)
+    process.off('SIGINT', onStop)
+  }
   return 0
 }
