@@ -508,3 +508,36 @@ describe('shutdown cuts what carries no request', () => {
     expect(Date.now() - t0).toBeLessThan(1500)
   })
 })
+
+describe('pipelining depth', () => {
+  it('10 pipelined requests are all answered; 200 pipelined by a peer that never reads: at most 32 reach the app and the connection is closed; the server serves on', async () => {
+    const socketPath = path.join(dir(), 's.sock')
+    let calls = 0
+    const ipc = await start((_req, res) => {
+      calls++
+      res.end(Buffer.alloc(64 * 1024, 'y'))
+    }, { socketPath })
+    const ten = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(socketPath)
+      let data = ''
+      s.on('data', (c) => (data += c.toString('latin1')))
+      s.on('error', reject)
+      s.on('close', () => resolve(data))
+      s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(9) + 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    })
+    expect(ten.match(/HTTP\/1\.1 200/g)?.length).toBe(10)
+    await until(() => ipc.connections === 0, 2000, 'the first connection to close')
+    calls = 0
+    const flood = net.connect(socketPath)
+    flood.on('error', () => {})
+    flood.on('connect', () => {
+      flood.pause() // never reads
+      flood.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(200))
+    })
+    defer(() => flood.destroy())
+    await until(() => calls > 0, 2000, 'the flood to reach the app')
+    await until(() => ipc.connections === 0, 3000, 'the server to close the pipelining connection')
+    expect(calls).toBeLessThanOrEqual(32)
+    expect(await raw({ path: socketPath }, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1.1 200/)
+  })
+})

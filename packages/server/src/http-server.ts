@@ -9,7 +9,17 @@ export interface HttpServerState {
 }
 
 const kSilence = Symbol('naaccord.silenceTimer')
-type SilentSocket = Socket & { [kSilence]?: NodeJS.Timeout | undefined }
+const kPending = Symbol('naaccord.pendingAnswers')
+type SilentSocket = Socket & { [kSilence]?: NodeJS.Timeout | undefined; [kPending]?: number }
+
+/** Most answers a connection may have outstanding (pipelined requests not yet answered). */
+export const MAX_PIPELINED = 32
+
+/** One function for every response (no closure per request): its answer no longer waits. */
+function answered(this: http.ServerResponse): void {
+  const socket = this.req.socket as SilentSocket | null
+  if (socket && socket[kPending] !== undefined) socket[kPending]--
+}
 
 /** How long a connection that sent a malformed or late request may take to read our answer. */
 const CLIENT_ERROR_LINGER_MS = 1000
@@ -95,6 +105,18 @@ export function createHttpServer(listener: http.RequestListener, opts: ResolvedS
       noDelay: true,
     },
     (req, res) => {
+      // Pipelining depth: Node dispatches every request of a chunk it has read before it pauses
+      // the socket, and a client that never reads makes each answer wait in memory. A connection
+      // with more than MAX_PIPELINED answers outstanding is cut (HTTP clients pipeline 1 deep).
+      const socket = req.socket as SilentSocket
+      const pending = (socket[kPending] ?? 0) + 1
+      socket[kPending] = pending
+      if (pending > MAX_PIPELINED) {
+        opts.logger.warn({ pending }, `closing a connection with more than ${MAX_PIPELINED} pipelined requests outstanding`)
+        socket.destroy()
+        return
+      }
+      res.once('close', answered)
       // The first request ends the silence limit below (a slow handler is requestTimeout's business).
       const silence = (req.socket as SilentSocket)[kSilence]
       if (silence !== undefined) {
