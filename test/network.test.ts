@@ -541,3 +541,24 @@ describe('pipelining depth', () => {
     expect(await raw({ path: socketPath }, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1.1 200/)
   })
 })
+
+describe('a keep-alive connection after its answer', () => {
+  it('is cut keepAliveTimeoutMs + headersTimeoutMs after the answer, even if it sends a blank line every 200 ms', async () => {
+    const socketPath = path.join(dir(), 's.sock')
+    await start(ok, { socketPath, limits: { keepAliveTimeoutMs: 500, headersTimeoutMs: 500, requestTimeoutMs: 5000 } })
+    const s = net.connect(socketPath)
+    s.on('error', () => {})
+    let data = ''
+    let closedAt = 0
+    s.on('data', (c) => (data += c.toString()))
+    s.on('close', () => (closedAt = Date.now()))
+    s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+    await until(() => data.endsWith('ok'), 2000, 'the first answer')
+    const answeredAt = Date.now()
+    const trickle = setInterval(() => s.writable && s.write('\r\n'), 200)
+    defer(() => clearInterval(trickle))
+    await until(() => closedAt > 0, 5000, 'the trickling connection to be cut')
+    clearInterval(trickle)
+    expect(closedAt - answeredAt).toBeLessThan(2500)
+  })
+})

@@ -306,3 +306,30 @@ describe('the identity header in the request head (no proxy needed)', () => {
     expect(seen.fwd).toBe(trusted ? 'CN=admin' : null)
   })
 })
+
+describe('the identity header past the thousandth header (no proxy needed)', () => {
+  it('is removed from rawHeaders too, though Node leaves it out of req.headers', async () => {
+    const t = tempDir()
+    defer(t.cleanup)
+    const socketPath = path.join(t.dir, 's.sock')
+    const ipc = await serve(
+      (req, res) => {
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify({ raw: req.rawHeaders.filter((h) => h.toLowerCase() === HEADER), fwd: req.peer?.forwardedIdentity ?? null }))
+      },
+      { socketPath, trustedProxy: { uids: [NOBODY] }, logger: false, handleSignals: false, acknowledgePlaintextSocket: true },
+    )
+    defer(() => ipc.close())
+    const junk = Array.from({ length: 1005 }, (_, i) => `X-J${i}: 1\r\n`).join('')
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(socketPath)
+      let data = ''
+      sock.on('data', (c: Buffer) => (data += c.toString()))
+      sock.on('error', reject)
+      sock.on('close', () => resolve(data))
+      sock.write(`GET / HTTP/1.1\r\nHost: x\r\n${junk}${HEADER}: CN=admin\r\nConnection: close\r\n\r\n`)
+    })
+    expect(answer).toMatch(/^HTTP\/1.1 200/)
+    expect(JSON.parse(answer.split('\r\n\r\n')[1] ?? '')).toEqual({ raw: [], fwd: null })
+  })
+})

@@ -15,10 +15,13 @@ type SilentSocket = Socket & { [kSilence]?: NodeJS.Timeout | undefined; [kPendin
 /** Most answers a connection may have outstanding (pipelined requests not yet answered). */
 export const MAX_PIPELINED = 32
 
-/** One function for every response (no closure per request): its answer no longer waits. */
-function answered(this: http.ServerResponse): void {
-  const socket = this.req.socket as SilentSocket | null
-  if (socket && socket[kPending] !== undefined) socket[kPending]--
+/** The connection's timer (the silence before its first request, or the idle time after an answer), cleared. */
+function clearSilence(socket: SilentSocket): void {
+  const timer = socket[kSilence]
+  if (timer !== undefined) {
+    clearTimeout(timer)
+    socket[kSilence] = undefined
+  }
 }
 
 /** How long a connection that sent a malformed or late request may take to read our answer. */
@@ -95,6 +98,24 @@ export function startTimeoutChecks(server: http.Server): void {
 export function createHttpServer(listener: http.RequestListener, opts: ResolvedServerOptions, state: HttpServerState): http.Server {
   const { limits } = opts
   const writeHeadWithPolicy = headerPolicy(state)
+  // After its last answer, a keep-alive connection has keepAliveTimeoutMs to begin a new request
+  // and headersTimeoutMs more to complete its head; Node's own keep-alive timer restarts on every
+  // byte, and blank lines between requests start no headers timer, so a peer sending CRLF once a
+  // second would keep the connection for ever. This one counts from the answer, not the last byte.
+  const idleAfterAnswerMs = limits.keepAliveTimeoutMs + limits.headersTimeoutMs
+  /** One function per server (no closure per request): the response closed, its answer no longer waits. */
+  function answered(this: http.ServerResponse): void {
+    const socket = this.req.socket as SilentSocket | null
+    if (!socket || socket[kPending] === undefined) return
+    if (--socket[kPending] > 0 || socket.destroyed || limits.keepAliveTimeoutMs === 0) return
+    clearSilence(socket)
+    const timer = setTimeout(() => {
+      socket[kSilence] = undefined
+      socket.destroy()
+    }, idleAfterAnswerMs)
+    timer.unref()
+    socket[kSilence] = timer
+  }
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -117,12 +138,8 @@ export function createHttpServer(listener: http.RequestListener, opts: ResolvedS
         return
       }
       res.once('close', answered)
-      // The first request ends the silence limit below (a slow handler is requestTimeout's business).
-      const silence = (req.socket as SilentSocket)[kSilence]
-      if (silence !== undefined) {
-        clearTimeout(silence)
-        ;(req.socket as SilentSocket)[kSilence] = undefined
-      }
+      // A request ends the connection's silence limit (a slow handler is requestTimeout's business).
+      clearSilence(socket)
       // One function per server, set on each response (no closure per request).
       res.writeHead = writeHeadWithPolicy as typeof res.writeHead
       listener(req, res)
@@ -140,7 +157,7 @@ export function createHttpServer(listener: http.RequestListener, opts: ResolvedS
     }, limits.headersTimeoutMs)
     timer.unref()
     socket[kSilence] = timer
-    socket.once('close', () => clearTimeout(timer))
+    socket.once('close', () => clearSilence(socket))
   })
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     opts.logger.debug({ err: { code: err.code, message: err.message } }, 'client error')

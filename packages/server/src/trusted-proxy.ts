@@ -80,7 +80,18 @@ export function resolveTrustedProxy(value: TrustedProxyOptions | undefined, env:
  * after `req.peer` is set; the header never reaches the app either way.
  */
 export function takeForwardedIdentity(req: IncomingMessage, proxy: ResolvedTrustedProxy): string | undefined {
-  if (req.headers[proxy.identityHeader] === undefined) return undefined
+  // rawHeaders is what decides, not req.headers: Node fills req.headers from at most its
+  // maxHeadersCount (1000) pairs, while rawHeaders keeps them all, so a header past the 1000th is
+  // in rawHeaders only.
+  const raw = req.rawHeaders
+  let present = false
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === proxy.identityHeader.length && raw[i]!.toLowerCase() === proxy.identityHeader) {
+      present = true
+      break
+    }
+  }
+  if (!present) return undefined
   // Node builds `headersDistinct` lazily from `rawHeaders` with the count it parsed: build it now,
   // before rawHeaders shrinks (a later first read would run past the end and throw), and take the
   // header out of it as well.
