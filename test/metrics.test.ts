@@ -323,3 +323,25 @@ describe('a scraper pipelining requests costs one render', () => {
     expect(renders).toBeLessThanOrEqual(2)
   })
 })
+
+describe('a scrape connection after its answer', () => {
+  it('is cut keepAliveTimeoutMs + headersTimeoutMs after the answer, even if it sends a blank line every 200 ms', async () => {
+    const ipc = await start(okJson)
+    const m = await metricsOf(ipc, { listen: { socketPath: path.join(dir(), 'm.sock') }, headersTimeoutMs: 500, keepAliveTimeoutMs: 500 })
+    const net = await import('node:net')
+    const s = net.connect(m.address)
+    s.on('error', () => {})
+    let data = ''
+    let closedAt = 0
+    s.on('data', (c: Buffer) => (data += c.toString()))
+    s.on('close', () => (closedAt = Date.now()))
+    s.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
+    await waitUntil('the scrape', () => data.includes('naaccord_ipc_'), { timeoutMs: 2000, everyMs: 20 })
+    const answeredAt = Date.now()
+    const trickle = setInterval(() => s.writable && s.write('\r\n'), 200)
+    defer(() => clearInterval(trickle))
+    await waitUntil('the trickling connection to be cut', () => closedAt > 0, { timeoutMs: 5000, everyMs: 20 })
+    clearInterval(trickle)
+    expect(closedAt - answeredAt).toBeLessThan(2500)
+  })
+})

@@ -1,5 +1,6 @@
 import http from 'node:http'
 import type { Socket } from 'node:net'
+import type { Logger } from '@naaccord/ipc-shared'
 import type { ResolvedServerOptions } from './options.js'
 
 /** What the HTTP layer reads of the server's state. */
@@ -87,6 +88,65 @@ export function startTimeoutChecks(server: http.Server): void {
 }
 
 /**
+ * Bound what a connection can hold without a request in flight, on any HTTP server fed with
+ * emit('connection') (the service's and the metrics listener's):
+ *
+ * - Node's headersTimeout only runs once a request has begun, so a connection that sends nothing
+ *   at all would be kept for ever: one timer per connection cuts it when not a byte arrived within
+ *   headersTimeoutMs of the handover (once bytes arrived, Node's headersTimeout answers 408);
+ * - after its last answer, a keep-alive connection has keepAliveTimeoutMs to begin a new request
+ *   and headersTimeoutMs more to complete its head: Node's keep-alive timer restarts on every byte
+ *   and blank lines between requests start no headers timer, so a peer sending CRLF once a second
+ *   would keep the connection for ever; this timer counts from the answer, not the last byte;
+ * - pipelining depth: Node dispatches every request of a chunk it has read before it pauses the
+ *   socket, and a peer that never reads makes each answer wait in memory; a connection with more
+ *   than MAX_PIPELINED answers outstanding is cut (HTTP clients pipeline 1 deep).
+ *
+ * A request in flight clears the timer: a slow handler is requestTimeout's business.
+ *
+ * @example
+ * guardConnections(server, { headersTimeoutMs: 10_000, keepAliveTimeoutMs: 10_000 }, log)
+ */
+export function guardConnections(server: http.Server, limits: { headersTimeoutMs: number; keepAliveTimeoutMs: number }, log: Logger): void {
+  const idleAfterAnswerMs = limits.keepAliveTimeoutMs + limits.headersTimeoutMs
+  const arm = (socket: SilentSocket, ms: number, onlyIfSilent: boolean) => {
+    clearSilence(socket)
+    const before = socket.bytesRead
+    const timer = setTimeout(() => {
+      socket[kSilence] = undefined
+      if (!onlyIfSilent || socket.bytesRead === before) socket.destroy()
+    }, ms)
+    timer.unref()
+    socket[kSilence] = timer
+  }
+  /** One function per server (no closure per request): the response closed, its answer no longer waits. */
+  function answered(this: http.ServerResponse): void {
+    const socket = this.req.socket as SilentSocket | null
+    if (!socket || socket[kPending] === undefined) return
+    if (--socket[kPending] > 0 || socket.destroyed || limits.keepAliveTimeoutMs === 0) return
+    arm(socket, idleAfterAnswerMs, false)
+  }
+  server.on('connection', (socket: SilentSocket) => {
+    arm(socket, limits.headersTimeoutMs, true)
+    socket.once('close', () => clearSilence(socket))
+  })
+  // Before the app's own 'request' listener: a connection over the pipelining depth is cut before
+  // the app sees the request.
+  server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const socket = req.socket as SilentSocket
+    const pending = (socket[kPending] ?? 0) + 1
+    socket[kPending] = pending
+    if (pending > MAX_PIPELINED) {
+      log.warn({ pending }, `closing a connection with more than ${MAX_PIPELINED} pipelined requests outstanding`)
+      socket.destroy()
+      return
+    }
+    res.once('close', answered)
+    clearSilence(socket)
+  })
+}
+
+/**
  * The one HTTP server of a `serve()`: it never listens; every admitted connection (plain or
  * after the TLS handshake) is handed to it with `emit('connection', socket)`. Timeouts, header
  * and body limits, the response header policy and the answer to malformed requests live here.
@@ -98,24 +158,6 @@ export function startTimeoutChecks(server: http.Server): void {
 export function createHttpServer(listener: http.RequestListener, opts: ResolvedServerOptions, state: HttpServerState): http.Server {
   const { limits } = opts
   const writeHeadWithPolicy = headerPolicy(state)
-  // After its last answer, a keep-alive connection has keepAliveTimeoutMs to begin a new request
-  // and headersTimeoutMs more to complete its head; Node's own keep-alive timer restarts on every
-  // byte, and blank lines between requests start no headers timer, so a peer sending CRLF once a
-  // second would keep the connection for ever. This one counts from the answer, not the last byte.
-  const idleAfterAnswerMs = limits.keepAliveTimeoutMs + limits.headersTimeoutMs
-  /** One function per server (no closure per request): the response closed, its answer no longer waits. */
-  function answered(this: http.ServerResponse): void {
-    const socket = this.req.socket as SilentSocket | null
-    if (!socket || socket[kPending] === undefined) return
-    if (--socket[kPending] > 0 || socket.destroyed || limits.keepAliveTimeoutMs === 0) return
-    clearSilence(socket)
-    const timer = setTimeout(() => {
-      socket[kSilence] = undefined
-      socket.destroy()
-    }, idleAfterAnswerMs)
-    timer.unref()
-    socket[kSilence] = timer
-  }
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -126,39 +168,13 @@ export function createHttpServer(listener: http.RequestListener, opts: ResolvedS
       noDelay: true,
     },
     (req, res) => {
-      // Pipelining depth: Node dispatches every request of a chunk it has read before it pauses
-      // the socket, and a client that never reads makes each answer wait in memory. A connection
-      // with more than MAX_PIPELINED answers outstanding is cut (HTTP clients pipeline 1 deep).
-      const socket = req.socket as SilentSocket
-      const pending = (socket[kPending] ?? 0) + 1
-      socket[kPending] = pending
-      if (pending > MAX_PIPELINED) {
-        opts.logger.warn({ pending }, `closing a connection with more than ${MAX_PIPELINED} pipelined requests outstanding`)
-        socket.destroy()
-        return
-      }
-      res.once('close', answered)
-      // A request ends the connection's silence limit (a slow handler is requestTimeout's business).
-      clearSilence(socket)
+      if (req.socket.destroyed) return // cut by guardConnections (pipelining depth)
       // One function per server, set on each response (no closure per request).
       res.writeHead = writeHeadWithPolicy as typeof res.writeHead
       listener(req, res)
     },
   )
-  // Node's headersTimeout only runs once a request has begun: a connection that sends nothing
-  // at all would be kept for ever. One timer per connection: if not a byte arrived within
-  // headersTimeoutMs of the handover, it is cut; once bytes arrived, Node's headersTimeout (408)
-  // governs, and the first request clears the timer.
-  server.on('connection', (socket: SilentSocket) => {
-    const before = socket.bytesRead
-    const timer = setTimeout(() => {
-      socket[kSilence] = undefined
-      if (socket.bytesRead === before) socket.destroy()
-    }, limits.headersTimeoutMs)
-    timer.unref()
-    socket[kSilence] = timer
-    socket.once('close', () => clearSilence(socket))
-  })
+  guardConnections(server, limits, opts.logger)
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     opts.logger.debug({ err: { code: err.code, message: err.message } }, 'client error')
     if (!socket.writable || socket.destroyed || err.code === 'ECONNRESET') {

@@ -4,7 +4,7 @@ import { assertPeerCredentialsAvailable } from '@naaccord/ipc-peercred'
 import { myUid, type Logger } from '@naaccord/ipc-shared'
 import { warnWhateverLevel } from '@naaccord/ipc-shared/logger'
 import { createConnectionTracker } from './connection-tracker.js'
-import { startTimeoutChecks } from './http-server.js'
+import { guardConnections, startTimeoutChecks } from './http-server.js'
 import type { Listener } from './listener.js'
 import type { ResolvedMetricsOptions } from './metrics-options.js'
 import { createPeerCheck, type ConnectionGate } from './peer-check.js'
@@ -82,6 +82,9 @@ export async function openMetricsListener(opts: ResolvedMetricsOptions, log: Log
   // headersTimeout only covers a connection once a request has begun (Node keeps a connection
   // that never sends a byte forever); the inactivity timeout cuts those, at the same limit.
   httpServer.timeout = opts.headersTimeoutMs
+  // And the same bounds as the service's: blank lines after an answer keep nothing alive, nor
+  // does pipelining more than a handful of scrapes.
+  guardConnections(httpServer, opts, log)
   startTimeoutChecks(httpServer)
   // The peer check runs first (one getsockopt): a refused peer, lingering for its 403, counts in
   // a quarter of the budget only, so refused peers flooding the socket never take a scraper's room.
