@@ -86,12 +86,27 @@ export function readLedger(file: string): Map<string, number> {
   return counts
 }
 
+let daemon: Daemon | undefined
+let work: string
+const timings: Record<string, unknown> = {}
+
+beforeAll(async () => {
+  if (skip) return
+  work = mkdtempSync(path.join(os.tmpdir(), 'naaccord-docker-'))
+  daemon = await ensureDaemon(path.join(work, 'dockerd.log'))
+  timings.daemonStartedHere = daemon.started
+  Object.assign(timings, await buildImage(work))
+}, 300_000)
+
+afterAll(async () => {
+  await daemon?.stop()
+  if (work) rmSync(work, { recursive: true, force: true })
+  if (!skip) console.log(`docker-real: ${JSON.stringify(timings)}`)
+}, 60_000)
+
 describe.skipIf(skip !== undefined)(`deploy/docker on a real Docker daemon${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  let daemon: Daemon | undefined
-  let work: string
   let port: number
   const project = `naaccordtest${process.pid}`
-  const timings: Record<string, unknown> = {}
   const ledgerFile = () => path.join(work, 'ledger', 'executed')
   const compose = (args: string[], timeoutMs = 60_000) =>
     must(COMPOSE, ['--no-ansi', '-p', project, '-f', COMPOSE_FILE, '-f', path.join(work, 'override.yml'), ...args], timeoutMs, { NAACCORD_WEB_PORT: String(port) })
@@ -106,10 +121,6 @@ describe.skipIf(skip !== undefined)(`deploy/docker on a real Docker daemon${skip
   }
 
   beforeAll(async () => {
-    work = mkdtempSync(path.join(os.tmpdir(), 'naaccord-docker-'))
-    daemon = await ensureDaemon(path.join(work, 'dockerd.log'))
-    timings.daemonStartedHere = daemon.started
-    Object.assign(timings, await buildImage(work))
     // The test's only addition to the compose file: a folder for the services app's ledger.
     mkdirSync(path.join(work, 'ledger'))
     chownSync(path.join(work, 'ledger'), 991, 991)
@@ -129,9 +140,6 @@ describe.skipIf(skip !== undefined)(`deploy/docker on a real Docker daemon${skip
     if (work) {
       await run(COMPOSE, ['--no-ansi', '-p', project, '-f', COMPOSE_FILE, '-f', path.join(work, 'override.yml'), 'down', '-v', '-t', '5'], { timeoutMs: 60_000, env: { NAACCORD_WEB_PORT: String(port) } })
     }
-    await daemon?.stop()
-    if (work) rmSync(work, { recursive: true, force: true })
-    console.log(`docker-real: ${JSON.stringify(timings)}`)
   }, 90_000)
 
   it('a request through the web container reaches the services container over the shared socket', async () => {
@@ -210,9 +218,157 @@ describe.skipIf(skip !== undefined)(`deploy/docker on a real Docker daemon${skip
     expect(outsider.trim()).toBe('EACCES')
     const client = `import('@naaccord/ipc-client').then(async ({createClient})=>{const c=createClient({acknowledgePlaintext:true});try{await c.get('/items/x');console.log('served')}catch(e){console.log(e.code)}finally{await c.close()}})`
     const member = await must(DOCKER, ['run', '--rm', '--network', 'none', '--user', '994:994', '--group-add', '990', '-w', '/opt/naaccord/web', '-e', 'NAACCORD_SOCKET_PATH=/run/naaccord/service.sock', '-e', 'NAACCORD_EXPECT_SERVER_UID=991', '-v', `${volume}:/run/naaccord`, IMAGE, 'node', '-e', client], 30_000)
-    timings.memberRefusedCode = member.trim()
-    expect(member.trim()).toMatch(/^IPC_/)
+    timings.memberRefusedCode = member.trim().split('\n')[0]
+    expect(member.trim().split('\n')[0]).toMatch(/^IPC_/)
     const logs = await compose(['logs', '--no-color', '--tail', '200', 'services'])
     expect(logs).toMatch(/refused connection from uid 994 gid 994 pid -?\d+: not in the allow policy/)
   }, 60_000)
+})
+
+const MANIFEST = path.join(ROOT, 'deploy', 'kubernetes', 'naaccord.yaml')
+
+interface ContainerSpec {
+  command: string[]
+  workingDir: string
+  env: Record<string, string>
+  runAsUser: number
+  runAsGroup: number
+  readiness: string[]
+  preStopSeconds: number
+}
+
+/** A container of the manifest, read from its text (flow-style JSON arrays, one key a line). */
+function container(name: string): ContainerSpec {
+  const text = readFileSync(MANIFEST, 'utf8')
+  const block = text.split(/\n {8}- name: /).find((b) => b.startsWith(`${name}\n`))
+  if (!block) throw new Error(`no container ${name} in ${MANIFEST}`)
+  const one = (re: RegExp) => re.exec(block)?.[1] ?? ''
+  const env = Object.fromEntries([...block.matchAll(/\{ name: (\w+), value: "?([^"}]*?)"? \}/g)].map((m) => [m[1], m[2]]))
+  return {
+    command: JSON.parse(one(/\n {10}command: (\[.*\])/)) as string[],
+    workingDir: one(/workingDir: (\S+)/),
+    env: env as Record<string, string>,
+    runAsUser: Number(one(/runAsUser: (\d+)/)),
+    runAsGroup: Number(one(/runAsGroup: (\d+)/)),
+    readiness: JSON.parse(one(/readinessProbe:\n\s+exec:\n\s+command: (\[.*\])/)) as string[],
+    preStopSeconds: Number(one(/preStop:\n\s+exec: \{ command: \["sleep", "(\d+)"\] \}/)),
+  }
+}
+
+describe.skipIf(skip !== undefined)(`deploy/kubernetes: the pod's two containers run as the kubelet would${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  const text = () => readFileSync(MANIFEST, 'utf8')
+  const fsGroup = () => Number(/fsGroup: (\d+)/.exec(text())?.[1])
+  const grace = () => Number(/terminationGracePeriodSeconds: (\d+)/.exec(text())?.[1])
+  const made: string[] = []
+  const volumes: string[] = []
+  const network = `naaccordpod${process.pid}`
+
+  interface Pod { name: string; port: number; ledger: string }
+
+  /** The kubelet's steps: emptyDir (medium Memory: a tmpfs), fsGroup on it, the pause container's network, both containers, readiness. */
+  async function startPod(name: string): Promise<Pod & { readyMs: number }> {
+    const t0 = Date.now()
+    const port = await freePort()
+    const volume = `${name}-run`
+    await must(DOCKER, ['volume', 'create', '--driver', 'local', '--opt', 'type=tmpfs', '--opt', 'device=tmpfs', '--opt', 'o=size=1m', volume])
+    volumes.push(volume)
+    // The pause container holds the pod's network and, here, the tmpfs (Docker unmounts a tmpfs
+    // volume, contents and all, when no container uses it; an emptyDir lives as long as its pod).
+    await must(DOCKER, ['run', '-d', '--name', `${name}-pause`, '--network', network, '-p', `127.0.0.1:${port}:8000`, '-v', `${volume}:/v:nocopy`, IMAGE, 'sleep', 'infinity'])
+    made.push(`${name}-pause`)
+    // fsGroup: the kubelet makes the volume group fsGroup, group-writable and setgid.
+    await must(DOCKER, ['exec', '-u', '0', `${name}-pause`, 'sh', '-c', `chgrp ${fsGroup()} /v && chmod g+rwxs /v`])
+    const ledger = path.join(work, `${name}-ledger`)
+    mkdirSync(ledger)
+    chownSync(ledger, 991, 991)
+    for (const c of ['services', 'web']) {
+      const spec = container(c)
+      const env = Object.entries({ ...spec.env, ...(c === 'services' ? { STATE_DIRECTORY: '/var/lib/naaccord-test' } : {}) }).flatMap(([k, v]) => ['-e', `${k}=${v}`])
+      await must(DOCKER, [
+        'run', '-d', '--name', `${name}-${c}`, '--network', `container:${name}-pause`,
+        '--user', `${spec.runAsUser}:${spec.runAsGroup}`, '--group-add', String(fsGroup()),
+        '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges:true',
+        '-w', spec.workingDir, ...env, '-v', `${volume}:/run/naaccord:nocopy`,
+        ...(c === 'services' ? ['-v', `${ledger}:/var/lib/naaccord-test`] : []),
+        IMAGE, ...spec.command,
+      ])
+      made.push(`${name}-${c}`)
+    }
+    // Readiness: both containers' exec probes, as the kubelet runs them (bounded).
+    const until = Date.now() + 20_000
+    for (const c of ['services', 'web']) {
+      const spec = container(c)
+      while ((await run(DOCKER, ['exec', `${name}-${c}`, ...spec.readiness], { timeoutMs: 5_000 })).status !== 0) {
+        if (Date.now() > until) throw new Error(`${name}-${c} not ready in 20 s: ${(await run(DOCKER, ['exec', `${name}-${c}`, ...spec.readiness])).stdout}`)
+        await new Promise((r) => setTimeout(r, 250))
+      }
+    }
+    return { name, port, ledger: path.join(ledger, 'executed'), readyMs: Date.now() - t0 }
+  }
+
+  /** Termination as the kubelet does it: preStop in each container, then SIGTERM, SIGKILL after the grace period. */
+  async function stopPod(pod: Pod): Promise<{ ms: number; exitCodes: string[] }> {
+    const t0 = Date.now()
+    await Promise.all(['services', 'web'].map(async (c) => {
+      await run(DOCKER, ['exec', `${pod.name}-${c}`, 'sleep', String(container(c).preStopSeconds)], { timeoutMs: grace() * 1000 })
+      await run(DOCKER, ['stop', '-t', String(Math.max(1, grace() - Math.round((Date.now() - t0) / 1000))), `${pod.name}-${c}`], { timeoutMs: (grace() + 10) * 1000 })
+    }))
+    const exitCodes = await Promise.all(['services', 'web'].map(async (c) => (await must(DOCKER, ['inspect', '-f', '{{.State.ExitCode}} {{.State.OOMKilled}}', `${pod.name}-${c}`])).trim()))
+    return { ms: Date.now() - t0, exitCodes }
+  }
+
+  beforeAll(async () => {
+    await must(DOCKER, ['network', 'create', network])
+  }, 30_000)
+
+  afterAll(async () => {
+    if (made.length) await run(DOCKER, ['rm', '-f', ...made], { timeoutMs: 60_000 })
+    if (volumes.length) await run(DOCKER, ['volume', 'rm', '-f', ...volumes], { timeoutMs: 30_000 })
+    await run(DOCKER, ['network', 'rm', network], { timeoutMs: 30_000 })
+  }, 90_000)
+
+  it('the manifest: emptyDir, uids, fsGroup, exec probes through the CLI, preStop and a grace period longer than the drain', () => {
+    const t = text()
+    expect(t).toMatch(/emptyDir: \{ medium: Memory/)
+    expect(t).toMatch(/maxUnavailable: 0/)
+    const services = container('services')
+    const web = container('web')
+    expect([services.runAsUser, web.runAsUser, fsGroup()]).toEqual([991, 992, 990])
+    expect(services.env.NAACCORD_SOCKET_PATH).toBe('/run/naaccord/sock/service.sock')
+    expect(web.env.NAACCORD_EXPECT_SERVER_UID).toBe('991')
+    expect(services.readiness.join(' ')).toMatch(/naaccord-ipc doctor --socket \/run\/naaccord\/sock\/service\.sock --owner 991/)
+    // preStop + the supervisor's 15 s drain fit in the grace period.
+    expect(grace()).toBeGreaterThan(services.preStopSeconds + 15)
+  })
+
+  it('a rolling update under load (new pod ready, then the old one terminated): 0 failed, 0 executed twice', async () => {
+    const t0 = Date.now()
+    const a = await startPod(`naaccordpod${process.pid}a`)
+    const mode = await must(DOCKER, ['exec', `${a.name}-services`, 'stat', '-c', '%a %u %g', '/run/naaccord', '/run/naaccord/sock', '/run/naaccord/sock/service.sock'])
+    // The volume's root: sticky, setgid, world-writable (refused as the socket's folder); the subfolder: 991's, 0750, group 990 inherited from the setgid root.
+    expect(mode.trim().split('\n')).toEqual(['3777 0 990', '750 991 990', '660 991 990'])
+    let current: Pod = a
+    const traffic = load(() => `http://127.0.0.1:${current.port}`, 6, 'pod')
+    await new Promise((r) => setTimeout(r, 1_000))
+    const b = await startPod(`naaccordpod${process.pid}b`)
+    // The Service's endpoints: the new pod is ready, the old one leaves as its termination starts.
+    current = b
+    const stopped = await stopPod(a)
+    await new Promise((r) => setTimeout(r, 1_000))
+    const outcomes = await traffic.stop()
+    const executed = readLedger(a.ledger)
+    for (const [k, n] of readLedger(b.ledger)) executed.set(k, (executed.get(k) ?? 0) + n)
+    const s = summarize(outcomes, executed, 'pod')
+    // The probes of the remaining pod still pass.
+    const probe = await run(DOCKER, ['exec', `${b.name}-web`, ...container('web').readiness], { timeoutMs: 5_000 })
+    Object.assign(timings, { podReadyMs: [a.readyMs, b.readyMs], podStopMs: stopped.ms, podExitCodes: stopped.exitCodes, rollingUpdateMs: Date.now() - t0, pod: s })
+    expect(probe.status).toBe(0)
+    expect(s.requests).toBeGreaterThan(0)
+    expect(s.failed).toBe(0)
+    expect(s.executedTwice).toBe(0)
+    expect(s.okNotExecuted).toBe(0)
+    // Stopped by SIGTERM within the grace period, not SIGKILLed (137).
+    expect(stopped.ms).toBeLessThan(grace() * 1000)
+    expect(stopped.exitCodes.every((c) => !c.startsWith('137'))).toBe(true)
+  }, 120_000)
 })
