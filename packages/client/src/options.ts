@@ -61,7 +61,7 @@ export interface ClientOptions {
   connectTimeoutMs?: number | string
   /**
    * Most retries of one request (see `retryWindowMs` for which requests are retried). 0 turns
-   * retries off. Env NAACCORD_RETRIES. Default 10.
+   * retries off. Env NAACCORD_RETRIES. Default 20.
    */
   retries?: number | string
   /**
