@@ -16,7 +16,6 @@ import { deferCleanup, FIXTURES, isRoot, memoryLogger, rawGet, ROOT, runToEnd, t
 
 const defer = deferCleanup()
 const pidfd = peerPidfdAvailable()
-const NO_PIDFD = 'this kernel (or addon) has no SO_PEERPIDFD (Linux 6.5+): the start time is read by pid alone'
 const hasUnshare = spawnSync('unshare', ['--version']).status === 0
 
 async function start(handler: http.RequestListener, extra: ServerOptions = {}): Promise<IpcServer> {
@@ -37,7 +36,7 @@ describe('peer facts through a pidfd', () => {
     expect(body).toEqual({ pidfd, startTime: readProcessStartTime(process.pid), ...(pidfd ? { gone: false } : {}) })
   })
 
-  it.skipIf(!pidfd)('reports a peer that exited before its facts were read as gone, not as the process holding its connection', async () => {
+  it.skipIf(!pidfd)('reports a peer that exited before its facts were read as gone, not as the process holding its connection [needs SO_PEERPIDFD, Linux 6.5+]', async () => {
     let held!: (r: { req: IncomingMessage; res: ServerResponse }) => void
     const request = new Promise<{ req: IncomingMessage; res: ServerResponse }>((resolve) => (held = resolve))
     const ipc = await start((req, res) => held({ req, res }))
@@ -54,7 +53,7 @@ describe('peer facts through a pidfd', () => {
     expect({ pidfd: req.peer?.pidfd, gone: req.peer?.gone, startTime: req.peer?.startTime }).toEqual({ pidfd: true, gone: true, startTime: undefined })
   })
 
-  it.skipIf(!pidfd || !isRoot || !hasUnshare)('detects a forced pid reuse (new pid namespace, ns_last_pid): the facts are never the new process', async () => {
+  it.skipIf(!pidfd || !isRoot || !hasUnshare)('detects a forced pid reuse (new pid namespace, ns_last_pid): the facts are never the new process [needs SO_PEERPIDFD, root and unshare --pid]', async () => {
     const run = spawn('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '--import', 'tsx', '--conditions=@naaccord/source', path.join(FIXTURES, 'pid-reuse.ts')], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -77,7 +76,7 @@ describe('peer facts through a pidfd', () => {
     expect(result.peer).toEqual({ pid: result.victim, pidfd: true, startTime: null, gone: true })
   })
 
-  it.skipIf(!pidfd)('leaves no descriptor behind: the pidfd lives only for the read', async () => {
+  it.skipIf(!pidfd)('leaves no descriptor behind: the pidfd lives only for the read [needs SO_PEERPIDFD, Linux 6.5+]', async () => {
     const { logger } = memoryLogger()
     const ipc = await start((req, res) => res.end(String(req.peer?.startTime)))
     const refusing = await start(() => {}, { allow: { uids: [(process.getuid?.() ?? 0) + 12345] }, logger })
