@@ -452,6 +452,7 @@ static napi_value export_function(napi_env env, napi_value exports, const char *
   return exports;
 }
 static napi_value register_inspect_socket(napi_env env, napi_value exports);
+static napi_value register_pidfd(napi_env env, napi_value exports);
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn, support;
@@ -469,6 +470,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     return NULL;
   }
   if (register_inspect_socket(env, exports) == NULL) return NULL;
+  if (register_pidfd(env, exports) == NULL) return NULL;
   return exports;
 }
 
@@ -759,5 +761,119 @@ static napi_value register_inspect_socket(napi_env env, napi_value exports) {
   NAPI_CALL(env, napi_set_named_property(env, exports, "dupCloexec", fn));
   NAPI_CALL(env, napi_create_function(env, "inspectSocket", NAPI_AUTO_LENGTH, InspectSocket, NULL, &fn));
   NAPI_CALL(env, napi_set_named_property(env, exports, "inspectSocket", fn));
+  return exports;
+}
+
+
+/*
+ * The peer as a process handle (Linux 6.5+ SO_PEERPIDFD, pidfd_send_signal(2)).
+ *
+ *   peerPidfd(fd) -> number | string   a pidfd (close-on-exec) for the process the kernel recorded
+ *                                      at connect(2), or the errno name why not: 'ENOPROTOOPT' (the
+ *                                      kernel predates SO_PEERPIDFD; 'ENOTSUP' off Linux), 'ESRCH'
+ *                                      or 'EINVAL' (that process has already been reaped), ...
+ *   pidfdAlive(pidfd) -> boolean       the process still exists (a zombie does: its pid cannot be
+ *                                      reused until it is reaped); signal 0, nothing is sent
+ *   pidfdProbe() -> boolean            SO_PEERPIDFD works here (a socketpair of our own)
+ *
+ * sk_peer_pid is fixed at connect(2), so the pidfd names that process whenever it is taken: a pid
+ * read through /proc while pidfdAlive is true before and after is that process's, not a reuse.
+ * Never throws for the kernel's answers (they are the result); only for bad arguments.
+ */
+#if defined(__linux__)
+#include <sys/syscall.h>
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#endif
+
+static const char *pidfd_errno_name(int err) {
+  switch (err) {
+    case ESRCH: return "ESRCH";
+#if defined(ENODATA)
+    case ENODATA: return "ENODATA";
+#endif
+    default: return errno_name(err);
+  }
+}
+
+static napi_value PeerPidfd(napi_env env, napi_callback_info info) {
+  napi_value result;
+  int32_t fd;
+  if (fd_arg(env, info, "peerPidfd(fd): fd must be a socket descriptor", &fd) != 0) return NULL;
+#if defined(__linux__)
+  {
+    int pidfd = -1;
+    socklen_t len = sizeof pidfd;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) != 0 || pidfd < 0) {
+      int err = pidfd < 0 && errno == 0 ? ESRCH : errno;
+      NAPI_CALL(env, napi_create_string_utf8(env, pidfd_errno_name(err), NAPI_AUTO_LENGTH, &result));
+      return result;
+    }
+    /* The kernel hands pidfds out close-on-exec; make sure of it (a child must not inherit it). */
+    (void)fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    NAPI_CALL(env, napi_create_int32(env, pidfd, &result));
+    return result;
+  }
+#else
+  (void)fd;
+  NAPI_CALL(env, napi_create_string_utf8(env, "ENOTSUP", NAPI_AUTO_LENGTH, &result));
+  return result;
+#endif
+}
+
+static napi_value PidfdAlive(napi_env env, napi_callback_info info) {
+  napi_value result;
+  int32_t pidfd;
+  bool alive = false;
+  if (fd_arg(env, info, "pidfdAlive(pidfd): pidfd must be a descriptor from peerPidfd", &pidfd) != 0) return NULL;
+#if defined(__linux__)
+  if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0) {
+    alive = true;
+  } else if (errno == EPERM) {
+    alive = true; /* it exists; we may not signal it */
+  } else if (errno != ESRCH) {
+    throw_errno(env, errno, "pidfd_send_signal");
+    return NULL;
+  }
+#else
+  (void)pidfd;
+#endif
+  NAPI_CALL(env, napi_get_boolean(env, alive, &result));
+  return result;
+}
+
+static napi_value PidfdProbe(napi_env env, napi_callback_info info) {
+  napi_value result;
+  bool works = false;
+  (void)info;
+#if defined(__linux__)
+  {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0) {
+      int pidfd = -1;
+      socklen_t len = sizeof pidfd;
+      if (getsockopt(pair[0], SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0 && pidfd >= 0) {
+        works = syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
+        close(pidfd);
+      }
+      close(pair[0]);
+      close(pair[1]);
+    }
+  }
+#endif
+  NAPI_CALL(env, napi_get_boolean(env, works, &result));
+  return result;
+}
+
+static napi_value register_pidfd(napi_env env, napi_value exports) {
+  if (export_function(env, exports, "peerPidfd", PeerPidfd) == NULL ||
+      export_function(env, exports, "pidfdAlive", PidfdAlive) == NULL ||
+      export_function(env, exports, "pidfdProbe", PidfdProbe) == NULL) {
+    return NULL;
+  }
   return exports;
 }

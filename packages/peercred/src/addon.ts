@@ -15,6 +15,9 @@ export interface NativeBinding {
   notifyClose?(fd: number): void
   inspectSocket?(fd: number): SocketFacts
   dupCloexec?(fd: number): number
+  peerPidfd?(fd: number): number | string
+  pidfdAlive?(pidfd: number): boolean
+  pidfdProbe?(): boolean
 }
 
 export type LoadedAddon = { ok: true; binding: NativeBinding; file: string } | { ok: false; reason: string; cause: unknown }

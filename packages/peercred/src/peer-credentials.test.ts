@@ -10,7 +10,10 @@ import tls from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ENV, isIpcError, readProcessStartTime } from '@naaccord/ipc-shared'
-import { assertPeerCredentialsAvailable, descriptorOf, getPeerCredentials, inspectSocketFd, peerCredentialsAvailable } from './peer-credentials.js'
+import { assertPeerCredentialsAvailable, descriptorOf, getPeerCredentials, inspectSocketFd, peerCredentialsAvailable, peerPidfdAvailable } from './peer-credentials.js'
+
+// How the facts were tied to the peer (SO_PEERPIDFD where the kernel has it); a live peer is never gone.
+const mechanism = () => ({ pidfd: peerPidfdAvailable(), gone: peerPidfdAvailable() ? false : undefined })
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url))
 const moduleUrl = new URL('./peer-credentials.ts', import.meta.url).href
@@ -102,6 +105,7 @@ describe.skipIf(!isLinux)('getPeerCredentials (Linux SO_PEERCRED)', () => {
       uid: process.getuid?.(),
       gid: process.getgid?.(),
       startTime: readProcessStartTime(process.pid),
+      ...mechanism(),
     }
     expect(typeof expected.startTime).toBe('number')
     expect(getPeerCredentials(serverSide)).toEqual(expected)
@@ -137,7 +141,7 @@ describe.skipIf(!isLinux)('getPeerCredentials (Linux SO_PEERCRED)', () => {
     const { creds, started } = await seen
     const [code] = await once(child, 'close')
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
-    expect(creds).toEqual({ pid: child.pid, uid: 65534, gid: 65534, startTime: started })
+    expect(creds).toEqual({ pid: child.pid, uid: 65534, gid: 65534, startTime: started, ...mechanism() })
     expect(typeof creds.startTime).toBe('number')
   })
 
@@ -157,6 +161,7 @@ describe.skipIf(!isLinux)('getPeerCredentials (Linux SO_PEERCRED)', () => {
       uid: process.getuid?.(),
       gid: process.getgid?.(),
       startTime: readProcessStartTime(process.pid),
+      ...mechanism(),
     }
 
     const connectVariants: Array<() => tls.TLSSocket> = [
@@ -220,6 +225,8 @@ describe.skipIf(!isLinux)('getPeerCredentials (Linux SO_PEERCRED)', () => {
         uid: process.getuid?.(),
         gid: process.getgid?.(),
         startTime: 'undefined',
+        pidfd: peerPidfdAvailable(),
+        gone: 'undefined',
       })
     },
   )

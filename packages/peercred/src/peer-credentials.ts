@@ -1,3 +1,4 @@
+import { closeSync } from 'node:fs'
 import type net from 'node:net'
 import { isIpcError, PeerCredentialsUnavailableError, readProcessStartTime } from '@naaccord/ipc-shared'
 import { firstLine, loadAddon, type NativeBinding } from './addon.js'
@@ -17,6 +18,18 @@ export interface PeerCredentials {
    * undefined where unreadable. Tells a reused pid apart (SPIRE does this).
    */
   startTime: number | undefined
+  /**
+   * How the pid-based facts (`startTime`) are tied to the process that connected: true, through
+   * a pidfd for that process (Linux 6.5+ SO_PEERPIDFD: read, then checked to be still alive, so
+   * a reused pid is never described); false, by the pid alone (older kernels, macOS, BSD).
+   */
+  pidfd?: boolean
+  /**
+   * True when the process that connected had exited before its facts were read (then
+   * `startTime` is undefined): proven by its pidfd. Undefined where that cannot be told (no
+   * pidfd, the pid unknown, or the connection already closed).
+   */
+  gone?: boolean | undefined
 }
 
 const OPT_OUT = 'pass allow: false to serve() to run without the peer check'
@@ -95,7 +108,7 @@ export function descriptorOf(socket: net.Socket | net.Server): number | undefine
 }
 
 /** The kernel's part of PeerCredentials: what SO_PEERCRED (or getpeereid) returns, nothing from procfs. */
-export type PeerIds = Omit<PeerCredentials, 'startTime'>
+export type PeerIds = Omit<PeerCredentials, 'startTime' | 'pidfd' | 'gone'>
 
 /**
  * Reads the peer's pid/uid/gid from the kernel and nothing else: one getsockopt(2), no procfs
@@ -151,7 +164,78 @@ export function getPeerIds(socket: net.Socket): PeerIds {
  */
 export function getPeerCredentials(socket: net.Socket): PeerCredentials {
   const { pid, uid, gid } = getPeerIds(socket)
-  return { pid, uid, gid, startTime: pid > 0 ? readProcessStartTime(pid) : undefined }
+  const facts = readPeerProcess(socket, pid, readProcessStartTime)
+  return { pid, uid, gid, startTime: facts.value, pidfd: facts.pidfd, gone: facts.gone }
+}
+
+let pidfdWorks: boolean | undefined
+
+/**
+ * Whether this process reads peer facts through pidfds: the addon has SO_PEERPIDFD and the kernel
+ * answers it (Linux 6.5+). Probed once per process on a socketpair of our own; never throws.
+ *
+ * @example
+ * peerPidfdAvailable() // true on Linux 6.5+, false on older kernels, macOS and the BSDs
+ */
+export function peerPidfdAvailable(): boolean {
+  if (pidfdWorks === undefined) {
+    const result = loadAddon()
+    pidfdWorks = false
+    if (result.ok && typeof result.binding.pidfdProbe === 'function') {
+      try {
+        pidfdWorks = result.binding.pidfdProbe()
+      } catch {}
+    }
+  }
+  return pidfdWorks
+}
+
+/** What readPeerProcess found: the value read, and how far it is known to be the peer's. */
+export interface PeerProcessFacts<T> {
+  /** What `read` returned; undefined when the peer had gone (or could not be read). */
+  value: T | undefined
+  /** The read was checked against a pidfd for the connecting process. */
+  pidfd: boolean
+  /** The connecting process had exited (pidfd only; undefined where that cannot be told). */
+  gone: boolean | undefined
+}
+
+/**
+ * Reads facts about the process at the other end of `socket` by its `pid` (from procfs: start
+ * time, executable...) so that they are that process's, never a later one's that got the pid.
+ * Where SO_PEERPIDFD works, it takes a pidfd for the process the kernel recorded at connect(2)
+ * (the same one whenever it is asked), calls `read(pid)`, then checks the pidfd still names a
+ * live process: a process that exists after the read held its pid throughout (a pid is freed only when its
+ * process is reaped), so the read was its own. A process gone by then gives
+ * `{ value: undefined, gone: true }`. The pidfd is closed before returning. Elsewhere `read(pid)`
+ * is called as is (`pidfd: false`): a pid reused before the read goes unseen.
+ *
+ * Costs, with a pidfd, a getsockopt, one pidfd_send_signal and a close on top of `read`.
+ *
+ * @example
+ * const { value: startTime, gone } = readPeerProcess(socket, pid, readProcessStartTime)
+ */
+export function readPeerProcess<T>(socket: net.Socket, pid: number, read: (pid: number) => T | undefined): PeerProcessFacts<T> {
+  if (!(pid > 0)) return { value: undefined, pidfd: peerPidfdAvailable(), gone: undefined }
+  if (!peerPidfdAvailable()) return { value: read(pid), pidfd: false, gone: undefined }
+  const binding = requireBinding()
+  const fd = descriptorOf(socket)
+  // The connection is closed: no pidfd to be had, and the pid alone proves nothing.
+  if (fd === undefined) return { value: undefined, pidfd: true, gone: undefined }
+  const pidfd = binding.peerPidfd!(fd)
+  if (typeof pidfd === 'string') {
+    // ESRCH/EINVAL: the kernel has no process left behind the recorded pid (reaped).
+    return { value: undefined, pidfd: true, gone: pidfd === 'ESRCH' || pidfd === 'EINVAL' ? true : undefined }
+  }
+  try {
+    // One check, after the read, suffices: a process alive then was alive (and held its pid)
+    // from connect(2) through the read, since a pidfd never comes back to life.
+    const value = read(pid)
+    if (!binding.pidfdAlive!(pidfd)) return { value: undefined, pidfd: true, gone: true }
+    return { value, pidfd: true, gone: false }
+  } finally {
+    closeSync(pidfd)
+  }
 }
 
 /** What an inherited descriptor is, from the kernel (see inspectSocket in native/peercred.c). */

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import { getPeerIds, type PeerIds } from '@naaccord/ipc-peercred'
+import { getPeerIds, peerPidfdAvailable, readPeerProcess, type PeerIds } from '@naaccord/ipc-peercred'
 import { describeProcess, readProcessStartTime, type Logger } from '@naaccord/ipc-shared'
 import { logBudget } from './log-budget.js'
 import type { ResolvedServerOptions } from './options.js'
@@ -20,18 +20,31 @@ const REFUSAL = Buffer.from(
 /**
  * The peer entry of an admitted Unix socket connection. The start time costs a procfs read
  * (about two thirds of the check's cost when read at accept), so it is read on the first use of
- * `req.peer.startTime`, once per connection, and never for a peer that is refused.
+ * `req.peer.startTime` (or `req.peer.gone`), once per connection, and never for a peer that is
+ * refused. Where SO_PEERPIDFD works (`pidfd: true`) that read is checked against a pidfd for the
+ * connecting process, taken and closed within the read: a process that has exited is reported
+ * `gone`, never the one that got its pid (see readPeerProcess). Nothing is held per connection.
  */
-function admittedPeer(ids: PeerIds): Peer {
-  let startTime: number | undefined | null = null
+function admittedPeer(ids: PeerIds, socket: Socket): Peer {
+  let facts: { startTime: number | undefined; gone: boolean | undefined } | undefined
+  const read = () => {
+    if (facts === undefined) {
+      const found = readPeerProcess(socket, ids.pid, readProcessStartTime)
+      facts = { startTime: found.value, gone: found.gone }
+    }
+    return facts
+  }
   return {
     transport: 'unix',
     pid: ids.pid,
     uid: ids.uid,
     gid: ids.gid,
+    pidfd: peerPidfdAvailable(),
     get startTime(): number | undefined {
-      if (startTime === null) startTime = ids.pid > 0 ? readProcessStartTime(ids.pid) : undefined
-      return startTime
+      return read().startTime
+    },
+    get gone(): boolean | undefined {
+      return read().gone
     },
   }
 }
@@ -53,7 +66,7 @@ export const tcpGate: ConnectionGate = (socket) => {
 export function unixPeerOf(socket: Socket, allow: ResolvedServerOptions['allow'], log: Logger): Peer | undefined {
   if (allow === false) return { transport: 'unix' }
   try {
-    return admittedPeer(getPeerIds(socket))
+    return admittedPeer(getPeerIds(socket), socket)
   } catch (err) {
     log.error({ err }, 'cannot read peer credentials; closing the connection')
     return undefined
@@ -89,15 +102,20 @@ export function createPeerCheck(allow: ResolvedServerOptions['allow'], log: Logg
       return false
     }
     if (uids.has(creds.uid) || gids.has(creds.gid)) {
-      setPeer(socket, admittedPeer(creds))
+      setPeer(socket, admittedPeer(creds, socket))
       return true
     }
     publishRefused('allow_policy', socket)
     if (log.isLevelEnabled('warn') && refusalLog.take()) {
-      // procfs is read for a refused peer only to write this (rate-limited) line.
-      const proc = describeProcess(creds.pid)
+      // procfs is read for a refused peer only to write this (rate-limited) line, and (pidfd)
+      // only while the connecting process is proven alive: never another process's exe.
+      const proc = readPeerProcess(socket, creds.pid, describeProcess)
       log.warn(
-        { peer: { uid: creds.uid, gid: creds.gid, pid: creds.pid, exe: proc.exe, comm: proc.comm }, allow, suppressed: refusalLog.suppressed() },
+        {
+          peer: { uid: creds.uid, gid: creds.gid, pid: creds.pid, exe: proc.value?.exe, comm: proc.value?.comm, ...(proc.gone ? { gone: true } : {}) },
+          allow,
+          suppressed: refusalLog.suppressed(),
+        },
         `refused connection from uid ${creds.uid} gid ${creds.gid} pid ${creds.pid}: not in the allow policy`,
       )
     }
