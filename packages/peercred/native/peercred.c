@@ -790,6 +790,8 @@ static napi_value register_inspect_socket(napi_env env, napi_value exports) {
 #endif
 #endif
 
+#if defined(__linux__)
+/* Only the Linux branch of peerPidfd names errnos (the others answer ENOTSUP). */
 static const char *pidfd_errno_name(int err) {
   switch (err) {
     case ESRCH: return "ESRCH";
@@ -799,6 +801,7 @@ static const char *pidfd_errno_name(int err) {
     default: return errno_name(err);
   }
 }
+#endif
 
 static napi_value PeerPidfd(napi_env env, napi_callback_info info) {
   napi_value result;
