@@ -102,12 +102,21 @@ export function startTimeoutChecks(server: http.Server): void {
  *   socket, and a peer that never reads makes each answer wait in memory; a connection with more
  *   than MAX_PIPELINED answers outstanding is cut (HTTP clients pipeline 1 deep).
  *
- * A request in flight clears the timer: a slow handler is requestTimeout's business.
+ * A request in flight clears the timer: a slow handler is requestTimeout's business. The
+ * connection part is a 'connection' listener; the request part is the returned function, which
+ * the server's own request handler calls first (no second 'request' listener, no closure per
+ * request: this is the request path).
  *
+ * @returns `admit(req, res)`: false when the request's connection was cut (pipelining depth).
  * @example
- * guardConnections(server, { headersTimeoutMs: 10_000, keepAliveTimeoutMs: 10_000 }, log)
+ * const admit = guardConnections(server, { headersTimeoutMs: 10_000, keepAliveTimeoutMs: 10_000 }, log)
+ * http.createServer((req, res) => { if (admit(req, res)) app(req, res) })
  */
-export function guardConnections(server: http.Server, limits: { headersTimeoutMs: number; keepAliveTimeoutMs: number }, log: Logger): void {
+export function guardConnections(
+  server: http.Server,
+  limits: { headersTimeoutMs: number; keepAliveTimeoutMs: number },
+  log: Logger,
+): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
   const idleAfterAnswerMs = limits.keepAliveTimeoutMs + limits.headersTimeoutMs
   const arm = (socket: SilentSocket, ms: number, onlyIfSilent: boolean) => {
     clearSilence(socket)
@@ -130,20 +139,20 @@ export function guardConnections(server: http.Server, limits: { headersTimeoutMs
     arm(socket, limits.headersTimeoutMs, true)
     socket.once('close', () => clearSilence(socket))
   })
-  // Before the app's own 'request' listener: a connection over the pipelining depth is cut before
-  // the app sees the request.
-  server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+  return (req, res) => {
     const socket = req.socket as SilentSocket
     const pending = (socket[kPending] ?? 0) + 1
     socket[kPending] = pending
     if (pending > MAX_PIPELINED) {
       log.warn({ pending }, `closing a connection with more than ${MAX_PIPELINED} pipelined requests outstanding`)
       socket.destroy()
-      return
+      return false
     }
-    res.once('close', answered)
-    clearSilence(socket)
-  })
+    // 'close' comes once per response: on() spares the wrapper once() would make per request.
+    res.on('close', answered)
+    if (socket[kSilence] !== undefined) clearSilence(socket)
+    return true
+  }
 }
 
 /**
@@ -168,13 +177,13 @@ export function createHttpServer(listener: http.RequestListener, opts: ResolvedS
       noDelay: true,
     },
     (req, res) => {
-      if (req.socket.destroyed) return // cut by guardConnections (pipelining depth)
+      if (!admit(req, res)) return // cut: pipelining depth
       // One function per server, set on each response (no closure per request).
       res.writeHead = writeHeadWithPolicy as typeof res.writeHead
       listener(req, res)
     },
   )
-  guardConnections(server, limits, opts.logger)
+  const admit = guardConnections(server, limits, opts.logger)
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     opts.logger.debug({ err: { code: err.code, message: err.message } }, 'client error')
     if (!socket.writable || socket.destroyed || err.code === 'ECONNRESET') {

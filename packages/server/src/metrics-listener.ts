@@ -77,14 +77,16 @@ export async function openMetricsListener(opts: ResolvedMetricsOptions, log: Log
       maxHeaderSize: MAX_HEADER_BYTES,
       noDelay: true,
     },
-    handler,
+    (req, res) => {
+      if (admit(req, res)) handler(req, res)
+    },
   )
   // headersTimeout only covers a connection once a request has begun (Node keeps a connection
   // that never sends a byte forever); the inactivity timeout cuts those, at the same limit.
   httpServer.timeout = opts.headersTimeoutMs
   // And the same bounds as the service's: blank lines after an answer keep nothing alive, nor
   // does pipelining more than a handful of scrapes.
-  guardConnections(httpServer, opts, log)
+  const admit = guardConnections(httpServer, opts, log)
   startTimeoutChecks(httpServer)
   // The peer check runs first (one getsockopt): a refused peer, lingering for its 403, counts in
   // a quarter of the budget only, so refused peers flooding the socket never take a scraper's room.
