@@ -11,12 +11,13 @@ export interface HttpServerState {
 
 const kSilence = Symbol('naaccord.silenceTimer')
 const kPending = Symbol('naaccord.pendingAnswers')
-type SilentSocket = Socket & { [kSilence]?: NodeJS.Timeout | undefined; [kPending]?: number }
+const kIdle = Symbol('naaccord.idleTimer')
+type SilentSocket = Socket & { [kSilence]?: NodeJS.Timeout | undefined; [kPending]?: number; [kIdle]?: NodeJS.Timeout }
 
 /** Most answers a connection may have outstanding (pipelined requests not yet answered). */
 export const MAX_PIPELINED = 32
 
-/** The connection's timer (the silence before its first request, or the idle time after an answer), cleared. */
+/** The connection's silence timer (before its first request), cleared. */
 function clearSilence(socket: SilentSocket): void {
   const timer = socket[kSilence]
   if (timer !== undefined) {
@@ -118,26 +119,43 @@ export function guardConnections(
   log: Logger,
 ): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
   const idleAfterAnswerMs = limits.keepAliveTimeoutMs + limits.headersTimeoutMs
-  const arm = (socket: SilentSocket, ms: number, onlyIfSilent: boolean) => {
-    clearSilence(socket)
-    const before = socket.bytesRead
+  /**
+   * The idle timer of a connection: made at its first answer, then only refreshed (no timer made
+   * per request). When it fires with a request in flight, nothing happens: the next answer
+   * refreshes it again.
+   */
+  const idleTimer = (socket: SilentSocket): NodeJS.Timeout => {
     const timer = setTimeout(() => {
-      socket[kSilence] = undefined
-      if (!onlyIfSilent || socket.bytesRead === before) socket.destroy()
-    }, ms)
+      if ((socket[kPending] ?? 0) === 0) socket.destroy()
+    }, idleAfterAnswerMs)
     timer.unref()
-    socket[kSilence] = timer
+    return timer
   }
   /** One function per server (no closure per request): the response closed, its answer no longer waits. */
   function answered(this: http.ServerResponse): void {
     const socket = this.req.socket as SilentSocket | null
     if (!socket || socket[kPending] === undefined) return
     if (--socket[kPending] > 0 || socket.destroyed || limits.keepAliveTimeoutMs === 0) return
-    arm(socket, idleAfterAnswerMs, false)
+    const idle = socket[kIdle]
+    if (idle !== undefined) {
+      idle.refresh()
+      return
+    }
+    clearSilence(socket)
+    socket[kIdle] = idleTimer(socket)
   }
   server.on('connection', (socket: SilentSocket) => {
-    arm(socket, limits.headersTimeoutMs, true)
-    socket.once('close', () => clearSilence(socket))
+    const before = socket.bytesRead
+    const silence = setTimeout(() => {
+      socket[kSilence] = undefined
+      if ((socket[kPending] ?? 0) === 0 && socket[kIdle] === undefined && socket.bytesRead === before) socket.destroy()
+    }, limits.headersTimeoutMs)
+    silence.unref()
+    socket[kSilence] = silence
+    socket.once('close', () => {
+      clearSilence(socket)
+      if (socket[kIdle] !== undefined) clearTimeout(socket[kIdle])
+    })
   })
   return (req, res) => {
     const socket = req.socket as SilentSocket
@@ -150,7 +168,6 @@ export function guardConnections(
     }
     // 'close' comes once per response: on() spares the wrapper once() would make per request.
     res.on('close', answered)
-    if (socket[kSilence] !== undefined) clearSilence(socket)
     return true
   }
 }
