@@ -100,6 +100,18 @@ export function deferCleanup(): (fn: () => unknown) => void {
   return (fn) => void steps.push(fn)
 }
 
+/** Write `text` on a fresh raw connection (an independent client); resolve with everything read until the server closes. */
+export function rawExchange(where: { path: string } | { port: number }, text: string | Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(where as net.NetConnectOpts)
+    let data = ''
+    sock.on('data', (c: Buffer) => (data += c.toString()))
+    sock.on('error', (err: NodeJS.ErrnoException) => (data ? resolve(data) : reject(err)))
+    sock.on('close', () => resolve(data))
+    sock.write(text)
+  })
+}
+
 /** One HTTP/1.1 GET over a raw Unix-socket connection (an independent client); resolves the body. */
 export function rawGet(socketPath: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { createTestPki, type TestPki } from '@naaccord/ipc-certs'
 import { createClient } from '@naaccord/ipc-client'
 import { serve, type IpcServer, type ServerOptions } from '@naaccord/ipc-server'
-import { FIXTURES, deferCleanup, exited, isRoot, runToEnd, socketTestKit, spawnTs, tempDir, waitForLine } from './helpers.js'
+import { FIXTURES, deferCleanup, exited, isRoot, rawExchange, runToEnd, socketTestKit, spawnTs, tempDir, waitForLine } from './helpers.js'
 import { waitUntil } from './wait.js'
 
 const defer = deferCleanup()
@@ -45,17 +45,7 @@ async function flood(target: string, count: number, mode: 'stall' | 'slowloris' 
   return { child, line }
 }
 
-/** Write `text` on a fresh connection; resolve with everything read until the server closes. */
-function raw(where: { path: string } | { port: number }, text: string | Buffer): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(where as net.NetConnectOpts)
-    let data = ''
-    sock.on('data', (c) => (data += c.toString()))
-    sock.on('error', (err: NodeJS.ErrnoException) => (data ? resolve(data) : reject(err)))
-    sock.on('close', () => resolve(data))
-    sock.write(text)
-  })
-}
+const raw = rawExchange
 
 async function pki(d: string): Promise<TestPki> {
   return createTestPki({ dir: path.join(d, 'pki') })

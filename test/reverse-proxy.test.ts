@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest'
 import { createTestPki, spkiPin, type TestPki } from '@naaccord/ipc-certs'
 import { createClient, type ClientOptions } from '@naaccord/ipc-client'
 import { serve, type Peer } from '@naaccord/ipc-server'
-import { NOBODY, ROOT, deferCleanup, exited, isRoot, tempDir } from './helpers.js'
+import { NOBODY, ROOT, deferCleanup, exited, isRoot, rawExchange, tempDir } from './helpers.js'
 
 const execFileAsync = promisify(execFile)
 const defer = deferCleanup()
@@ -292,14 +292,7 @@ describe('the identity header in the request head (no proxy needed)', () => {
       { socketPath, trustedProxy: { uids: [trusted ? process.getuid!() : NOBODY] }, logger: false, handleSignals: false, acknowledgePlaintextSocket: true },
     )
     defer(() => ipc.close())
-    const answer = await new Promise<string>((resolve, reject) => {
-      const sock = net.connect(socketPath)
-      let data = ''
-      sock.on('data', (c: Buffer) => (data += c.toString()))
-      sock.on('error', reject)
-      sock.on('close', () => resolve(data))
-      sock.write(`GET / HTTP/1.1\r\nHost: x\r\nX-Other: kept\r\n${HEADER}: CN=admin\r\nConnection: close\r\n\r\n`)
-    })
+    const answer = await rawExchange({ path: socketPath }, `GET / HTTP/1.1\r\nHost: x\r\nX-Other: kept\r\n${HEADER}: CN=admin\r\nConnection: close\r\n\r\n`)
     const seen = JSON.parse(answer.split('\r\n\r\n')[1] ?? '') as { distinct: Record<string, string[]>; fwd: string | null }
     expect(seen.distinct[HEADER]).toBeUndefined()
     expect(seen.distinct['x-other']).toEqual(['kept'])
@@ -321,14 +314,7 @@ describe('the identity header past the thousandth header (no proxy needed)', () 
     )
     defer(() => ipc.close())
     const junk = Array.from({ length: 1005 }, (_, i) => `X-J${i}: 1\r\n`).join('')
-    const answer = await new Promise<string>((resolve, reject) => {
-      const sock = net.connect(socketPath)
-      let data = ''
-      sock.on('data', (c: Buffer) => (data += c.toString()))
-      sock.on('error', reject)
-      sock.on('close', () => resolve(data))
-      sock.write(`GET / HTTP/1.1\r\nHost: x\r\n${junk}${HEADER}: CN=admin\r\nConnection: close\r\n\r\n`)
-    })
+    const answer = await rawExchange({ path: socketPath }, `GET / HTTP/1.1\r\nHost: x\r\n${junk}${HEADER}: CN=admin\r\nConnection: close\r\n\r\n`)
     expect(answer).toMatch(/^HTTP\/1.1 200/)
     expect(JSON.parse(answer.split('\r\n\r\n')[1] ?? '')).toEqual({ raw: [], fwd: null })
   })
