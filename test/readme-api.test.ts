@@ -136,7 +136,7 @@ describe('README API tables match the exported types', () => {
       .readdirSync(path.join(ROOT, 'packages'))
       .flatMap((pkg) => {
         const dir = path.join(ROOT, 'packages', pkg, 'src')
-        return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')) : []
+        return fs.existsSync(dir) ? (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')) : []
       })
       .join('\n')
     const named = Object.values(tables).flatMap((t) => t.rows.flatMap((r) => r.env))

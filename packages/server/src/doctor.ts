@@ -25,7 +25,7 @@ import {
 } from '@naaccord/ipc-shared'
 import { getPeerIds } from '@naaccord/ipc-peercred'
 import { weakeningMessage, type SecuritySetting } from './security-report.js'
-import { lockHolder } from './socket-lock.js'
+import { lockHolder } from './socket/socket-lock.js'
 
 export type { Finding, Severity }
 

@@ -19,9 +19,9 @@ import {
   type SettingSource,
 } from '@naaccord/ipc-shared'
 import { resolveLogger } from '@naaccord/ipc-shared/logger'
-import { resolveGroup } from './group.js'
-import { resolveTrustedProxyWithSources, type ResolvedTrustedProxy, type TrustedProxyOptions } from './trusted-proxy.js'
-import { resolveServerTls, type ResolvedServerTls, type ServerTlsOptions } from './tls-options.js'
+import { resolveGroup } from './socket/group.js'
+import { resolveTrustedProxyWithSources, type ResolvedTrustedProxy, type TrustedProxyOptions } from './http/trusted-proxy.js'
+import { resolveServerTls, type ResolvedServerTls, type ServerTlsOptions } from './gate/tls-options.js'
 
 /** Which peers may connect, checked from the kernel's credentials once per connection. */
 export interface AllowPolicy {

@@ -1,5 +1,5 @@
 import type http from 'node:http'
-import type { ConnectionTracker } from './connection-tracker.js'
+import type { ConnectionTracker } from './gate/connection-tracker.js'
 
 /**
  * What close() cuts at once, after the listeners stopped accepting: every connection that is

@@ -2,7 +2,7 @@ import { closeSync } from 'node:fs'
 import net from 'node:net'
 import { descriptorOf, dupCloexec } from '@naaccord/ipc-peercred'
 import type { Logger } from '@naaccord/ipc-shared'
-import { bindUnderLock } from '../socket-listener.js'
+import { bindUnderLock } from '../socket/socket-listener.js'
 
 export interface HeldSocket {
   /** The listening socket, as a descriptor outside Node's event loop (close-on-exec). */

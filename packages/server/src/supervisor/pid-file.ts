@@ -11,7 +11,7 @@ import {
   trustedUids,
   type SafePathSubject,
 } from '@naaccord/ipc-shared'
-import { lockHolderPids } from '../socket-lock.js'
+import { lockHolderPids } from '../socket/socket-lock.js'
 
 /** What the supervisor writes: its pid, its start time (a reused pid is never signalled), the socket it holds. */
 interface PidRecord {

@@ -4,7 +4,7 @@ import path from 'node:path'
 import { inspectSocketFd, type SocketFacts } from '@naaccord/ipc-peercred'
 import { InheritedSocketError, checkFolderChain, modeText, myUid, trustedUids, type Env, type SafePathSubject } from '@naaccord/ipc-shared'
 import { isPrivateBindPath } from './bind-socket.js'
-import type { ResolvedServerOptions } from './options.js'
+import type { ResolvedServerOptions } from '../options.js'
 
 /** sd_listen_fds(3): inherited descriptors start at 3. */
 export const SD_LISTEN_FDS_START = 3

@@ -1,8 +1,8 @@
 import net from 'node:net'
 import type { Registry } from 'prom-client'
 import { InvalidOptionError, parseInteger, parseString, rejectUnknown } from '@naaccord/ipc-shared'
-import { resolveGroup } from './group.js'
-import { checkIntervalFor, resolveAllow, resolveDirMode, resolveSocketMode, resolveSocketPath, type AllowPolicy, type ResolvedServerOptions } from './options.js'
+import { resolveGroup } from '../socket/group.js'
+import { checkIntervalFor, resolveAllow, resolveDirMode, resolveSocketMode, resolveSocketPath, type AllowPolicy, type ResolvedServerOptions } from '../options.js'
 
 /** The metrics listener on loopback TCP: readable by every local user of the host (no peer check on TCP). */
 export interface MetricsTcpListen {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
-import type { SecuritySetting } from './security-report.js'
+import type { SecuritySetting } from '../security-report.js'
 
 /** What a listener reports about itself. */
 export interface ListenerHealth {

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks'
 import { REQUEST_ID_HEADER, TRACEPARENT_HEADER, parseTraceparent, type Logger } from '@naaccord/ipc-shared'
 import { fixedShapeInfo } from '@naaccord/ipc-shared/logger'
 import { limitBody } from './http-server.js'
-import { peerOf, withPeerFields, type Peer } from './peer.js'
+import { peerOf, withPeerFields, type Peer } from '../gate/peer.js'
 import { dropIdentityTrailer, takeForwardedIdentity, type ResolvedTrustedProxy } from './trusted-proxy.js'
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void

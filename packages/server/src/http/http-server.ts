@@ -1,7 +1,7 @@
 import http from 'node:http'
 import type { Socket } from 'node:net'
 import type { Logger } from '@naaccord/ipc-shared'
-import type { ResolvedServerOptions } from './options.js'
+import type { ResolvedServerOptions } from '../options.js'
 
 /** What the HTTP layer reads of the server's state. */
 export interface HttpServerState {

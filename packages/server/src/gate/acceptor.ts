@@ -3,9 +3,9 @@ import type { TLSSocket } from 'node:tls'
 import type { Logger } from '@naaccord/ipc-shared'
 import { createConnectionTracker, type BudgetRefusal, type ConnectionTracker } from './connection-tracker.js'
 import { logBudget } from './log-budget.js'
-import type { ResolvedServerOptions } from './options.js'
+import type { ResolvedServerOptions } from '../options.js'
 import { unixPeerOf, type ConnectionGate } from './peer-check.js'
-import { publishRefused } from './server-events.js'
+import { publishRefused } from '../server-events.js'
 import { createTlsStage, type TlsStage } from './tls-context.js'
 
 export interface AcceptorOptions {

@@ -1,6 +1,6 @@
 import { sdNotify } from '@naaccord/ipc-peercred'
 import type { Logger } from '@naaccord/ipc-shared'
-import type { ListenerHealth } from './health.js'
+import type { ListenerHealth } from '../http/health.js'
 
 /** What serve() tells systemd (sd_notify(3)) over the life of a server. */
 export interface SystemdNotifier {

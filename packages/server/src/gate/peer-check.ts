@@ -2,9 +2,9 @@ import type { Socket } from 'node:net'
 import { getPeerIds, peerPidfdAvailable, readPeerProcess, type PeerIds } from '@naaccord/ipc-peercred'
 import { describeProcess, readProcessStartTime, type Logger } from '@naaccord/ipc-shared'
 import { logBudget } from './log-budget.js'
-import type { ResolvedServerOptions } from './options.js'
+import type { ResolvedServerOptions } from '../options.js'
 import { setPeer, type Peer } from './peer.js'
-import { publishRefused } from './server-events.js'
+import { publishRefused } from '../server-events.js'
 
 const REFUSAL_LINGER_MS = 1000
 // A refused peer that reconnects in a loop must not flood the log (or the event loop with procfs reads).

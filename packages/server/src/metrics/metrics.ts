@@ -8,8 +8,8 @@ import { openMetricsListener, type MetricsListener } from './metrics-listener.js
 import { METRICS_DEFAULTS, resolveMetricsOptions, type MetricsOptions } from './metrics-options.js'
 import { routeLabel } from './route-label.js'
 import { createSeriesCap } from './series-cap.js'
-import { REFUSED_CHANNEL, type RefusedConnection } from './server-events.js'
-import type { IpcServer } from './serve.js'
+import { REFUSED_CHANNEL, type RefusedConnection } from '../server-events.js'
+import type { IpcServer } from '../serve.js'
 
 export interface IpcMetrics {
   readonly register: Registry

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { resolveServerOptions } from './options.js'
+import { resolveServerOptions } from '../options.js'
 import { resolveTrustedProxy } from './trusted-proxy.js'
 
 describe('resolveTrustedProxy', () => {

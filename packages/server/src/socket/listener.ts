@@ -1,5 +1,5 @@
 import type { Server } from 'node:net'
-import type { ListenerHealth } from './health.js'
+import type { ListenerHealth } from '../http/health.js'
 
 /** One open listener, whatever its kind: the listening net.Server and how to give its address back. */
 export interface Listener {

@@ -4,7 +4,7 @@ import tls, { type SecureContextOptions, type TLSSocket, type TlsOptions } from 
 import { loadTlsMaterial, watchFiles, type FileWatch, type Logger, type TlsMaterial } from '@naaccord/ipc-shared'
 import { setPeer, withPeerFields, type Peer, type PeerCertificate } from './peer.js'
 import type { ResolvedServerTls } from './tls-options.js'
-import { publishRefused } from './server-events.js'
+import { publishRefused } from '../server-events.js'
 
 /** The options handed to https.createServer / setSecureContext for the current material. */
 export function secureContextOptions(material: TlsMaterial, tls: ResolvedServerTls): SecureContextOptions {
