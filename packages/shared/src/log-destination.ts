@@ -1,3 +1,4 @@
+import { errorMonitor, type EventEmitter } from 'node:events'
 import { pino } from 'pino'
 
 /**
@@ -49,6 +50,56 @@ export function flushAllSync(): void {
   }
 }
 
+/** Whether the writer still has a write in progress, and a way to wait until it has none. */
+interface WriteTracker {
+  /** Call after every write handed to the writer. */
+  wrote(): void
+  /** Call `cb` once nothing handed over is still being written, or after `timeoutMs`. */
+  whenIdle(cb: () => void, timeoutMs: number): void
+}
+
+/**
+ * Follow sonic-boom's writes through its public events: asynchronous and with `minLength: 0`, a
+ * write() starts writing at once or queues behind the write in progress, and 'drain' comes when
+ * the last byte handed over is written (sonic-boom's README: 'drain', 'close'); an error ends
+ * the wait too (`errorMonitor` observes it without handling it: pino stops logging on EPIPE and
+ * rethrows anything else). test/request-log.test.ts holds the flush guarantees this serves.
+ */
+function trackWrites(writer: EventEmitter): WriteTracker {
+  let busy = false
+  let failed = false
+  let waiters: Array<() => void> = []
+  const settle = () => {
+    busy = false
+    const ready = waiters
+    waiters = []
+    for (const cb of ready) cb()
+  }
+  writer.on('drain', settle)
+  writer.on('close', settle)
+  writer.on(errorMonitor, () => {
+    failed = true
+    settle()
+  })
+  return {
+    wrote() {
+      if (!failed) busy = true
+    },
+    whenIdle(cb, timeoutMs) {
+      if (!busy) return cb()
+      let done = false
+      const once = () => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        cb()
+      }
+      const timer = setTimeout(once, timeoutMs)
+      waiters.push(once)
+    },
+  }
+}
+
 /**
  * A buffered pino destination. pino's own sonic-boom with `minLength` appends each line to one
  * growing string and measures its byte length again on every write (a cost that grows with the
@@ -64,8 +115,9 @@ export function flushAllSync(): void {
 export function bufferedDestination(dest: string | number, options: { minLength?: number; flushIntervalMs?: number } = {}): BufferedDestination {
   const minLength = options.minLength ?? LOG_BUFFER.minLength
   const writer = pino.destination({ dest, sync: false, maxWrite: Math.max(WRITE_CHUNK, 4 * minLength) })
+  // `destroyed`: the stream property pino's own exit handler reads on its sonic-boom.
   const closed = () => (writer as unknown as { destroyed: boolean }).destroyed
-  const writing = () => (writer as unknown as { _writing: boolean })._writing
+  const writes = trackWrites(writer)
   let pending: string[] = []
   let chars = 0
   const handOver = () => {
@@ -74,6 +126,7 @@ export function bufferedDestination(dest: string | number, options: { minLength?
     pending = []
     chars = 0
     writer.write(out)
+    writes.wrote()
   }
   const timer = setInterval(handOver, options.flushIntervalMs ?? LOG_BUFFER.flushIntervalMs)
   timer.unref()
@@ -86,14 +139,10 @@ export function bufferedDestination(dest: string | number, options: { minLength?
     },
     flush(cb) {
       handOver()
-      // sonic-boom (minLength 0) calls back at once, even with a write in flight: wait for it,
-      // a little at most, so that a later flushSync() and exit cannot overtake it.
-      const deadline = Date.now() + FLUSH_WAIT_MS
-      const wait = () => {
-        if (!writing() || closed() || Date.now() >= deadline) cb?.(null)
-        else setTimeout(wait, 1)
-      }
-      wait()
+      // sonic-boom's own flush (minLength 0) calls back at once, even with a write in flight:
+      // wait for it, a little at most, so that a later flushSync() and exit cannot overtake it.
+      if (closed()) cb?.(null)
+      else writes.whenIdle(() => cb?.(null), FLUSH_WAIT_MS)
     },
     flushSync() {
       handOver()

@@ -2,12 +2,10 @@ import http from 'node:http'
 import type { Socket } from 'node:net'
 import type { Logger } from '@naaccord/ipc-shared'
 import type { ResolvedServerOptions } from '../options.js'
+import { headerPolicy, type HeaderPolicyState } from './header-policy.js'
 
-/** What the HTTP layer reads of the server's state. */
-export interface HttpServerState {
-  /** Set once close() starts: every answer from then on carries `Connection: close`. */
-  closing: boolean
-}
+/** What the HTTP layer reads of the server's state (the header policy's `closing`). */
+export type HttpServerState = HeaderPolicyState
 
 const kSilence = Symbol('naaccord.silenceTimer')
 const kPending = Symbol('naaccord.pendingAnswers')
@@ -30,59 +28,17 @@ function clearSilence(socket: SilentSocket): void {
 const CLIENT_ERROR_LINGER_MS = 1000
 
 /**
- * Watch the request body as it is received (Content-Length or chunked): once more than
- * `maxBodyBytes` arrived, call `onExceeded` once and hand nothing more to the app. Node's
- * parser hands every body chunk to `req.push()`; the count sits on the request object itself
- * (Express swaps the prototype of `req` and `res` for its own, so a subclass would be bypassed).
- *
- * @example
- * limitBody(req, 1024, () => res.writeHead(413).end())
- */
-export function limitBody(req: http.IncomingMessage, maxBodyBytes: number, onExceeded: () => void): void {
-  const push = req.push
-  let received = 0
-  let exceeded = false
-  req.push = function (this: http.IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
-    // Dropped, not buffered: the rest of an oversized body (and its end: the app must not take
-    // a cut body for a whole one) is read and discarded until the connection closes.
-    if (exceeded) return true
-    if (chunk === null || chunk === undefined) return Reflect.apply(push, this, [chunk, encoding]) as boolean
-    received += (chunk as Buffer).length
-    if (received > maxBodyBytes) {
-      exceeded = true
-      onExceeded()
-      return true
-    }
-    return Reflect.apply(push, this, [chunk, encoding]) as boolean
-  }
-}
-
-/**
- * Our header policy, applied when the head is written (Node writes every head through
- * `writeHead`, also for `res.end()` without it), on the response object itself so it holds
- * whatever prototype the app gives it: no `X-Powered-By` ever leaves the server (we do not
- * change the app's own setting), and while the server drains every answer carries
- * `Connection: close`, so the client, not the server, ends its keep-alive connection and never
- * races a request into a connection being closed.
- */
-function headerPolicy(state: HttpServerState): (this: http.ServerResponse) => http.ServerResponse {
-  // Our server makes plain ServerResponse objects: the prototype's writeHead is the one to call.
-  const writeHead = http.ServerResponse.prototype.writeHead
-  return function (this: http.ServerResponse) {
-    this.removeHeader('x-powered-by')
-    if (state.closing) this.setHeader('connection', 'close')
-    // eslint-disable-next-line prefer-rest-params -- forwarded as is, without an array per head
-    return writeHead.apply(this, arguments as unknown as Parameters<typeof writeHead>)
-  }
-}
-
-/**
  * Node checks headersTimeout/requestTimeout on a timer that starts when the server emits
- * 'listening' (setupConnectionsTracking in lib/_http_server.js). Our HTTP server never listens:
- * admitted connections are handed to it with emit('connection'), the documented way to inject
- * a connection. So the checks are started here, once, before any connection.
- * test/network.test.ts ("headersTimeoutMs: 2000 answers 408 after about 2 s") fails loudly if a
- * Node upgrade moves this. The metrics listener's HTTP server never listens either.
+ * 'listening' (setupConnectionsTracking in lib/_http_server.js; started there rather than in
+ * the constructor so that a server which never listens holds no interval, nodejs/node
+ * test-http-server-connections-checking-leak.js). Our HTTP server never listens: admitted
+ * connections are handed to it with emit('connection'), the documented way to inject a
+ * connection, and Node offers no public call that starts the checks. So 'listening' (a
+ * documented event) is emitted here, once, before any connection, as a test of Node's own suite
+ * does on a server that never listens (it emits 'listening' twice and checks that the interval
+ * timer is replaced). test/network.test.ts ("headersTimeoutMs: 2000 answers 408 after about
+ * 2 s") fails if a Node upgrade moves this. The metrics listener's HTTP server never listens
+ * either.
  */
 export function startTimeoutChecks(server: http.Server): void {
   server.emit('listening')
