@@ -31,7 +31,7 @@ type LineWriter = (req: IncomingMessage, res: ServerResponse, id: string, peer: 
 
 /**
  * The line through a precomputed shape (fixedShapeInfo): byte for byte what `log.info` writes.
- * reqId matched VALID_ID or is a UUID, a traceId is 32 hex digits, and Node's parser admits only
+ * reqId matched request-id.ts's VALID_ID or is a UUID, a traceId is 32 hex digits, and Node's parser admits only
  * known method tokens: none needs escaping. The path is the caller's text.
  */
 function fixedLine(line: (fieldsJson: string) => void): LineWriter {

@@ -116,8 +116,12 @@ export function takeForwardedIdentity(req: IncomingMessage, proxy: ResolvedTrust
  * Trailers are known only once the body is read: Node's parser sets `rawTrailers` when the
  * message completes and then ends the body with `push(null)` (lib/_http_common.js,
  * parserOnMessageComplete), so the trailer is removed there, before 'end' reaches the app,
- * from `rawTrailers`, `trailers` and `trailersDistinct`.
- * Install it after any other wrapper of `push` (the body limit): it must see the end first.
+ * from `rawTrailers`, `trailers` and `trailersDistinct`; an 'end' listener would come too late
+ * for an app that reads `req.trailers` once `req.complete` is set. The wrapper sits on the
+ * request object for the reason given at limitBody (body-limit.ts: Express replaces the
+ * prototype of `req`); test/reverse-proxy.test.ts ("the identity header in a chunked trailer")
+ * pins it. Install it after any other wrapper of `push` (the body limit): it must see the end
+ * first.
  *
  * @example
  * if (req.headers['transfer-encoding'] !== undefined) dropIdentityTrailer(req, proxy)
