@@ -1,5 +1,4 @@
-import { tracingChannel } from 'node:diagnostics_channel'
-import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
+import { pino, type Logger, type LoggerOptions } from 'pino'
 import { ENV } from './constants.js'
 import { markNoLogs } from './forced-warning.js'
 import { bufferedDestination, type BufferedDestination } from './log-destination.js'
@@ -104,70 +103,6 @@ export async function flushLogger(logger: Logger, timeoutMs = 1000): Promise<voi
     })
   }
   flushStream(stream)
-}
-
-// pino's tracing channel for the serialisation of a line: with subscribers, lines go through pino.
-const asJsonTracing = tracingChannel('pino_asJson')
-const INFO = 30
-
-type PinoInternals = Record<symbol, unknown> & { levelVal: number; levels: { values: Record<string, number> } }
-
-/**
- * A writer of `logger.info(fields, msg)` for records of one fixed shape: the caller hands the
- * fields already serialised (`,"key":value` pairs, JSON, in order) and gets the very line pino
- * would write (level, time, bindings, fields, message), without pino's per-call walk over the
- * object. Returns undefined when the logger could change such a line (a `formatters.log`,
- * `mixin`, `hooks`, `nestedKey`, `msgPrefix`, serializers or redaction on one of `keys`, a
- * stream that wants metadata such as pino.multistream, or no numeric "info" level); the caller
- * then uses `logger.info`. The level is checked on every call, so `logger.level = 'warn'`
- * still silences it.
- *
- * @example
- * const line = fixedShapeInfo(log, ['status'], 'request')
- * if (line) line(`,"status":${res.statusCode}`)
- * else log.info({ status: res.statusCode }, 'request')
- */
-export function fixedShapeInfo(logger: Logger, keys: readonly string[], msg: string): ((fieldsJson: string) => void) | undefined {
-  const s = pino.symbols
-  const l = logger as unknown as PinoInternals
-  const formatters = l[s.formattersSym] as { log?: unknown } | undefined
-  const serializers = (l[s.serializersSym] ?? {}) as Record<string, unknown>
-  const stringifiers = (l[s.stringifiersSym] ?? {}) as Record<string | symbol, unknown>
-  const hooks = (l[s.hooksSym] ?? {}) as { logMethod?: unknown; streamWrite?: unknown }
-  const stream = l[s.streamSym] as (DestinationStream & Record<symbol, unknown>) | undefined
-  const prefix = (l[s.lsCacheSym] as Record<number, string> | undefined)?.[INFO]
-  const time = l[s.timeSym] as (() => string) | undefined
-  const end = l[s.endSym] as string | undefined
-  const messageKey = l[s.messageKeySym] as string | undefined
-  if (
-    typeof prefix !== 'string' ||
-    typeof time !== 'function' ||
-    typeof end !== 'string' ||
-    typeof messageKey !== 'string' ||
-    !stream ||
-    typeof stream.write !== 'function' ||
-    stream[s.needsMetadataGsym] === true ||
-    logger.levels?.values?.info !== INFO ||
-    formatters?.log ||
-    l[s.mixinSym] ||
-    l[s.nestedKeySym] ||
-    l[(s as unknown as Record<string, symbol>).msgPrefixSym!] ||
-    hooks.logMethod ||
-    hooks.streamWrite ||
-    stringifiers[s.wildcardFirstSym] ||
-    keys.some((k) => serializers[k] !== undefined || stringifiers[k] !== undefined)
-  ) {
-    return undefined
-  }
-  const tail = `,${JSON.stringify(messageKey)}:${JSON.stringify(msg)}${end}`
-  return (fieldsJson) => {
-    if (l.levelVal > INFO) return
-    if (asJsonTracing.hasSubscribers) {
-      logger.info(JSON.parse(`{${fieldsJson.slice(1)}}`) as object, msg)
-      return
-    }
-    stream.write(prefix + time() + (l[s.chindingsSym] as string) + fieldsJson + tail)
-  }
 }
 
 /** A logger that writes nothing. */
