@@ -17,4 +17,8 @@ export { rotate } from './rotate.js'
 export type { KeptCertificate, RotateResult, RotatedCertificate } from './rotate.js'
 export { createTestPki } from './test-pki.js'
 export type { TestPki, TestPkiEntry, TestPkiOptions } from './test-pki.js'
-export { checkTls, worstSeverity, CHECK_TLS_DEFAULTS, type CheckTlsOptions, type CheckTlsResult, type Finding, type Severity } from './check-tls.js'
+// The flag parsers of `naaccord-ipc certs` (@naaccord/ipc-cli): an error names the flag.
+export { normaliseNames } from './subject-names.js'
+export { parseDays } from './validity.js'
+// check-tls moved to @naaccord/ipc-cli with the command; these stay for code that imported them from here.
+export { worstSeverity, type Finding, type Severity } from '@naaccord/ipc-shared'

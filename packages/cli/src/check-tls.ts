@@ -1,7 +1,5 @@
-import type { X509Certificate } from 'node:crypto'
-import { isIP } from 'node:net'
-import tls from 'node:tls'
 import { InvalidOptionError, isIpcError, loadPem, parseInteger, parseString, printable, printableFinding, resolveSafeEntry, spkiSha256, subjectOf, trustedUids, worstSeverity, type Finding, type Severity } from '@naaccord/ipc-shared'
+import { probeHealth, type ProbeAnswer, type ProbeHandshake, type ProbeTarget, type ProbeTls } from './health-probe.js'
 
 export { worstSeverity, type Finding, type Severity }
 
@@ -81,6 +79,96 @@ const VERIFY_FIXES: Record<string, string> = {
   ECONNRESET: 'the server closed the connection: it may refuse this uid (allow policy) or this client certificate (allowClients); see its log',
 }
 
+/** The options checked, the PEM files read: what the probe needs. */
+interface ResolvedCheckTls {
+  readonly target: string
+  readonly socketPath: string | undefined
+  readonly host: string | undefined
+  readonly port: number | undefined
+  readonly tls: ProbeTls
+  readonly pins: readonly string[]
+  readonly warnDays: number
+  readonly criticalDays: number
+  readonly timeoutMs: number
+}
+
+function resolveCheckTls(o: CheckTlsOptions): ResolvedCheckTls {
+  if (o.ca === undefined) throw new InvalidOptionError('ca', 'is required: check-tls always verifies the server against a CA (there is no unverified mode)')
+  if ((o.socketPath === undefined) === (o.host === undefined)) throw new InvalidOptionError('socketPath', 'give either a socket path or a host and port')
+  if ((o.cert === undefined) !== (o.key === undefined)) throw new InvalidOptionError(o.cert === undefined ? 'cert' : 'key', 'cert and key go together')
+  const port = o.host === undefined ? undefined : parseInteger('port', o.port, 1, 65535)
+  const servername = parseString('servername', o.servername ?? o.host ?? CHECK_TLS_DEFAULTS.servername)
+  return {
+    target: o.socketPath ?? `${o.host}:${port}`,
+    socketPath: o.socketPath,
+    host: o.host,
+    port,
+    warnDays: parseInteger('warnDays', o.warnDays ?? CHECK_TLS_DEFAULTS.warnDays, 0),
+    criticalDays: parseInteger('criticalDays', o.criticalDays ?? CHECK_TLS_DEFAULTS.criticalDays, 0),
+    timeoutMs: parseInteger('timeoutMs', o.timeoutMs ?? CHECK_TLS_DEFAULTS.timeoutMs, 1),
+    pins: (o.pins ?? []).map((p) => p.replace(/^sha256\/\//, '')),
+    tls: { servername, ca: pem('ca', o.ca), cert: o.cert === undefined ? undefined : pem('cert', o.cert), key: o.key === undefined ? undefined : pem('key', o.key) },
+  }
+}
+
+/** The connection finding of a probe that stopped early: what to do, by the code Node/OpenSSL reports. */
+function errorFinding(target: string, err: NodeJS.ErrnoException): Finding {
+  const code = err.code ?? 'ERROR'
+  return {
+    check: code.startsWith('E') && !code.startsWith('ERR_') ? 'connect' : 'verify',
+    severity: 'critical',
+    message: `${target}: ${code}: ${err.message}`,
+    fix: VERIFY_FIXES[code] ?? 'see the server log for the refused handshake; check --ca, --cert, --key and --servername',
+  }
+}
+
+type Connection = NonNullable<CheckTlsResult['connection']>
+
+function connectionOf(h: ProbeHandshake, answer: ProbeAnswer | undefined): Connection {
+  return {
+    version: h.version,
+    cipher: h.cipher,
+    subject: subjectOf(h.peer),
+    issuer: h.peer.issuer.split('\n').join(', '),
+    sans: (h.peer.subjectAltName ?? '').split(', ').filter(Boolean),
+    notAfter: new Date(h.peer.validTo).toISOString(),
+    daysToExpiry: Math.floor((Date.parse(h.peer.validTo) - Date.now()) / DAY_MS),
+    spkiPin: spkiSha256(h.peer),
+    fingerprint256: h.peer.fingerprint256,
+    ...(answer === undefined ? {} : { http: answer.statusLine }),
+  }
+}
+
+/** Expiry against the thresholds, the pin against the expected ones, and the verified chain and name. */
+function certificateFindings(c: Connection, o: ResolvedCheckTls): Finding[] {
+  const findings: Finding[] = []
+  const when = `${c.subject} expires ${c.notAfter} (${c.daysToExpiry} days)`
+  if (c.daysToExpiry < o.criticalDays) findings.push({ check: 'expiry', severity: 'critical', message: when, fix: `rotate now: naaccord-ipc certs rotate --within-days ${o.warnDays}` })
+  else if (c.daysToExpiry < o.warnDays) findings.push({ check: 'expiry', severity: 'warning', message: when, fix: `rotate soon: naaccord-ipc certs rotate --within-days ${o.warnDays} (e.g. daily from a timer)` })
+  else findings.push({ check: 'expiry', severity: 'ok', message: when })
+  if (o.pins.length > 0) {
+    if (o.pins.includes(c.spkiPin)) findings.push({ check: 'pin', severity: 'ok', message: `SPKI pin sha256//${c.spkiPin} is expected` })
+    else findings.push({ check: 'pin', severity: 'critical', message: `SPKI pin sha256//${c.spkiPin} is none of the expected ${o.pins.map((p) => `sha256//${p}`).join(', ')}`, fix: 'the server key changed: if that was a planned rotation, add the new pin to the clients (keep both during the change); otherwise find out who holds this key' })
+  }
+  findings.push({ check: 'verify', severity: 'ok', message: `chain to the given CA and name "${o.tls.servername}" verified (${c.version}, ${c.cipher})` })
+  return findings
+}
+
+/**
+ * Over a socket, nothing (not a ClientHello) goes to a path another user could have placed: the
+ * same safe-path walk as the client's, trusting this uid and root (the listening process itself
+ * is checked by doctor). Undefined when the socket does not exist (a finding says so).
+ */
+function probeTarget(o: ResolvedCheckTls, findings: Finding[]): ProbeTarget | undefined {
+  if (o.socketPath === undefined) return { host: o.host ?? '', port: o.port }
+  const entry = resolveSafeEntry(o.socketPath, 'socket', { kind: 'socket', label: 'the socket', option: '--socket' }, trustedUids())
+  if ('missing' in entry) {
+    findings.push({ check: 'connect', severity: 'critical', message: `${o.target}: no socket (${printable(entry.missing)} does not exist)`, fix: 'check --socket, and that the server runs' })
+    return undefined
+  }
+  return { path: entry.realPath }
+}
+
 /**
  * The design note's `check_internal_tls`, done right: connect over a Unix socket or TCP with
  * full verification (chain to `ca`, hostname, optional SPKI pins; never an unverified context),
@@ -95,107 +183,16 @@ const VERIFY_FIXES: Record<string, string> = {
  * r.connection?.daysToExpiry    // 89
  */
 export async function checkTls(options: CheckTlsOptions): Promise<CheckTlsResult> {
-  const o = options
-  if (o.ca === undefined) throw new InvalidOptionError('ca', 'is required: check-tls always verifies the server against a CA (there is no unverified mode)')
-  if ((o.socketPath === undefined) === (o.host === undefined)) throw new InvalidOptionError('socketPath', 'give either a socket path or a host and port')
-  if ((o.cert === undefined) !== (o.key === undefined)) throw new InvalidOptionError(o.cert === undefined ? 'cert' : 'key', 'cert and key go together')
-  const port = o.host === undefined ? undefined : parseInteger('port', o.port, 1, 65535)
-  const servername = parseString('servername', o.servername ?? o.host ?? CHECK_TLS_DEFAULTS.servername)
-  const warnDays = parseInteger('warnDays', o.warnDays ?? CHECK_TLS_DEFAULTS.warnDays, 0)
-  const criticalDays = parseInteger('criticalDays', o.criticalDays ?? CHECK_TLS_DEFAULTS.criticalDays, 0)
-  const timeoutMs = parseInteger('timeoutMs', o.timeoutMs ?? CHECK_TLS_DEFAULTS.timeoutMs, 1)
-  const pins = (o.pins ?? []).map((p) => p.replace(/^sha256\/\//, ''))
-  const ca = pem('ca', o.ca)
-  const cert = o.cert === undefined ? undefined : pem('cert', o.cert)
-  const key = o.key === undefined ? undefined : pem('key', o.key)
-  const target = o.socketPath ?? `${o.host}:${port}`
+  const o = resolveCheckTls(options)
   const findings: Finding[] = []
-  // Over a socket, nothing (not a ClientHello) goes to a path another user could have placed:
-  // the same safe-path walk as the client's, trusting this uid and root (the listening process
-  // itself is checked by doctor, which has the addon).
-  let connectPath: string | undefined
-  if (o.socketPath !== undefined) {
-    const entry = resolveSafeEntry(o.socketPath, 'socket', { kind: 'socket', label: 'the socket', option: '--socket' }, trustedUids())
-    if ('missing' in entry) {
-      findings.push({ check: 'connect', severity: 'critical', message: `${target}: no socket (${printable(entry.missing)} does not exist)`, fix: 'check --socket, and that the server runs' })
-      return { status: worstSeverity(findings), target, servername, findings: findings.map(printableFinding) }
-    }
-    connectPath = entry.realPath
-  }
-
-  const outcome = await new Promise<{ peer?: X509Certificate; version?: string; cipher?: string; http?: string; error?: NodeJS.ErrnoException }>((resolve) => {
-    const socket = tls.connect({
-      ...(connectPath !== undefined ? { path: connectPath } : { host: o.host, port }),
-      servername: isIP(servername) === 0 ? servername : undefined, // SNI carries names only (RFC 6066)
-      ca,
-      cert,
-      key,
-      // Verification stays on: rejectUnauthorized is Node's default and is set here by name.
-      rejectUnauthorized: true,
-      checkServerIdentity: (_host, c) => tls.checkServerIdentity(servername, c),
-      minVersion: 'TLSv1.2',
-    })
-    let done = false
-    let result: { peer?: X509Certificate; version?: string; cipher?: string; http?: string } = {}
-    const finish = (r: { error?: NodeJS.ErrnoException; http?: string } = {}) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      socket.destroy()
-      resolve({ ...result, ...r })
-    }
-    const timer = setTimeout(() => finish({ error: Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }) }), timeoutMs)
-    socket.once('secureConnect', () => {
-      result = { peer: socket.getPeerX509Certificate(), version: socket.getProtocol() ?? undefined, cipher: socket.getCipher().standardName }
-      socket.write(`HEAD /healthz HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`)
-    })
-    let answer = ''
-    socket.on('data', (d: Buffer) => {
-      answer += d.toString('latin1')
-      const eol = answer.indexOf('\r\n')
-      if (eol !== -1) finish({ http: answer.slice(0, eol) })
-    })
-    socket.once('error', (error: NodeJS.ErrnoException) => finish({ error }))
-    socket.once('close', () => finish(answer ? { http: answer.split('\r\n')[0] } : { error: Object.assign(new Error('connection closed without an answer'), { code: 'ECONNRESET' }) }))
-  })
-
-  const err = outcome.error
-  if (err) {
-    const code = err.code ?? 'ERROR'
-    findings.push({
-      check: code.startsWith('E') && !code.startsWith('ERR_') ? 'connect' : 'verify',
-      severity: 'critical',
-      message: `${target}: ${code}: ${err.message}`,
-      fix: VERIFY_FIXES[code] ?? 'see the server log for the refused handshake; check --ca, --cert, --key and --servername',
-    })
-  }
-  let connection: CheckTlsResult['connection']
-  if (outcome.peer && outcome.version && outcome.cipher) {
-    const peer = outcome.peer
-    const daysToExpiry = Math.floor((Date.parse(peer.validTo) - Date.now()) / DAY_MS)
-    const spkiPin = spkiSha256(peer)
-    connection = {
-      version: outcome.version,
-      cipher: outcome.cipher,
-      subject: subjectOf(peer),
-      issuer: peer.issuer.split('\n').join(', '),
-      sans: (peer.subjectAltName ?? '').split(', ').filter(Boolean),
-      notAfter: new Date(peer.validTo).toISOString(),
-      daysToExpiry,
-      spkiPin,
-      fingerprint256: peer.fingerprint256,
-      ...(outcome.http === undefined ? {} : { http: outcome.http }),
-    }
-    const when = `${connection.subject} expires ${connection.notAfter} (${daysToExpiry} days)`
-    if (daysToExpiry < criticalDays) findings.push({ check: 'expiry', severity: 'critical', message: when, fix: `rotate now: naaccord-ipc certs rotate --within-days ${warnDays}` })
-    else if (daysToExpiry < warnDays) findings.push({ check: 'expiry', severity: 'warning', message: when, fix: `rotate soon: naaccord-ipc certs rotate --within-days ${warnDays} (e.g. daily from a timer)` })
-    else findings.push({ check: 'expiry', severity: 'ok', message: when })
-    if (pins.length > 0) {
-      if (pins.includes(spkiPin)) findings.push({ check: 'pin', severity: 'ok', message: `SPKI pin sha256//${spkiPin} is expected` })
-      else findings.push({ check: 'pin', severity: 'critical', message: `SPKI pin sha256//${spkiPin} is none of the expected ${pins.map((p) => `sha256//${p}`).join(', ')}`, fix: 'the server key changed: if that was a planned rotation, add the new pin to the clients (keep both during the change); otherwise find out who holds this key' })
-    }
-    findings.push({ check: 'verify', severity: 'ok', message: `chain to the given CA and name "${servername}" verified (${outcome.version}, ${outcome.cipher})` })
+  const target = probeTarget(o, findings)
+  let connection: Connection | undefined
+  if (target !== undefined) {
+    const probe = await probeHealth({ target, tls: o.tls, method: 'HEAD', host: o.tls.servername, timeoutMs: o.timeoutMs })
+    if (probe.error) findings.push(errorFinding(o.target, probe.error))
+    connection = probe.handshake && connectionOf(probe.handshake, probe.answer)
+    if (connection) findings.push(...certificateFindings(connection, o))
   }
   // Findings are text for people: the subject, the answer line and error messages came from the server.
-  return { status: worstSeverity(findings), target, servername, ...(connection ? { connection } : {}), findings: findings.map(printableFinding) }
+  return { status: worstSeverity(findings), target: o.target, servername: o.tls.servername, ...(connection ? { connection } : {}), findings: findings.map(printableFinding) }
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { main } from './cli.js'
-import { spkiPin } from './spki-pin.js'
+import { spkiPin } from '@naaccord/ipc-certs'
 
 const execFileAsync = promisify(execFile)
 const packageRoot = fileURLToPath(new URL('..', import.meta.url))

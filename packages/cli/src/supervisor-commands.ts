@@ -1,33 +1,29 @@
-import { parseArgs } from 'node:util'
-import { InvalidOptionError } from '@naaccord/ipc-shared'
-import { resolveSupervisorOptions, SUPERVISOR_DEFAULTS, SUPERVISOR_ENV } from './options.js'
-import { signalSupervisor } from './pid-file.js'
-import { supervise } from './supervisor.js'
+import { DEFAULT_SOCKET_PATH, ENV, InvalidOptionError } from '@naaccord/ipc-shared'
+import { resolveSupervisorOptions, signalSupervisor, supervise, SUPERVISOR_DEFAULTS, SUPERVISOR_ENV, type Supervisor } from '@naaccord/ipc-server/supervisor'
+import type { CliIo } from './cli-io.js'
+import { optionsHelp, parseErrorMessage, parseFlags, str, type FlagTable, type FlagValues } from './flags.js'
 
-/** Where the CLI writes (the certs CLI passes its own). */
-export interface SupervisorCliIo {
-  stdout(text: string): void
-  stderr(text: string): void
-}
+/** Where the run and reload commands write (the CLI's io). */
+export type SupervisorCliIo = CliIo
 
-const RUN_OPTIONS = {
-  socket: { type: 'string' },
-  'socket-mode': { type: 'string' },
-  'socket-group': { type: 'string' },
-  'dir-mode': { type: 'string' },
-  'ready-timeout': { type: 'string' },
-  'stop-timeout': { type: 'string' },
-  'restart-delay': { type: 'string' },
-  'restart-delay-max': { type: 'string' },
-  'pid-file': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const
+const SOCKET_FLAG = { name: 'socket', type: 'string', value: 'PATH', env: ENV.socketPath, default: DEFAULT_SOCKET_PATH, description: 'socket path' } as const
+const PID_FILE_FLAG = { name: 'pid-file', type: 'string', value: 'PATH', env: SUPERVISOR_ENV.pidFile, default: '<socket>.pid', description: 'pid file for "naaccord-ipc reload"' } as const
 
-const RELOAD_OPTIONS = {
-  socket: { type: 'string' },
-  'pid-file': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const
+/** The flags of `naaccord-ipc run`; the supervisor applies the environment and the defaults. */
+export const RUN_FLAGS: FlagTable = [
+  SOCKET_FLAG,
+  { name: 'socket-mode', type: 'string', value: 'MODE', env: ENV.socketMode, default: '0600, 0660 with a group', description: 'socket file mode' },
+  { name: 'socket-group', type: 'string', value: 'GROUP', env: ENV.socketGroup, description: 'socket group, name or gid' },
+  { name: 'dir-mode', type: 'string', value: 'MODE', env: ENV.dirMode, description: 'mode of the socket folder when created' },
+  { name: 'ready-timeout', type: 'string', value: 'MS', env: SUPERVISOR_ENV.readyTimeoutMs, default: SUPERVISOR_DEFAULTS.readyTimeoutMs, description: 'longest wait for a new app to serve' },
+  { name: 'stop-timeout', type: 'string', value: 'MS', env: SUPERVISOR_ENV.stopTimeoutMs, default: SUPERVISOR_DEFAULTS.stopTimeoutMs, description: 'drain time after SIGTERM before SIGKILL' },
+  { name: 'restart-delay', type: 'string', value: 'MS', env: SUPERVISOR_ENV.restartDelayMs, default: SUPERVISOR_DEFAULTS.restartDelayMs, description: 'first delay before restarting a crashed app, doubling' },
+  { name: 'restart-delay-max', type: 'string', value: 'MS', env: SUPERVISOR_ENV.restartDelayMaxMs, default: SUPERVISOR_DEFAULTS.restartDelayMaxMs, description: 'longest delay between restarts' },
+  PID_FILE_FLAG,
+]
+
+/** The flags of `naaccord-ipc reload`. */
+export const RELOAD_FLAGS: FlagTable = [SOCKET_FLAG, PID_FILE_FLAG]
 
 export const RUN_USAGE = `Usage: naaccord-ipc run [options] -- <program> [args...]
 
@@ -37,16 +33,7 @@ serves, then stops the old one gracefully: no connection is refused, no request 
 app is restarted with backoff. SIGTERM/SIGINT stop the app, then remove the socket and lock.
 
 Options:
-  --socket PATH             socket path (env NAACCORD_SOCKET_PATH; default /var/run/naaccord/service.sock)
-  --socket-mode MODE        socket file mode (env NAACCORD_SOCKET_MODE; default 0600, 0660 with a group)
-  --socket-group GROUP      socket group, name or gid (env NAACCORD_SOCKET_GROUP)
-  --dir-mode MODE           mode of the socket folder when created (env NAACCORD_SOCKET_DIR_MODE)
-  --ready-timeout MS        longest wait for a new app to serve (env ${SUPERVISOR_ENV.readyTimeoutMs}; default ${SUPERVISOR_DEFAULTS.readyTimeoutMs})
-  --stop-timeout MS         drain time after SIGTERM before SIGKILL (env ${SUPERVISOR_ENV.stopTimeoutMs}; default ${SUPERVISOR_DEFAULTS.stopTimeoutMs})
-  --restart-delay MS        first delay before restarting a crashed app, doubling (env ${SUPERVISOR_ENV.restartDelayMs}; default ${SUPERVISOR_DEFAULTS.restartDelayMs})
-  --restart-delay-max MS    longest delay between restarts (env ${SUPERVISOR_ENV.restartDelayMaxMs}; default ${SUPERVISOR_DEFAULTS.restartDelayMaxMs})
-  --pid-file PATH           pid file for "naaccord-ipc reload" (env ${SUPERVISOR_ENV.pidFile}; default <socket>.pid)
-  -h, --help                show this help
+${optionsHelp(RUN_FLAGS)}
 
 Example:
   naaccord-ipc run --socket /run/naaccord/service.sock -- node services.js
@@ -60,13 +47,16 @@ Ask the supervisor ("naaccord-ipc run") for a graceful reload: SIGHUP to the pid
 file must be owned by this user or root, in folders only they can change (else IPC_UNSAFE_PATH),
 and the kernel must say that its pid holds the socket's lock (else IPC_SUPERVISOR); nothing is
 signalled otherwise. Run it as the user that runs the supervisor, or as root.
+
+Options:
+${optionsHelp(RELOAD_FLAGS)}
 `
 
-function parse<T extends typeof RUN_OPTIONS | typeof RELOAD_OPTIONS>(name: string, args: readonly string[], options: T) {
+function parse(command: string, table: FlagTable, args: readonly string[]): { values: FlagValues; positionals: string[] } {
   try {
-    return parseArgs({ args: [...args], options, allowPositionals: true, strict: true })
+    return parseFlags(table, args, true)
   } catch (err) {
-    throw new InvalidOptionError(name, (err as Error).message.replace(/\. To specify a positional argument.*$/s, ''))
+    throw new InvalidOptionError(command, parseErrorMessage(err))
   }
 }
 
@@ -76,70 +66,94 @@ function parse<T extends typeof RUN_OPTIONS | typeof RELOAD_OPTIONS>(name: strin
  * other refusals their own IpcError.
  *
  * @example
- * process.exitCode = await supervisorCli('run', ['--socket', '/run/naaccord/service.sock', '--', 'node', 'services.js'])
+ * process.exitCode = await supervisorCli('run', ['--socket', '/run/naaccord/service.sock', '--', 'node', 'services.js'], io)
  */
 export async function supervisorCli(command: 'run' | 'reload', argv: readonly string[], io: SupervisorCliIo): Promise<number> {
-  if (command === 'reload') {
-    const { values, positionals } = parse('reload', argv, RELOAD_OPTIONS)
-    if (values.help) {
-      io.stdout(RELOAD_USAGE)
-      return 0
-    }
-    if (positionals.length > 0) throw new InvalidOptionError('reload', `unexpected argument "${positionals[0]}"`)
-    const resolved = resolveSupervisorOptions({ command: ['-'], socketPath: values.socket, pidFile: values['pid-file'], logger: false })
-    const pid = await signalSupervisor({ pidFile: resolved.pidFile, socketPath: resolved.socketPath, socketNamed: values.socket !== undefined }, 'SIGHUP')
-    io.stdout(`naaccord-ipc: asked the supervisor (pid ${pid}) to reload\n`)
+  return command === 'reload' ? await runReload(argv, io) : await runRun(argv, io)
+}
+
+async function runReload(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse('reload', RELOAD_FLAGS, argv)
+  if (values.help === true) {
+    io.stdout(RELOAD_USAGE)
     return 0
   }
+  if (positionals.length > 0) throw new InvalidOptionError('reload', `unexpected argument "${positionals[0]}"`)
+  const socket = str(values.socket)
+  const resolved = resolveSupervisorOptions({ command: ['-'], socketPath: socket, pidFile: str(values['pid-file']), logger: false })
+  const pid = await signalSupervisor({ pidFile: resolved.pidFile, socketPath: resolved.socketPath, socketNamed: socket !== undefined }, 'SIGHUP')
+  io.stdout(`naaccord-ipc: asked the supervisor (pid ${pid}) to reload\n`)
+  return 0
+}
+
+async function runRun(argv: readonly string[], io: CliIo): Promise<number> {
   const dash = argv.indexOf('--')
-  const own = dash === -1 ? argv : argv.slice(0, dash)
-  const app = dash === -1 ? [] : argv.slice(dash + 1)
-  const { values, positionals } = parse('run', own, RUN_OPTIONS)
-  if (values.help) {
+  const { values, positionals } = parse('run', RUN_FLAGS, dash === -1 ? argv : argv.slice(0, dash))
+  if (values.help === true) {
     io.stdout(RUN_USAGE)
     return 0
   }
   if (positionals.length > 0) throw new InvalidOptionError('run', `unexpected argument "${positionals[0]}"; put the app after "--": naaccord-ipc run -- node services.js`)
-  // The handlers are in place before the first app starts: a signal during the start (up to
-  // --ready-timeout) must not kill the supervisor by the default action and orphan its app with
-  // the socket, lock and pid file left behind. A stop asked meanwhile runs once the start is over;
-  // a reload asked meanwhile is needless (the app starting is the newest) and only logged.
-  let sup: Awaited<ReturnType<typeof supervise>> | undefined
-  let stopAsked: NodeJS.Signals | undefined
-  const onHup = () => {
-    if (sup) void sup.reload()
-    else io.stderr('naaccord-ipc run: reload asked while the first app is starting; nothing to replace yet\n')
-  }
-  const onStop = (signal: NodeJS.Signals) => {
-    if (!sup) {
-      stopAsked = signal
-      return
-    }
-    sup.options.logger.info({ signal }, 'stop requested')
-    void sup.stop()
-  }
-  process.on('SIGHUP', onHup)
-  process.on('SIGTERM', onStop)
-  process.on('SIGINT', onStop)
+  const signals = new SignalRelay(io)
   try {
-    sup = await supervise({
-      command: app,
-      socketPath: values.socket,
-      socketMode: values['socket-mode'],
-      socketGroup: values['socket-group'],
-      dirMode: values['dir-mode'],
-      readyTimeoutMs: values['ready-timeout'],
-      stopTimeoutMs: values['stop-timeout'],
-      restartDelayMs: values['restart-delay'],
-      restartDelayMaxMs: values['restart-delay-max'],
-      pidFile: values['pid-file'],
+    const supervisor = await supervise({
+      command: dash === -1 ? [] : argv.slice(dash + 1),
+      socketPath: str(values.socket),
+      socketMode: str(values['socket-mode']),
+      socketGroup: str(values['socket-group']),
+      dirMode: str(values['dir-mode']),
+      readyTimeoutMs: str(values['ready-timeout']),
+      stopTimeoutMs: str(values['stop-timeout']),
+      restartDelayMs: str(values['restart-delay']),
+      restartDelayMaxMs: str(values['restart-delay-max']),
+      pidFile: str(values['pid-file']),
     })
-    if (stopAsked) onStop(stopAsked)
-    await sup.stopped
+    signals.started(supervisor)
+    await supervisor.stopped
   } finally {
-    process.off('SIGHUP', onHup)
-    process.off('SIGTERM', onStop)
-    process.off('SIGINT', onStop)
+    signals.remove()
   }
   return 0
+}
+
+/**
+ * SIGHUP reloads, SIGTERM/SIGINT stop. The handlers are in place before the first app starts: a
+ * signal during the start (up to --ready-timeout) must not kill the supervisor by the default
+ * action and orphan its app with the socket, lock and pid file left behind. A stop asked meanwhile
+ * runs once the start is over; a reload asked meanwhile is needless (the app starting is the
+ * newest) and only logged.
+ */
+class SignalRelay {
+  #supervisor: Supervisor | undefined
+  #stopAsked: NodeJS.Signals | undefined
+  readonly #onHup = () => {
+    if (this.#supervisor) void this.#supervisor.reload()
+    else this.io.stderr('naaccord-ipc run: reload asked while the first app is starting; nothing to replace yet\n')
+  }
+  readonly #onStop = (signal: NodeJS.Signals) => {
+    if (!this.#supervisor) {
+      this.#stopAsked = signal
+      return
+    }
+    this.#supervisor.options.logger.info({ signal }, 'stop requested')
+    void this.#supervisor.stop()
+  }
+
+  constructor(private readonly io: CliIo) {
+    process.on('SIGHUP', this.#onHup)
+    process.on('SIGTERM', this.#onStop)
+    process.on('SIGINT', this.#onStop)
+  }
+
+  /** The supervisor has started: a stop asked during the start is passed on now. */
+  started(s: Supervisor): void {
+    this.#supervisor = s
+    if (this.#stopAsked) this.#onStop(this.#stopAsked)
+  }
+
+  remove(): void {
+    process.off('SIGHUP', this.#onHup)
+    process.off('SIGTERM', this.#onStop)
+    process.off('SIGINT', this.#onStop)
+  }
 }

@@ -13,18 +13,17 @@ export type { Peer, PeerCertificate } from './gate/peer.js'
 export { resolveTrustedProxy, TRUSTED_PROXY_DEFAULTS, TRUSTED_PROXY_ENV, type TrustedProxyOptions, type ResolvedTrustedProxy } from './http/trusted-proxy.js'
 export { requirePeer, type RequirePeerOptions } from './gate/require-peer.js'
 export { healthReport, certificateHealth, EXPIRY_WARNING_DAYS, type Health, type CertificateHealth } from './http/health.js'
-export { serverSecurityReport, securityContext, type SecuritySetting, type SecurityContext, type SettingValue } from './security-report.js'
+export { serverSecurityReport, securityContext, weakeningMessage, type SecuritySetting, type SecurityContext, type SettingValue } from './security-report.js'
 export type { ServerSettingSources } from './options.js'
 export type { SettingSource } from '@naaccord/ipc-shared'
 // The socket lifecycle, step by step, for a process that binds a plain net.Server itself (a
 // supervisor): ensureSocketFolder -> acquireSocketLock -> clearStaleSocket -> bindSocket; on exit
 // unlinkIfOurs and lock.release().
 export { ensureSocketFolder, inspectSocketPath, type SocketPathState } from './socket/socket-path.js'
-export { acquireSocketLock, lockPathFor, readLockOwner, type HeldLock, type LockOwner } from './socket/socket-lock.js'
+export { acquireSocketLock, lockHolder, lockPathFor, readLockOwner, type HeldLock, type LockOwner } from './socket/socket-lock.js'
 export { clearStaleSocket } from './socket/stale-socket.js'
 export { bindSocket, removeStrayBindFolders, unlinkIfOurs, type BoundSocket } from './socket/bind-socket.js'
 export { resolveGroup } from './socket/group.js'
-export { diagnoseSocket, type DiagnoseOptions, type SocketDiagnosis, type Finding as DoctorFinding, type Severity as DoctorSeverity } from './doctor.js'
 // Writes out what a logger (and the request log) still hold, before an exit of the app's own.
 export { flushLogger } from '@naaccord/ipc-shared/logger'
 // The code of the process warning that says a security weakening when there is no logger (logger: false).
