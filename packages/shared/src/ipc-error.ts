@@ -98,12 +98,15 @@ export function defineIpcError<C extends IpcErrorCode, A extends unknown[], F ex
   const row = ERROR_TABLE[code]
   class Defined extends IpcError {
     static readonly code = code
-    readonly code = code
+    declare readonly code: C
     constructor(...args: A) {
       const parts = build(...args)
       super(parts.message, parts.options)
-      ;(this as { statusCode: number }).statusCode = parts.statusCode ?? row.statusCode
+      const self = this as { statusCode: number; code: C }
+      self.statusCode = parts.statusCode ?? row.statusCode
       if (parts.fields !== undefined) Object.assign(this, parts.fields)
+      // Own properties in the order the hand-written classes had (a log line lists them so).
+      self.code = code
     }
   }
   Object.defineProperty(Defined, 'name', { value: row.name })
