@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
+import net from 'node:net'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
@@ -57,6 +58,7 @@ const make: { [C in IpcErrorCode]: () => InstanceType<(typeof ERROR_CODES)[C]> }
   IPC_UNSAFE_PATH: () => new shared.UnsafePathError('/run/naaccord/service.sock.pid', 'owned by uid 65534', '--pid-file', 65534, { cause }),
   IPC_SOCKET_PATH_ACCESS: () => new shared.SocketPathAccessError('/run/naaccord', 'EACCES', { cause }),
   IPC_SOCKET_IN_USE: () => new shared.SocketInUseError(target, 4121, undefined, { cause }),
+  IPC_TCP_LISTEN: () => new shared.TcpListenError('127.0.0.1:8443', 'EADDRINUSE; another process listens there; stop it or choose another port', { cause }),
   IPC_PEER_CREDENTIALS_UNAVAILABLE: () => new shared.PeerCredentialsUnavailableError('no addon', { cause }),
   IPC_PEER_REJECTED: () => new shared.PeerRejectedError('uid 0 expected', { cause }),
   IPC_SERVICE_UNAVAILABLE: () => new shared.ServiceUnavailableError(target, 'ENOENT', { cause }),
@@ -315,6 +317,21 @@ describe('the public API throws only IpcErrors where it threw plain or raw syste
     const out = JSON.parse(stdout) as { code: string; ours: boolean; cls: boolean; message: string }
     expect(out).toMatchObject({ code: 'IPC_FLOCK_UNAVAILABLE', ours: true, cls: true })
     expect(out.message).toContain('flock is unavailable')
+  })
+
+  it('serve() on a TCP port another process holds is IPC_TCP_LISTEN with the address and Node\'s error as cause', async () => {
+    const t = tempDir()
+    defer(t.cleanup)
+    const taken = net.createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    defer(() => new Promise((resolve) => taken.close(resolve)))
+    const port = (taken.address() as net.AddressInfo).port
+    const options = { socketPath: path.join(t.dir, 's.sock'), listen: [{ host: '127.0.0.1', port }], allowPlaintextTcp: true, logger: false as const, handleSignals: false }
+    const err = await failure<shared.TcpListenError>(serverPkg.serve((_req, res) => res.end(), options))
+    expectOurs(err, 'IPC_TCP_LISTEN')
+    expect(err.address).toBe(`127.0.0.1:${port}`)
+    expect((err.cause as NodeJS.ErrnoException).code).toBe('EADDRINUSE')
+    expect(fs.readdirSync(t.dir)).toEqual([]) // the socket listener opened before it is closed again
   })
 
   it('a request its caller aborts without a reason fails with IPC_ABORTED (client.dispatcher, a real server)', async () => {

@@ -64,6 +64,13 @@ export const ERROR_TABLE = {
     statusCode: 500,
     description: 'a live server answers on the path, or holds its lock (`err.pid`)',
   },
+  IPC_TCP_LISTEN: {
+    name: 'TcpListenError',
+    statusCode: 500,
+    description:
+      'a TCP listener (`listen`, or `serveMetrics` on a port) cannot be opened: `EADDRINUSE` (another process has the port), ' +
+      '`EACCES` (a port below 1024 without `CAP_NET_BIND_SERVICE`), `EADDRNOTAVAIL` (no such local address); `err.address`',
+  },
   IPC_PEER_CREDENTIALS_UNAVAILABLE: {
     name: 'PeerCredentialsUnavailableError',
     statusCode: 500,

@@ -89,6 +89,14 @@ export const SocketInUseError = defineIpcError(
 )
 export type SocketInUseError = InstanceType<typeof SocketInUseError>
 
+/** A TCP port cannot be listened on (EADDRINUSE, EACCES, EADDRNOTAVAIL): the message names the address and the fix. */
+export const TcpListenError = defineIpcError('IPC_TCP_LISTEN', (address: string, reason: string, options?: IpcErrorOptions) => ({
+  message: `cannot listen on ${address}: ${reason}`,
+  options,
+  fields: { address },
+}))
+export type TcpListenError = InstanceType<typeof TcpListenError>
+
 /** The kernel's peer credentials cannot be read: the native addon is missing or the platform is unsupported. */
 export const PeerCredentialsUnavailableError = defineIpcError('IPC_PEER_CREDENTIALS_UNAVAILABLE', messageOnly)
 export type PeerCredentialsUnavailableError = InstanceType<typeof PeerCredentialsUnavailableError>
@@ -291,6 +299,7 @@ export const ERROR_CODES = {
   IPC_UNSAFE_PATH: UnsafePathError,
   IPC_SOCKET_PATH_ACCESS: SocketPathAccessError,
   IPC_SOCKET_IN_USE: SocketInUseError,
+  IPC_TCP_LISTEN: TcpListenError,
   IPC_PEER_CREDENTIALS_UNAVAILABLE: PeerCredentialsUnavailableError,
   IPC_PEER_REJECTED: PeerRejectedError,
   IPC_SYSTEMD_NOTIFY: SystemdNotifyError,

@@ -1,7 +1,7 @@
 import { closeSync } from 'node:fs'
 import net from 'node:net'
 import { descriptorOf, dupCloexec } from '@naaccord/ipc-peercred'
-import { SupervisorError, type Logger } from '@naaccord/ipc-shared'
+import { SupervisorError, isIpcError, type Logger } from '@naaccord/ipc-shared'
 import { bindUnderLock } from '../socket/socket-listener.js'
 
 export interface HeldSocket {
@@ -44,7 +44,9 @@ export async function holdSocket(socketPath: string, socketMode: number, dirMode
   } catch (err) {
     if (fd !== undefined) closeSync(fd)
     await bound.release()
-    throw err
+    if (isIpcError(err)) throw err
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+    throw new SupervisorError(`cannot hold the socket ${socketPath} outside the event loop (${why}); nothing was started`, { cause: err })
   }
   let released: Promise<void> | undefined
   const heldFd = fd
