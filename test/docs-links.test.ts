@@ -1,4 +1,5 @@
-// Every relative link of the README, the pages under docs/, the changelog and the package READMEs
+// Every relative link of the README, the pages under docs/, the changelog, the package READMEs and
+// the READMEs of bench/ and deploy/
 // leads somewhere: the file (or folder) exists, and a `#fragment` names a heading of the target
 // page, slugged as GitHub does. Links to other sites are not followed.
 import fs from 'node:fs'
@@ -11,7 +12,7 @@ function docFiles(): string[] {
   const under = (dir: string): string[] =>
     (fs.readdirSync(path.join(ROOT, dir), { recursive: true }) as string[]).filter((f) => f.endsWith('.md')).map((f) => path.join(dir, f))
   const packages = fs.readdirSync(path.join(ROOT, 'packages')).map((p) => path.join('packages', p, 'README.md'))
-  return ['README.md', 'CHANGELOG.md', ...under('docs'), ...packages].filter((f) => fs.existsSync(path.join(ROOT, f)))
+  return ['README.md', 'CHANGELOG.md', ...under('docs'), ...packages, 'bench/README.md', ...under('deploy')].filter((f) => fs.existsSync(path.join(ROOT, f)))
 }
 
 /** The text outside fenced code blocks, where a link is a link. */
