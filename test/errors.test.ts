@@ -12,7 +12,9 @@ import { ROOT, deferCleanup, tempDir } from './helpers.js'
 
 const defer = deferCleanup()
 
-const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')
+// The README and the pages under docs/ (the tables live on the pages), read as one text.
+const docFiles = ['README.md', ...fs.readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => path.join('docs', f))]
+const readme = docFiles.map((f) => fs.readFileSync(path.join(ROOT, f), 'utf8')).join('\n')
 const rows = [...readme.matchAll(/^\| `(IPC_[A-Z_]+)` \| `([A-Za-z]+)` \| (\d{3}|4xx\/502) \|/gm)]
 const documented = new Map(rows.map((m) => [m[1]!, m[2]!]))
 const documentedStatus = new Map(rows.map((m) => [m[1]!, m[3] === '4xx/502' ? m[3] : Number(m[3])]))
