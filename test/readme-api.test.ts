@@ -12,7 +12,9 @@ import { METRICS_DEFAULTS, SERVER_DEFAULTS } from '@naaccord/ipc-server'
 import { ENV } from '@naaccord/ipc-shared'
 import { ROOT } from './helpers.js'
 
-const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')
+// The README and the pages under docs/ (the tables live on the pages), read as one text.
+const docFiles = ['README.md', ...fs.readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => path.join('docs', f))]
+const readme = docFiles.map((f) => fs.readFileSync(path.join(ROOT, f), 'utf8')).join('\n')
 
 interface Row {
   names: string[]

@@ -21,11 +21,11 @@ const SOCKET = '/run/naaccord/service.sock'
 /** The client's default timeoutMs: a caller waiting out a stalled services process must not reach it. */
 const CLIENT_TIMEOUT_MS = 30_000
 
-/** The README's install block, run as-is inside. */
+/** The install block of docs/production.md, run as-is inside. */
 function readmeInstallBlock(): string {
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8')
+  const readme = readFileSync(path.join(ROOT, 'docs', 'production.md'), 'utf8')
   const m = /<!-- systemd-install: [^>]*-->\n```sh\n([\s\S]*?)```/.exec(readme)
-  if (!m?.[1]) throw new Error('README.md has no systemd-install block')
+  if (!m?.[1]) throw new Error('docs/production.md has no systemd-install block')
   return m[1]
 }
 

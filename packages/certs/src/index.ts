@@ -1,6 +1,6 @@
 export { CERTS_DEFAULTS, CERT_KINDS, KEY_ALGORITHMS, MODES, CA_CERT_FILE, CA_KEY_FILE, CLIENT_URI_PREFIX } from './defaults.js'
 export type { CertKind, KeyAlgorithm } from './defaults.js'
-export { CERTS_ERROR_CODES, CaUnusableError, CertsDirUnsafeError, CertsFileError, CertsFileExistsError } from './errors.js'
+export { CERTS_ERROR_CODES, CaUnusableError, CertsDirUnsafeError, CertsFileError, CertsFileExistsError, CertsWriteError, UnsupportedKeyError } from './errors.js'
 export type { CaPem, CreateCaOptions, InitCaOptions, IssueCertificateOptions, IssueToDirOptions, RotateOptions } from './options.js'
 export { createCa } from './ca.js'
 export { issueCertificate } from './issue.js'

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { util, type Dispatcher } from 'undici'
-import { ClientClosedError, IpcError, type Logger } from '@naaccord/ipc-shared'
+import { AbortedError, ClientClosedError, IpcError, type Logger } from '@naaccord/ipc-shared'
 import { publishRequest, requestSubscribed } from './client-events.js'
 import { mapRequestError, type MapContext } from './error-map.js'
 import type { ResolvedClientOptions } from './options.js'
@@ -163,7 +163,7 @@ export class IpcRequest implements CoreHandler {
   /** The abort the caller's handler holds: the attempt in progress, or the wait between two. */
   private readonly abort = (err?: Error): void => {
     if (this.abortReason !== undefined) return
-    this.abortReason = err ?? new Error('aborted')
+    this.abortReason = err ?? new AbortedError(this.settings.target)
     if (this.timer !== undefined) this.fail(this.abortReason)
     else this.abortAttempt?.(this.abortReason)
   }
