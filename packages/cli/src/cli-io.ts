@@ -1,4 +1,6 @@
-import { InvalidOptionError, IpcError } from '@naaccord/ipc-shared'
+import { InvalidOptionError, IpcError, UsageError } from '@naaccord/ipc-shared'
+
+export { UsageError }
 
 /** Where the CLI writes; tests pass their own to capture output. */
 export interface CliIo {
@@ -16,15 +18,9 @@ export const processIo: CliIo = {
 export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2 })
 
 /**
- * A mistake on the certs command line: printed with a pointer to --help, exit code 2. It never
- * leaves `main()` (report() turns it into that line).
- */
-export class UsageError extends Error {}
-
-/**
- * One line on stderr for what `main()` caught, and the exit code: 2 for usage mistakes and our
- * own refusals (the message says what to do), 1 for anything else (with the stack under
- * NAACCORD_DEBUG).
+ * One line on stderr for what `main()` caught, and the exit code: 2 for usage mistakes (an
+ * IPC_USAGE error, printed with a pointer to --help) and our own refusals (the message says what
+ * to do), 1 for anything else (with the stack under NAACCORD_DEBUG).
  *
  * @example
  * return report(err, io) // 2 for an IpcError
