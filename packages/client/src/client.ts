@@ -13,10 +13,10 @@ import {
   type Logger,
 } from '@naaccord/ipc-shared'
 import { warnWhateverLevel } from '@naaccord/ipc-shared/logger'
-import type { ClientTlsMaterial } from './connector.js'
-import { createDispatcher, createPool } from './dispatcher.js'
+import type { ClientTlsMaterial } from './connect/connector.js'
+import { createDispatcher, createPool } from './request/dispatcher.js'
 import { resolveCallOptions, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js'
-import { readBody, wrapResponse, type IpcResponse } from './response.js'
+import { readBody, wrapResponse, type IpcResponse } from './request/response.js'
 
 export type Body = string | Buffer | Uint8Array | Readable | null | undefined
 

@@ -2,9 +2,9 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { util, type Dispatcher } from 'undici'
 import { ClientClosedError, IpcError, type Logger } from '@naaccord/ipc-shared'
-import { publishRequest, requestSubscribed } from './client-events.js'
+import { publishRequest, requestSubscribed } from '../client-events.js'
 import { mapRequestError, type MapContext } from './error-map.js'
-import type { ResolvedClientOptions } from './options.js'
+import type { ResolvedClientOptions } from '../options.js'
 import { IDEMPOTENT, isRetryable, nextRetryDelay, type RetryBudget } from './retry.js'
 
 /**

@@ -1,7 +1,7 @@
 import { Dispatcher, Pool } from 'undici'
 import { ClientClosedError } from '@naaccord/ipc-shared'
-import type { ResolvedClientOptions } from './options.js'
-import { createConnector, type ClientTlsMaterial } from './connector.js'
+import type { ResolvedClientOptions } from '../options.js'
+import { createConnector, type ClientTlsMaterial } from '../connect/connector.js'
 import { coreHandler, IpcRequest, type InterceptorSettings } from './interceptor.js'
 
 /** One undici Pool over our connector: keep-alive, bounded connections, no pipelining. */

@@ -11,7 +11,7 @@ import {
   TlsPinMismatchError,
   TlsUntrustedError,
 } from '@naaccord/ipc-shared'
-import type { ResolvedClientOptions } from './options.js'
+import type { ResolvedClientOptions } from '../options.js'
 
 const kMapped = Symbol('naaccord.mappedError')
 
