@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto'
 import tls, { type TLSSocket } from 'node:tls'
 import { spkiSha256, subjectOf, type IpcError } from '@naaccord/ipc-shared'
-import { tlsVerifyError } from '../request/error-map.js'
+import { tlsVerifyError } from './connect-errors.js'
 import type { ResolvedClientOptions } from '../options.js'
 import { serverIdProblem } from './server-identity.js'
 
