@@ -13,7 +13,7 @@ import {
   type Logger,
 } from '@naaccord/ipc-shared'
 import { warnWhateverLevel } from '@naaccord/ipc-shared/logger'
-import type { ClientTlsMaterial } from './connect/connector.js'
+import type { ClientTlsMaterial } from './connect/tls-options.js'
 import { createDispatcher, createPool } from './request/dispatcher.js'
 import { resolveCallOptions, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js'
 import { readBody, wrapResponse, type IpcResponse } from './request/response.js'

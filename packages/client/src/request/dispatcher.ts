@@ -1,7 +1,8 @@
 import { Dispatcher, Pool } from 'undici'
 import { ClientClosedError } from '@naaccord/ipc-shared'
 import type { ResolvedClientOptions } from '../options.js'
-import { createConnector, type ClientTlsMaterial } from '../connect/connector.js'
+import { createConnector } from '../connect/connector.js'
+import type { ClientTlsMaterial } from '../connect/tls-options.js'
 import { coreHandler, IpcRequest, type InterceptorSettings } from './interceptor.js'
 
 /** One undici Pool over our connector: keep-alive, bounded connections, no pipelining. */
