@@ -12,17 +12,30 @@ import type { CoreHandler } from './core-handler.js'
  * do, would add an object and a call per callback to every request.
  */
 export abstract class HeadHoldingHandler implements CoreHandler {
+  // Fields are `declare`d and set in the constructor, here and in IpcRequest: V8 (Node 20) runs
+  // class field initializers as a step of their own for every object, and this is one object per
+  // request (the handler alone: 99 ns per GET with initializers, 83 ns without, measured with a
+  // dispatch that answers at once).
+  protected declare readonly handler: CoreHandler
   /** Hold the head until the first byte (set once, when the request is made). */
-  protected holdHead = false
+  protected declare holdHead: boolean
   /** The caller has the head (or the upgraded socket). */
-  protected delivered = false
+  protected declare delivered: boolean
   // The held head, in fields (no tuple per request); heldResume is set while a head is held.
-  private heldStatus = 0
-  private heldHeaders: Buffer[] | undefined
-  private heldResume: (() => void) | undefined
-  private heldText = ''
+  private declare heldStatus: number
+  private declare heldHeaders: Buffer[] | undefined
+  private declare heldResume: (() => void) | undefined
+  private declare heldText: string
 
-  constructor(protected readonly handler: CoreHandler) {}
+  constructor(handler: CoreHandler, holdHead: boolean) {
+    this.handler = handler
+    this.holdHead = holdHead
+    this.delivered = false
+    this.heldStatus = 0
+    this.heldHeaders = undefined
+    this.heldResume = undefined
+    this.heldText = ''
+  }
 
   /** The caller has just been given the response head. */
   protected abstract onDelivered(): void

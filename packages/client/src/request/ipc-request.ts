@@ -42,30 +42,48 @@ export function ipcInterceptor(units: IpcRequestUnits): (dispatch: Dispatcher.Di
  * caller's abort works on the attempt in progress and on the wait between two.
  */
 export class IpcRequest extends HeadHoldingHandler {
-  private readonly budget: RetryBudget
-  private readonly method: string
-  private readonly replayable: boolean
-  private readonly timeoutMs: number
-  private attempt = 0
-  private startedAt = 0
-  private sent = false
-  private connected = false
-  private abortAttempt: ((err?: Error) => void) | undefined
-  private abortReason: Error | undefined
-  private timer: NodeJS.Timeout | undefined
+  // Declared and set in the constructor, not initialized as class fields: see HeadHoldingHandler.
+  private declare readonly units: IpcRequestUnits
+  private declare readonly dispatch: Dispatcher.Dispatch
+  private declare readonly opts: Dispatcher.DispatchOptions & { ipc?: IpcDispatchOverrides }
+  private declare readonly budget: RetryBudget
+  private declare readonly method: string
+  private declare readonly replayable: boolean
+  private declare readonly timeoutMs: number
+  private declare attempt: number
+  private declare startedAt: number
+  private declare sent: boolean
+  private declare connected: boolean
+  private declare abortAttempt: ((err?: Error) => void) | undefined
+  private declare abortReason: Error | undefined
+  private declare timer: NodeJS.Timeout | undefined
+  /** The abort the caller's handler holds: the attempt in progress, or the wait between two. */
+  private declare readonly abort: (err?: Error) => void
 
-  constructor(
-    private readonly units: IpcRequestUnits,
-    private readonly dispatch: Dispatcher.Dispatch,
-    private readonly opts: Dispatcher.DispatchOptions & { ipc?: IpcDispatchOverrides },
-    handler: CoreHandler,
-  ) {
-    super(handler)
-    this.budget = units.policy.budgetFor(opts.ipc)
+  constructor(units: IpcRequestUnits, dispatch: Dispatcher.Dispatch, opts: Dispatcher.DispatchOptions & { ipc?: IpcDispatchOverrides }, handler: CoreHandler) {
+    const budget = units.policy.budgetFor(opts.ipc)
+    const replayable = isReplayable(opts.body)
+    super(handler, units.policy.holdsHead(opts.method, replayable, budget))
+    this.units = units
+    this.dispatch = dispatch
+    this.opts = opts
+    this.budget = budget
     this.method = opts.method
-    this.replayable = isReplayable(opts.body)
-    this.holdHead = units.policy.holdsHead(this.method, this.replayable, this.budget)
+    this.replayable = replayable
     this.timeoutMs = opts.headersTimeout ?? units.errors.timeoutMs
+    this.attempt = 0
+    this.startedAt = 0
+    this.sent = false
+    this.connected = false
+    this.abortAttempt = undefined
+    this.abortReason = undefined
+    this.timer = undefined
+    this.abort = (err) => {
+      if (this.abortReason !== undefined) return
+      this.abortReason = err ?? new Error('aborted')
+      if (this.timer !== undefined) this.fail(this.abortReason)
+      else this.abortAttempt?.(this.abortReason)
+    }
   }
 
   start(): boolean {
@@ -97,14 +115,6 @@ export class IpcRequest extends HeadHoldingHandler {
 
   protected onDelivered(): void {
     this.units.diagnostics.outcome(this.method, 'ok', undefined, this.attempt + 1)
-  }
-
-  /** The abort the caller's handler holds: the attempt in progress, or the wait between two. */
-  private readonly abort = (err?: Error): void => {
-    if (this.abortReason !== undefined) return
-    this.abortReason = err ?? new Error('aborted')
-    if (this.timer !== undefined) this.fail(this.abortReason)
-    else this.abortAttempt?.(this.abortReason)
   }
 
   private retryAfter(delay: number, err: Error): void {
