@@ -17,10 +17,10 @@ import {
   type PemSource,
 } from '@naaccord/ipc-shared'
 import net from 'node:net'
-import { resolveServerCheck, type ExpectServer, type ResolvedServerCheck } from './server-check.js'
-import { resolveServerId } from './server-identity.js'
+import { resolveServerCheck, type ExpectServer, type ResolvedServerCheck } from './connect/server-check.js'
+import { resolveServerId } from './connect/server-identity.js'
 
-export type { ExpectServer } from './server-check.js'
+export type { ExpectServer } from './connect/server-check.js'
 import { resolveLogger } from '@naaccord/ipc-shared/logger'
 
 export interface ClientTlsOptions {

@@ -52,3 +52,15 @@ export function nextRetryDelay(attempt: number, elapsedMs: number, budget: Retry
   const delay = Math.round(ceiling / 2 + random() * (ceiling / 2))
   return Math.min(delay, left)
 }
+
+/**
+ * Whether a request body can be sent again: none, a string or bytes. A stream is consumed by
+ * its first attempt, so a request with one is never retried.
+ *
+ * @example
+ * isReplayable('{"a":1}') // true
+ * isReplayable(fs.createReadStream(file)) // false
+ */
+export function isReplayable(body: unknown): boolean {
+  return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array
+}

@@ -1,9 +1,9 @@
 import diagnostics_channel from 'node:diagnostics_channel'
 import type { Registry } from 'prom-client'
 import { parseString, rejectUnknown } from '@naaccord/ipc-shared'
-import type { IpcClient } from './client.js'
-import { CLIENT_REQUEST_CHANNEL, type ClientRequestEvent } from './client-events.js'
-import type { SwappableDispatcher } from './dispatcher.js'
+import type { IpcClient } from '../client.js'
+import { CLIENT_REQUEST_CHANNEL, type ClientRequestEvent } from '../client-events.js'
+import type { SwappableDispatcher } from '../request/dispatcher.js'
 
 export interface ClientMetricsOptions {
   /** The prom-client registry to add to (the web server's, served on its own metrics route). */

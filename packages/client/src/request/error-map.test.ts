@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { errors } from 'undici'
-import { mapConnectError, mapRequestError, type MapContext } from './error-map.js'
+import { mapConnectError } from '../connect/connect-errors.js'
+import { mapRequestError, type MapContext } from './error-map.js'
 
 const ctx: MapContext = { target: '/run/s.sock', timeoutMs: 3_000, connectTimeoutMs: 2_000, tls: undefined }
 const errno = (code: string, message = code) => Object.assign(new Error(message), { code })

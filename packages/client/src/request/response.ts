@@ -16,9 +16,11 @@ export interface IpcResponse {
 }
 
 class Response implements IpcResponse {
-  readonly status: number
-  readonly headers: Headers
-  readonly body: Dispatcher.ResponseData['body']
+  // Declared, not class fields: V8 would define each as undefined before the constructor sets it
+  // (one object per response; see head-holding-handler.ts for the measurement).
+  declare readonly status: number
+  declare readonly headers: Headers
+  declare readonly body: Dispatcher.ResponseData['body']
   constructor(data: Dispatcher.ResponseData) {
     this.status = data.statusCode
     this.headers = data.headers as Headers

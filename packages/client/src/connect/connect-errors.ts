@@ -1,17 +1,14 @@
 import {
-  ClientClosedError,
   ConnectionLostError,
   IpcError,
   PermissionDeniedError,
   ServiceUnavailableError,
-  TimeoutError,
   TlsClientCertRequiredError,
   TlsExpiredError,
   TlsHostnameError,
   TlsPinMismatchError,
   TlsUntrustedError,
 } from '@naaccord/ipc-shared'
-import type { ResolvedClientOptions } from './options.js'
 
 const kMapped = Symbol('naaccord.mappedError')
 
@@ -20,7 +17,8 @@ export function attachMappedError(err: Error, mapped: IpcError): void {
   ;(err as Error & { [kMapped]?: IpcError })[kMapped] = mapped
 }
 
-function mappedOf(err: unknown): IpcError | undefined {
+/** The error attached by `attachMappedError`, if any. */
+export function mappedOf(err: unknown): IpcError | undefined {
   return typeof err === 'object' && err !== null ? (err as { [kMapped]?: IpcError })[kMapped] : undefined
 }
 
@@ -68,11 +66,8 @@ export function isClientCertAlert(code: string): boolean {
   return CLIENT_CERT_ALERT.test(code)
 }
 
-/** What the error messages need to know about the client. */
-export type MapContext = Pick<ResolvedClientOptions, 'target' | 'connectTimeoutMs' | 'timeoutMs' | 'tls'>
-
 /** Map a socket-level error (connect, TLS, reset) to our error classes; others come back as they are. */
-export function mapConnectError(err: Error, opts: MapContext): Error {
+export function mapConnectError(err: Error, opts: { readonly target: string }): Error {
   if (err instanceof IpcError) return err
   const e = err as NodeJS.ErrnoException
   const code = e.code ?? ''
@@ -109,47 +104,4 @@ export function clientCertRefused(target: string, why: string, cause?: Error): T
     undefined,
     cause === undefined ? undefined : { cause },
   )
-}
-
-const LOST = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH'])
-
-/**
- * Map any error of a request (connect, headers or body) to our classes. The caller's own abort
- * passes through untouched. `timeoutMs` is the timeout in force for this request.
- *
- * @example
- * mapRequestError(new errors.BodyTimeoutError(), opts) // TimeoutError 'response body'
- */
-export function mapRequestError(err: unknown, opts: MapContext, timeoutMs: number = opts.timeoutMs): unknown {
-  if (err instanceof IpcError) return err
-  if (!(err instanceof Error)) return err
-  if (err.name === 'AbortError') return err
-  const known = mappedOf(err) ?? mappedOf((err as { cause?: unknown }).cause)
-  if (known) return known
-  const code = (err as NodeJS.ErrnoException).code ?? ''
-  switch (code) {
-    case 'UND_ERR_HEADERS_TIMEOUT':
-      return new TimeoutError(opts.target, timeoutMs, 'response', { cause: err })
-    case 'UND_ERR_BODY_TIMEOUT':
-      return new TimeoutError(opts.target, timeoutMs, 'response body', { cause: err })
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return new TimeoutError(opts.target, opts.connectTimeoutMs, 'connect', { cause: err })
-    case 'UND_ERR_DESTROYED': // destroy() while in flight, or a request on a destroyed dispatcher
-    case 'UND_ERR_CLOSED':
-      return new ClientClosedError(opts.target, { cause: err })
-  }
-  const cause = (err as { cause?: unknown }).cause
-  if (cause instanceof Error) {
-    const mapped = mapConnectError(cause, opts)
-    if (mapped !== cause) return mapped
-  }
-  const direct = mapConnectError(err, opts)
-  if (direct !== err) return direct
-  if (LOST.has(code)) {
-    // Node's TLS servers refuse an untrusted client certificate by closing, without an alert:
-    // say so, without claiming it (a restart looks the same from here).
-    const hint = opts.tls?.cert !== undefined ? '; if it persists, the server may be refusing our client certificate without a TLS alert (its log says why)' : ''
-    return new ConnectionLostError(opts.target, `${err.message}${hint}`, { cause: err })
-  }
-  return err
 }

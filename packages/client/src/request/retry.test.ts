@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { Readable } from 'node:stream'
 import {
   ClientClosedError,
   ConnectionLostError,
@@ -10,7 +11,7 @@ import {
   TlsClientCertRequiredError,
   TlsUntrustedError,
 } from '@naaccord/ipc-shared'
-import { isRetryable, nextRetryDelay } from './retry.js'
+import { isReplayable, isRetryable, nextRetryDelay } from './retry.js'
 
 const t = '/run/s.sock'
 const lost = new ConnectionLostError(t, 'reset')
@@ -71,5 +72,18 @@ describe('nextRetryDelay: backoff with jitter, bounded by count and by window', 
     for (let d = nextRetryDelay(attempt, elapsed, budget, () => jitter); d !== undefined; d = nextRetryDelay(++attempt, elapsed, budget, () => jitter)) elapsed += d
     expect(elapsed).toBe(5_000)
     expect(attempt).toBeLessThan(20)
+  })
+})
+
+describe('isReplayable: bodies that can be sent again', () => {
+  it.each([
+    [undefined, true],
+    [null, true],
+    ['{"a":1}', true],
+    [Buffer.from('x'), true],
+    [new Uint8Array(1), true],
+    [Readable.from(['x']), false],
+  ] as const)('%s -> %s', (body, expected) => {
+    expect(isReplayable(body)).toBe(expected)
   })
 })

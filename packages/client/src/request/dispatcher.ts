@@ -1,8 +1,11 @@
 import { Dispatcher, Pool } from 'undici'
 import { ClientClosedError } from '@naaccord/ipc-shared'
-import type { ResolvedClientOptions } from './options.js'
-import { createConnector, type ClientTlsMaterial } from './connector.js'
-import { coreHandler, IpcRequest, type InterceptorSettings } from './interceptor.js'
+import type { ResolvedClientOptions } from '../options.js'
+import { createConnector } from '../connect/connector.js'
+import type { ClientTlsMaterial } from '../connect/tls-options.js'
+import { ipcInterceptor, type IpcRequest, type IpcRequestUnits } from './ipc-request.js'
+import { RequestDiagnostics } from './request-diagnostics.js'
+import { RetryPolicy } from './retry-policy.js'
 
 /** One undici Pool over our connector: keep-alive, bounded connections, no pipelining. */
 export function createPool(opts: ResolvedClientOptions, material: ClientTlsMaterial | undefined): Pool {
@@ -23,7 +26,7 @@ export function createPool(opts: ResolvedClientOptions, material: ClientTlsMater
 const EVENTS = ['connect', 'disconnect', 'connectionError', 'drain'] as const
 
 /**
- * The client's dispatcher: typed errors and retries (IpcRequest) around the current Pool, so
+ * The client's dispatcher: typed errors and retries (`ipcInterceptor`) around the current Pool, so
  * that every way of calling through it (`client.get()`, `fetch(url, { dispatcher })`,
  * `undici.request(url, { dispatcher })`) behaves the same. Certificate rotation puts a new Pool
  * in place while the old one finishes its in-flight requests. It forwards undici's events
@@ -33,19 +36,21 @@ const EVENTS = ['connect', 'disconnect', 'connectionError', 'drain'] as const
  * Why not `pool.compose(interceptor)`: compose hands an interceptor undici 7's newer handler
  * interface, and undici's own request() and fetch() handlers speak the older one, so every
  * response would have its headers converted twice (parsed to an object, then back to raw
- * buffers). Wrapping the handler here keeps the core interface end to end: same behaviour, no
- * per-request conversion (bench/client-overhead.ts measures it).
+ * buffers). Applying the interceptor by hand around the pool's dispatch keeps the core
+ * interface end to end: same behaviour, no per-request conversion (bench/client-overhead.ts
+ * measures it).
  */
 export class SwappableDispatcher extends Dispatcher {
   private pool: Pool
   private readonly pools = new Set<Pool>()
-  private readonly settings: InterceptorSettings
-  private readonly poolDispatch: Dispatcher.Dispatch = (opts, handler) => this.pool.dispatch(opts, handler)
+  private readonly units: IpcRequestUnits
+  private readonly intercepted: Dispatcher.Dispatch
 
-  constructor(initial: Pool, settings: InterceptorSettings) {
+  constructor(initial: Pool, units: IpcRequestUnits) {
     super()
-    this.settings = settings
+    this.units = units
     this.pool = this.adopt(initial)
+    this.intercepted = ipcInterceptor(units)((opts, handler) => this.pool.dispatch(opts, handler))
   }
 
   get current(): Pool {
@@ -69,12 +74,12 @@ export class SwappableDispatcher extends Dispatcher {
   }
 
   override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    return new IpcRequest(this.settings, this.poolDispatch, options, coreHandler(handler)).start()
+    return this.intercepted(options, handler)
   }
 
   private cancelWaiting(): void {
-    const err = new ClientClosedError(this.settings.target)
-    for (const request of [...this.settings.waiting]) request.cancel(err)
+    const err = new ClientClosedError(this.units.errors.target)
+    for (const request of [...this.units.waiting]) request.cancel(err)
   }
 
   override close(): Promise<void>
@@ -108,18 +113,11 @@ export class SwappableDispatcher extends Dispatcher {
  * await fetch('http://localhost/reports', { dispatcher })
  */
 export function createDispatcher(opts: ResolvedClientOptions, material: ClientTlsMaterial | undefined): SwappableDispatcher {
-  const settings: InterceptorSettings = {
-    options: opts,
-    target: opts.target,
-    timeoutMs: opts.timeoutMs,
-    connectTimeoutMs: opts.connectTimeoutMs,
-    tls: opts.tls,
-    retries: opts.retries,
-    retryWindowMs: opts.retryWindowMs,
-    retryDelayMs: opts.retryDelayMs,
-    maxRetryDelayMs: opts.maxRetryDelayMs,
-    logger: opts.logger,
+  const units: IpcRequestUnits = {
+    policy: new RetryPolicy({ retries: opts.retries, retryWindowMs: opts.retryWindowMs, retryDelayMs: opts.retryDelayMs, maxRetryDelayMs: opts.maxRetryDelayMs }),
+    errors: { target: opts.target, timeoutMs: opts.timeoutMs, connectTimeoutMs: opts.connectTimeoutMs, tls: opts.tls },
+    diagnostics: new RequestDiagnostics(opts),
     waiting: new Set<IpcRequest>(),
   }
-  return new SwappableDispatcher(createPool(opts, material), settings)
+  return new SwappableDispatcher(createPool(opts, material), units)
 }

@@ -1,8 +1,8 @@
 import { X509Certificate } from 'node:crypto'
 import tls, { type TLSSocket } from 'node:tls'
 import { spkiSha256, subjectOf, type IpcError } from '@naaccord/ipc-shared'
-import { tlsVerifyError } from './error-map.js'
-import type { ResolvedClientOptions } from './options.js'
+import { tlsVerifyError } from './connect-errors.js'
+import type { ResolvedClientOptions } from '../options.js'
 import { serverIdProblem } from './server-identity.js'
 
 /** A TLS session we may resume, with the server certificate that was verified when it was made. */
