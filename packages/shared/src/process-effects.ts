@@ -43,7 +43,7 @@ export const PROCESS_EFFECTS: readonly ProcessEffect[] = Object.freeze([
   },
   {
     name: 'flushLogsOnExit',
-    what: "The first logger of ours (createLogger, the default `logger` of serve(), createClient() and supervise()) adds one process 'exit' listener and one 'uncaughtExceptionMonitor' listener, which write out synchronously what our log buffers still hold. Both only observe: exit code and crash behaviour are Node's.",
+    what: "The first logger of ours (createLogger, the default `logger` of serve(), createClient() and supervise()) adds one process 'exit' listener and one 'uncaughtExceptionMonitor' listener, which write out synchronously what our log buffers still hold. Both only observe: exit code and crash behaviour are Node's. (pino's own destination adds one 'exit' listener more, through on-exit-leak-free, to end its writer: that one is pino's and stays.)",
     default: true,
     why: 'our logger buffers up to 100 ms of lines (LOG_BUFFER); without the listeners a process.exit() or an uncaught exception loses them, the very lines that say why the process ended.',
     optOut: `${FLUSH_LOGS_ON_EXIT_ENV}=false in the environment (process-wide, read when a logger of ours is created); or pass a logger of your own (\`logger\` option)`,
