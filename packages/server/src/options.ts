@@ -86,9 +86,26 @@ export interface ServerOptions {
   /**
    * Close gracefully on SIGTERM/SIGINT: one process-wide handler closes every server that asked
    * for it, then removes itself and raises the signal again, so the process ends by the signal
-   * only when the application has no handler of its own. Never calls process.exit. Default true.
+   * only when the application has no handler of its own. Never calls process.exit. Default true:
+   * systemd and `naaccord-ipc run` stop a service with SIGTERM, which without a handler ends Node
+   * at once, mid-request. (Fastify core installs no handler; its users add close-with-grace.)
+   * `false`: the application owns its signals and calls `ipc.close()`. A process-wide effect:
+   * see PROCESS_EFFECTS.
    */
   handleSignals?: boolean
+  /**
+   * Remove LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES from process.env once read, as
+   * sd_listen_fds(3) with unset_environment=1 does. Default true. `false`: they stay for the
+   * application to read. A process-wide effect: see PROCESS_EFFECTS.
+   */
+  clearActivationEnv?: boolean
+  /**
+   * Under `naaccord-ipc run`: once every listener accepts, send the supervisor its ready message,
+   * then close the IPC channel and remove NAACCORD_SUPERVISOR_READY from process.env. Default
+   * true (a reload waits for it). `false`: the application calls `notifySupervisorReady()`
+   * itself once ready. A process-wide effect: see PROCESS_EFFECTS.
+   */
+  notifySupervisorReady?: boolean
   /**
    * Most connections open at once on each listener (the socket and each TCP address have their
    * own), whatever their state: unauthenticated, active or idle. More are closed as soon as they
@@ -141,6 +158,8 @@ export const SERVER_DEFAULTS = Object.freeze({
   dirMode: 0o700,
   dirModeWithGroup: 0o750,
   handleSignals: true,
+  clearActivationEnv: true,
+  notifySupervisorReady: true,
   maxConnections: 512,
   /** maxUnauthenticated, when not given: this share of maxConnections (at least 1). */
   maxUnauthenticatedShare: 0.25,
@@ -170,6 +189,8 @@ const KNOWN = [
   'allowPlaintextTcp',
   'acknowledgePlaintextSocket',
   'handleSignals',
+  'clearActivationEnv',
+  'notifySupervisorReady',
   'maxConnections',
   'maxUnauthenticated',
   'closeIdleOnShutdown',
@@ -196,6 +217,8 @@ export interface ResolvedServerOptions {
   readonly allowPlaintextTcp: boolean
   readonly acknowledgePlaintextSocket: boolean
   readonly handleSignals: boolean
+  readonly clearActivationEnv: boolean
+  readonly notifySupervisorReady: boolean
   readonly maxConnections: number
   readonly maxUnauthenticated: number
   readonly closeIdleOnShutdown: boolean
@@ -445,6 +468,8 @@ export function resolveServerOptions(options: ServerOptions = {}, env: Env = pro
       options.acknowledgePlaintextSocket ?? SERVER_DEFAULTS.acknowledgePlaintextSocket,
     ),
     handleSignals: parseBoolean('handleSignals', options.handleSignals ?? SERVER_DEFAULTS.handleSignals),
+    clearActivationEnv: parseBoolean('clearActivationEnv', options.clearActivationEnv ?? SERVER_DEFAULTS.clearActivationEnv),
+    notifySupervisorReady: parseBoolean('notifySupervisorReady', options.notifySupervisorReady ?? SERVER_DEFAULTS.notifySupervisorReady),
     ...resolveBudget(options, env),
     closeIdleOnShutdown: parseBoolean('closeIdleOnShutdown', pick(options.closeIdleOnShutdown, env, ENV.closeIdleOnShutdown) ?? SERVER_DEFAULTS.closeIdleOnShutdown),
     health: resolveHealth(options.health),
