@@ -75,6 +75,7 @@ describe('naaccord-ipc run (the socket-holding supervisor)', () => {
     const first = (await run.client.get<{ pid: number }>('/pid')).pid
     const slow = run.client.get<{ pid: number }>('/slow?ms=1500')
     let stop = false
+    defer(() => (stop = true)) // a test that fails midway must not leave the loop spinning on a destroyed client
     let ok = 0
     const failures: string[] = []
     const loop = (async () => {
