@@ -32,9 +32,10 @@ export default defineConfig({
     pool: 'forks',
     // vitest's default is one fork fewer than the cores: a single fork on a 2-core machine, every
     // file in turn. Most tests wait on sockets, timers and child processes, not on the CPU, so
-    // more forks than cores pay: measured on 2 cores, MAXW_NOTE.
-    // VITEST_MAX_WORKERS (or --maxWorkers) overrides it.
-    maxWorkers: 6,
+    // more forks than cores pay. Measured on 2 cores under a load average of about 15, the 12
+    // slowest files: 3 forks 187 s with 1 timing failure, 6 forks 151 s with 6 (flood and
+    // restart-under-load tests starved of CPU). VITEST_MAX_WORKERS (or --maxWorkers) overrides it.
+    maxWorkers: 3,
     reporters: ['default', './test/summary-reporter.ts'],
   },
 })
