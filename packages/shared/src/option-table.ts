@@ -40,7 +40,7 @@ export interface Option<In = unknown, Out = unknown, Req extends boolean = boole
   readonly default?: unknown
   /** A default that depends on options resolved before this one (e.g. a mode widened with a group). */
   readonly fallback?: (resolved: Readonly<Record<string, unknown>>) => unknown
-  /** Validate and normalise; throws `InvalidOptionError` naming `name`. Called with `undefined` only when `parseAbsent`. */
+  /** Validate and normalise; throws `InvalidOptionError` naming `name`. Called with `undefined` only when `parseAbsent` or `required`. */
   readonly parse: (name: string, value: any, ctx: OptionContext) => Out // eslint-disable-line @typescript-eslint/no-explicit-any -- the input was checked by the caller's type, the parser checks it again at run time
   /** Call `parse` even when there is no value (required options, groups that resolve from their own defaults). */
   readonly parseAbsent?: boolean
@@ -119,7 +119,7 @@ export function resolveOptions<T extends OptionTable>(
   for (const [key, entry] of Object.entries(table)) {
     const picked = entry.env === undefined ? { value: input[key], source: input[key] === undefined ? ('default' as const) : ('option' as const) } : pickWithSource(input[key], env, entry.env)
     const raw = picked.value ?? entry.fallback?.(values) ?? entry.default
-    values[key] = raw === undefined && !entry.parseAbsent ? undefined : entry.parse(optionName(scope, key), raw, ctx)
+    values[key] = raw === undefined && !entry.parseAbsent && !entry.required ? undefined : entry.parse(optionName(scope, key), raw, ctx)
     sources[key] = picked.source
   }
   return { values: values as { -readonly [K in keyof T]: OutputOf<T[K]> }, sources: sources as Record<keyof T, SettingSource> }

@@ -3,9 +3,8 @@ import type http from 'node:http'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Registry } from 'prom-client'
-import { InvalidOptionError } from '@naaccord/ipc-shared'
 import { openMetricsListener, type MetricsListener } from './metrics-listener.js'
-import { METRICS_DEFAULTS, resolveMetricsOptions, type MetricsOptions } from './metrics-options.js'
+import { METRICS_DEFAULTS, METRIC_NAMES, resolveMetricsOptions, type MetricsOptions } from './metrics-options.js'
 import { routeLabel } from './route-label.js'
 import { createSeriesCap } from './series-cap.js'
 import { REFUSED_CHANNEL, type RefusedConnection } from '../server-events.js'
@@ -52,13 +51,7 @@ export async function serveMetrics(ipc: IpcServer, options: MetricsOptions): Pro
   const healthPath = ipc.options.health === false ? undefined : ipc.options.health.path
   const prom = await import('prom-client')
   const register = opts.register ?? new prom.Registry()
-  const names = ['http_requests_total', 'http_request_duration_seconds', 'refused_connections_total', 'tls_handshake_failures_total', 'open_connections', 'certificate_days_to_expiry'].map(
-    (n) => `${prefix}${n}`,
-  )
-  const taken = names.find((n) => register.getSingleMetric(n) !== undefined)
-  if (taken !== undefined) {
-    throw new InvalidOptionError('metrics.register', `already holds a metric named ${taken} (a second serveMetrics on this registry?); pass another prefix or a new Registry`)
-  }
+  const names = METRIC_NAMES.map((n) => `${prefix}${n}`)
   const labels = ['method', 'route', 'status'] as const
   const requests = new prom.Counter({ name: `${prefix}http_requests_total`, help: 'Requests answered, by method, route template and status.', labelNames: labels, registers: [register] })
   const duration = new prom.Histogram({
