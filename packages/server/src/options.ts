@@ -234,7 +234,8 @@ export const SERVER_OPTIONS = {
     parseAbsent: true,
     docs: { default: 'off', env: [TRUSTED_PROXY_ENV.uids, TRUSTED_PROXY_ENV.identityHeader].map((e) => `\`${e}\``).join(', ') },
   }),
-  /** A pino logger of yours, or `false`. Resolved last: nothing is made for options that are refused. */
+  // Last: nothing is made for options that are refused.
+  /** A pino logger of yours, or `false`. */
   logger: option<Logger | false>()({
     parse: (_name: string, v: Logger | false | undefined) => resolveLogger(v, 'ipc-server'),
     parseAbsent: true,
