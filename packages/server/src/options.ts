@@ -21,8 +21,8 @@ import {
 } from '@naaccord/ipc-shared'
 import { resolveLogger } from '@naaccord/ipc-shared/logger'
 import { resolveGroup } from './socket/group.js'
-import { resolveTrustedProxyWithSources, TRUSTED_PROXY_ENV, type ResolvedTrustedProxy, type TrustedProxyOptions } from './http/trusted-proxy.js'
-import { resolveServerTls, type ServerTlsOptions } from './gate/tls-options.js'
+import { resolveTrustedProxyWithSources, TRUSTED_PROXY_OPTIONS, type ResolvedTrustedProxy, type TrustedProxyOptions } from './http/trusted-proxy.js'
+import { SERVER_TLS_OPTIONS, resolveServerTls, type ServerTlsOptions } from './gate/tls-options.js'
 import { ALLOW_OPTIONS, checkIntervalFor, parseAllow, parseUrlPath, resolveDirMode, resolveListen, resolveSocketMode, resolveSocketPath } from './option-checks.js'
 
 export { checkIntervalFor, resolveAllow, resolveDirMode, resolveSocketMode, resolveSocketPath, type ResolvedAllow, type ResolvedListenTarget } from './option-checks.js'
@@ -165,7 +165,7 @@ export const SERVER_OPTIONS = {
     docs: { default: '`[{ socketPath }]`' },
   }),
   /** `{ cert, key, ca, clientAuth, minVersion, allowClients, watch }`, see [TLS](#mutual-tls). */
-  tls: option<ServerTlsOptions>()({ parse: optional((_name: string, v: ServerTlsOptions) => resolveServerTls(v)), docs: { default: 'none' } }),
+  tls: option<ServerTlsOptions>()({ parse: optional((_name: string, v: ServerTlsOptions) => resolveServerTls(v)), table: SERVER_TLS_OPTIONS, docs: { default: 'none' } }),
   /** Opt out, by name, of "TCP needs TLS". */
   allowPlaintextTcp: option<boolean>()({ default: false, parse: parseBoolean }),
   /**
@@ -232,7 +232,8 @@ export const SERVER_OPTIONS = {
   trustedProxy: option<TrustedProxyOptions>()({
     parse: (_name: string, v: TrustedProxyOptions | undefined, { env }: OptionContext) => resolveTrustedProxyWithSources(v, env),
     parseAbsent: true,
-    docs: { default: 'off', env: [TRUSTED_PROXY_ENV.uids, TRUSTED_PROXY_ENV.identityHeader].map((e) => `\`${e}\``).join(', ') },
+    table: TRUSTED_PROXY_OPTIONS,
+    docs: { default: 'off' },
   }),
   // Last: nothing is made for options that are refused.
   /** A pino logger of yours, or `false`. */
@@ -297,8 +298,6 @@ export interface ServerSettingSources {
   readonly 'trustedProxy.identityHeader': SettingSource
 }
 
-const fromOption = (value: unknown): SettingSource => (value === undefined ? 'default' : 'option')
-
 function settingSources(
   options: ServerOptions,
   env: Env,
@@ -307,6 +306,7 @@ function settingSources(
 ): ServerSettingSources {
   // An explicit policy is taken whole: the variables count only when `allow` is not given.
   const allow = sourcesOf(ALLOW_OPTIONS, options.allow, options.allow === undefined ? env : {})
+  const tls = sourcesOf(SERVER_TLS_OPTIONS, options.tls, {})
   return Object.freeze({
     socketPath: top.socketPath,
     socketMode: top.socketMode,
@@ -317,9 +317,9 @@ function settingSources(
     'allow.gids': allow.gids,
     listen: top.listen,
     tls: top.tls,
-    'tls.clientAuth': fromOption(options.tls?.clientAuth),
-    'tls.minVersion': fromOption(options.tls?.minVersion),
-    'tls.allowClients': fromOption(options.tls?.allowClients),
+    'tls.clientAuth': tls.clientAuth,
+    'tls.minVersion': tls.minVersion,
+    'tls.allowClients': tls.allowClients,
     allowPlaintextTcp: top.allowPlaintextTcp,
     acknowledgePlaintextSocket: top.acknowledgePlaintextSocket,
     'trustedProxy.uids': proxy.uids,
