@@ -27,7 +27,7 @@ import {
   type SettingSource,
 } from '@naaccord/ipc-shared'
 import { resolveLogger } from '@naaccord/ipc-shared/logger'
-import { resolveServerCheck, type ExpectServer, type ResolvedServerCheck } from './server-check.js'
+import { EXPECT_SERVER_OPTIONS, resolveServerCheck, type ExpectServer, type ResolvedServerCheck } from './server-check.js'
 import { SERVER_ID_ENV } from './server-identity.js'
 
 export type { ExpectServer } from './server-check.js'
@@ -123,7 +123,7 @@ export const CLIENT_OPTIONS = {
    * `false`: no kernel check of the server process (the path check stays; warned at creation).
    * **Set `uid` whenever the services server runs as its own user.**
    */
-  expectServer: option<ExpectServer | false>()({ parse: anyValue<unknown>, docs: { default: 'this uid or root', env: `\`${ENV.expectServerUid}\` (uid)` } }),
+  expectServer: option<ExpectServer | false>()({ parse: anyValue<unknown>, table: EXPECT_SERVER_OPTIONS, docs: { default: 'this uid or root', env: '(uid)' } }),
   /**
    * `{ ca, cert, key, servername, pin, minVersion, insecureSkipVerify, watch, serverId }`, see
    * [TLS](#mutual-tls). Setting `NAACCORD_TLS_CA` alone turns TLS on. `serverId` (default none):
