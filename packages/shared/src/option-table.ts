@@ -61,7 +61,7 @@ export type OptionTable = Readonly<Record<string, Option<any, any, boolean>>>
 
 type InputOf<O> = O extends Option<infer In, unknown, boolean> ? In : never
 type OutputOf<O> = O extends Option<unknown, infer Out, boolean> ? Out : never
-type RequiredKeys<T> = { [K in keyof T]: T[K] extends { required: true } ? K : never }[keyof T]
+type RequiredKeys<T> = { [K in keyof T]: T[K] extends { readonly required?: true } ? K : never }[keyof T]
 type AllOptional<T> = { [K in keyof T]?: InputOf<T[K]> }
 
 /** The options object users write: every entry optional unless `required`; each keeps its entry's JSDoc. */
@@ -232,4 +232,15 @@ export function sourcesOf<T extends OptionTable>(table: T, given: unknown, env: 
 /** A parser that takes `false` as itself (an option turned off by name), anything else to `parse`. */
 export function orFalse<Out>(parse: (name: string, value: any, ctx: OptionContext) => Out) { // eslint-disable-line @typescript-eslint/no-explicit-any
   return (name: string, value: unknown, ctx: OptionContext): Out | false => (value === false ? false : parse(name, value, ctx))
+}
+
+/**
+ * Some entries of another table, as they are (same variable, default, check and JSDoc): an
+ * options object that shares options with another declares them by reference, not again.
+ *
+ * @example
+ * const SUPERVISOR_OPTIONS = { ...OWN, ...pickOptions(SERVER_OPTIONS, ['socketPath', 'socketMode']) }
+ */
+export function pickOptions<T extends OptionTable, const K extends keyof T>(table: T, keys: readonly K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((k) => [k, table[k]])) as Pick<T, K>
 }

@@ -9,6 +9,7 @@ import {
   option,
   optional,
   parseInteger,
+  pickOptions,
   rejectUnknown,
   resolveOptions,
   type Env,
@@ -53,13 +54,11 @@ const OWN_OPTIONS = {
   logger: option<Logger | false>()({ parse: anyValue<Logger | false | undefined>, docs: { default: 'pino JSON to stdout' } }),
 }
 
-const { socketPath, socketGroup, socketMode, dirMode } = SERVER_OPTIONS
-
 /**
  * Every option of `supervise()`, declared once. The socket options are serve()'s own entries
  * (same variables, defaults and checks), resolved by serve()'s resolver so both read them alike.
  */
-export const SUPERVISOR_OPTIONS = { ...OWN_OPTIONS, socketPath, socketGroup, socketMode, dirMode }
+export const SUPERVISOR_OPTIONS = { ...OWN_OPTIONS, ...pickOptions(SERVER_OPTIONS, ['socketPath', 'socketGroup', 'socketMode', 'dirMode']) }
 
 export type SupervisorOptions = OptionsInput<typeof SUPERVISOR_OPTIONS>
 
