@@ -98,14 +98,15 @@ export const CLIENT_OPTIONS = {
   timeoutMs: option<number | string>()({ env: ENV.timeoutMs, default: 30_000, parse: integer(1) }),
   /** Connect plus TLS handshake. */
   connectTimeoutMs: option<number | string>()({ env: ENV.connectTimeoutMs, default: 2_000, parse: integer(1) }),
-  /**
-   * Most retries of one request (0–100; 0 turns retries off). High enough that the window ends
-   * them. Requests that failed before a byte was sent (no socket, refused, backlog full, connect
-   * timeout) are retried whatever their method; a lost connection after sending only for
-   * idempotent methods. A POST that may have reached the server is never replayed.
-   */
+  /** Most retries of one request (0–100; 0 turns retries off). High enough that the window ends them. */
   retries: option<number | string>()({ env: ENV.retries, default: 20, parse: integer(0, MAX_RETRIES) }),
-  /** How long one request keeps being retried, from its first attempt (0–600000). */
+  /**
+   * How long one request keeps being retried, from its first attempt (0–600000): long enough to
+   * cover a restart of the services server. Requests that failed before a byte was sent (no
+   * socket, refused, backlog full, connect timeout) are retried whatever their method; a lost
+   * connection after sending only for idempotent methods. A POST that may have reached the server
+   * is never replayed.
+   */
   retryWindowMs: option<number | string>()({ env: ENV.retryWindowMs, default: 5_000, parse: integer(0, MAX_RETRY_WINDOW_MS) }),
   /** First retry delay; doubles per retry up to `maxRetryDelayMs`. */
   retryDelayMs: option<number>()({ default: 100, parse: integer(0) }),

@@ -2,28 +2,30 @@ import { InvalidOptionError } from './errors.js'
 import { pickWithSource, rejectUnknown, type Env, type SettingSource } from './option-parsers.js'
 
 /**
- * Each option of an options object is declared once, as one entry of a table:
+ * Each option of an options object is declared once, as one entry of a table (fastify's
+ * schema-first options, without a schema language):
  *
- * ```ts
- * export const SERVER_OPTIONS = {
- *   /** Longest wait for in-flight requests on close before connections are cut. *\/
- *   shutdownTimeoutMs: option<number | string>()({ env: ENV.shutdownTimeoutMs, default: 10_000, parse: integer(0) }),
- * } satisfies OptionTable
- * export type ServerOptions = OptionsInput<typeof SERVER_OPTIONS>
- * ```
+ *     export const SERVER_OPTIONS = {
+ *       // JSDoc here: what an editor shows on `ServerOptions.shutdownTimeoutMs`, and the
+ *       // meaning cell of its row in the docs.
+ *       shutdownTimeoutMs: option<number | string>()({ env: ENV.shutdownTimeoutMs, default: 10_000, parse: integer(0) }),
+ *     }
+ *     export type ServerOptions = OptionsInput<typeof SERVER_OPTIONS>
  *
- * From the table follow: the options type users write (`OptionsInput`, the JSDoc of each entry
- * is what an editor shows on the option, and the meaning cell of the docs' table), the resolved
- * type (`OptionsResolved`, the parsers' return types), the frozen defaults (`defaultsOf`), the
- * environment variables (`envOf`), the refusal of unknown keys, the precedence (explicit option,
- * then environment variable, then default: `resolveOptions`) and the docs rows (`docRows`).
+ * From the table follow: the options type users write (`OptionsInput`: each property keeps its
+ * entry's JSDoc), the resolved type (`OptionsResolved`: what the parsers return), the frozen
+ * defaults (`defaultsOf`), the environment variables (`envOf`), the refusal of unknown keys and
+ * the precedence (explicit option, then environment variable, then fallback or default:
+ * `resolveOptions`), and the docs rows (`docRows`, rendered by scripts/options-doc.ts).
  *
- * Adding an option is one entry: its JSDoc (the meaning), `option<InputType>()({ env?, default?,
- * parse })`. `parse(name, value, ctx)` validates and normalises one value and throws
- * `InvalidOptionError(name, ...)` (IPC_INVALID_OPTION naming the option and the bad value);
- * the shared parsers (`integer`, `boolean`, `optional`, ...) do that already. The drift test
- * (test/readme-api.test.ts) then asks for the docs row: `pnpm exec tsx
- * --conditions=@naaccord/source scripts/options-doc.ts --write` renders it.
+ * Adding an option is one entry in its table: a JSDoc (the meaning), then `option<InputType>()({
+ * env?, default?, fallback?, parse, docs? })`. `parse(name, value, ctx)` validates and normalises
+ * one value and throws `InvalidOptionError(name, ...)` (IPC_INVALID_OPTION naming the option and
+ * the bad value); the shared parsers (`integer`, `parseBoolean`, `oneOf`, `optional`, `orFalse`,
+ * `group` for a nested object) do that already. Entries are resolved in table order, so a parser
+ * or fallback may use `ctx.resolved` of the entries before it. Then render the docs row:
+ * `pnpm exec tsx --conditions=@naaccord/source scripts/options-doc.ts --write`; the drift test
+ * (test/readme-api.test.ts) fails until the docs show it.
  */
 
 /** What a parser sees besides the value: the environment, and the options of the same table resolved before it (table order). */
