@@ -13,6 +13,7 @@ import {
   parseMode,
   parseString,
   rejectUnknown,
+  renderDefault,
   type Env,
 } from '@naaccord/ipc-shared'
 
@@ -46,6 +47,29 @@ export function resolveDirMode(name: string, value: unknown): number {
     throw new InvalidOptionError(name, `must not let group or others write the folder, got 0o${mode.toString(8)}`)
   }
   return mode
+}
+
+/** The modes of a socket and of a folder we create: alone, and widened for a socket group. */
+export const GROUP_MODES = Object.freeze({
+  socket: Object.freeze({ alone: 0o600, withGroup: 0o660 }),
+  dir: Object.freeze({ alone: 0o700, withGroup: 0o750 }),
+})
+
+/**
+ * A socket or folder mode entry: `alone` without a socket group, `withGroup` with one (for a
+ * table whose `socketGroup` entry comes first).
+ *
+ * @example
+ * socketMode: groupMode(GROUP_MODES.socket, resolveSocketMode, ENV.socketMode)
+ */
+export function groupMode(modes: { alone: number; withGroup: number }, parse: (name: string, value: unknown) => number, env?: string) {
+  return option<number | string>()({
+    ...(env === undefined ? {} : { env }),
+    default: modes.alone,
+    fallback: (resolved) => (resolved.socketGroup === undefined ? modes.alone : modes.withGroup),
+    parse,
+    docs: { default: `${renderDefault('mode', modes.alone)} (${renderDefault('mode', modes.withGroup)} with \`socketGroup\`)` },
+  })
 }
 
 const CHECK_INTERVAL_MIN_MS = 50

@@ -23,7 +23,7 @@ import { resolveLogger } from '@naaccord/ipc-shared/logger'
 import { resolveGroup } from './socket/group.js'
 import { resolveTrustedProxyWithSources, TRUSTED_PROXY_OPTIONS, type ResolvedTrustedProxy, type TrustedProxyOptions } from './http/trusted-proxy.js'
 import { SERVER_TLS_OPTIONS, resolveServerTls, type ServerTlsOptions } from './gate/tls-options.js'
-import { ALLOW_OPTIONS, checkIntervalFor, parseAllow, parseUrlPath, resolveDirMode, resolveListen, resolveSocketMode, resolveSocketPath } from './option-checks.js'
+import { ALLOW_OPTIONS, checkIntervalFor, parseAllow, parseUrlPath, resolveDirMode, resolveListen, resolveSocketMode, resolveSocketPath, GROUP_MODES, groupMode } from './option-checks.js'
 
 export { checkIntervalFor, resolveAllow, resolveDirMode, resolveSocketMode, resolveSocketPath, type ResolvedAllow, type ResolvedListenTarget } from './option-checks.js'
 
@@ -98,9 +98,6 @@ export type HealthOptions = OptionsInput<typeof HEALTH_OPTIONS>
 
 const parseHealth = orFalse(group(HEALTH_OPTIONS, { shape: '{ path } or false', finish: (v) => Object.freeze(v) }))
 
-/** A mode widened when a socket group is given: `0o600` alone, `0o660` with a group. */
-const withGroup = (alone: number, shared: number) => (resolved: Readonly<Record<string, unknown>>) => (resolved.socketGroup === undefined ? alone : shared)
-
 /** `maxUnauthenticated`: at most `maxConnections`, a quarter of it when not given. */
 function parseUnauthenticated(name: string, value: unknown, { resolved }: OptionContext): number {
   const maxConnections = resolved.maxConnections as number
@@ -137,21 +134,9 @@ export const SERVER_OPTIONS = {
    * Mode of the socket from its first moment; only read/write bits (≤ `0o666`). Strings `"600"`,
    * `"0600"`, `"0o600"` accepted.
    */
-  socketMode: option<number | string>()({
-    env: ENV.socketMode,
-    default: 0o600,
-    fallback: withGroup(0o600, 0o660),
-    parse: resolveSocketMode,
-    docs: { default: '`0o600` (`0o660` with `socketGroup`)' },
-  }),
+  socketMode: groupMode(GROUP_MODES.socket, resolveSocketMode, ENV.socketMode),
   /** Mode of the folder when we create it; never group/other-writable. */
-  dirMode: option<number | string>()({
-    env: ENV.dirMode,
-    default: 0o700,
-    fallback: withGroup(0o700, 0o750),
-    parse: resolveDirMode,
-    docs: { default: '`0o700` (`0o750` with `socketGroup`)' },
-  }),
+  dirMode: groupMode(GROUP_MODES.dir, resolveDirMode, ENV.dirMode),
   /**
    * Who may connect over the socket, from the kernel's credentials. `false` turns the check off.
    * Another uid than our own (root aside), any gid, or `false` is a weakening in the
@@ -261,8 +246,8 @@ export const SERVER_DEFAULTS = Object.freeze({
     readonly requestLog: boolean
     readonly limits: Readonly<Required<ServerLimits>>
   }),
-  socketModeWithGroup: 0o660,
-  dirModeWithGroup: 0o750,
+  socketModeWithGroup: GROUP_MODES.socket.withGroup,
+  dirModeWithGroup: GROUP_MODES.dir.withGroup,
   /** maxUnauthenticated, when not given: this share of maxConnections (at least 1). */
   maxUnauthenticatedShare: MAX_UNAUTHENTICATED_SHARE,
   healthPath: HEALTH_OPTIONS.path.default as string,

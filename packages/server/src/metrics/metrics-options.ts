@@ -12,7 +12,7 @@ import {
   type OptionsResolved,
 } from '@naaccord/ipc-shared'
 import { resolveGroup } from '../socket/group.js'
-import { ALLOW_OPTIONS, checkIntervalFor, parseAllow, resolveDirMode, resolveSocketMode, resolveSocketPath, type ResolvedAllow } from '../option-checks.js'
+import { ALLOW_OPTIONS, checkIntervalFor, parseAllow, resolveDirMode, resolveSocketMode, resolveSocketPath, GROUP_MODES, groupMode, type ResolvedAllow } from '../option-checks.js'
 
 /** The names of the metrics `serveMetrics` registers, without their prefix. */
 export const METRIC_NAMES = Object.freeze([
@@ -29,9 +29,6 @@ function parseGroup(name: string, value: unknown): number {
   throw new InvalidOptionError(name, `must be a group name or gid, got ${String(value)}`)
 }
 
-/** A mode widened when a socket group is given: `0o600` alone, `0o660` with a group. */
-const withGroup = (alone: number, shared: number) => (resolved: Readonly<Record<string, unknown>>) => (resolved.socketGroup === undefined ? alone : shared)
-
 /**
  * The metrics listener on a Unix socket, bound exactly like `serve()`'s socket: folder chain
  * checked, lock, stale socket removed, exact mode from the first moment, removed on close.
@@ -44,9 +41,9 @@ const SOCKET_LISTEN_OPTIONS = {
   /** Group (name or gid) owning the socket and a folder we create: a Prometheus agent's group. */
   socketGroup: option<string | number>()({ parse: optional(parseGroup), docs: { default: 'none' } }),
   /** Mode of the socket from its first moment; only read/write bits (≤ `0o666`). */
-  socketMode: option<number | string>()({ default: 0o600, fallback: withGroup(0o600, 0o660), parse: resolveSocketMode, docs: { default: '`0o600` (`0o660` with `socketGroup`)' } }),
+  socketMode: groupMode(GROUP_MODES.socket, resolveSocketMode),
   /** Mode of the folder when we create it; never group/other-writable. */
-  dirMode: option<number | string>()({ default: 0o700, fallback: withGroup(0o700, 0o750), parse: resolveDirMode, docs: { default: '`0o700` (`0o750` with `socketGroup`)' } }),
+  dirMode: groupMode(GROUP_MODES.dir, resolveDirMode),
   /**
    * Who may scrape over the socket, from the kernel's credentials (SO_PEERCRED), before any HTTP:
    * others get a fixed 403. `{ uids }` / `{ gids }`, taken whole; `false` turns the check off
@@ -160,9 +157,9 @@ export const METRICS_DEFAULTS = Object.freeze({
   /** The path scrapes are answered on (not an option). */
   path: '/metrics',
   socketMode: SOCKET_LISTEN_OPTIONS.socketMode.default as number,
-  socketModeWithGroup: 0o660,
+  socketModeWithGroup: GROUP_MODES.socket.withGroup,
   dirMode: SOCKET_LISTEN_OPTIONS.dirMode.default as number,
-  dirModeWithGroup: 0o750,
+  dirModeWithGroup: GROUP_MODES.dir.withGroup,
   maxSeries: METRICS_OPTIONS.maxSeries.default as number,
   maxConnections: METRICS_OPTIONS.maxConnections.default as number,
   headersTimeoutMs: METRICS_OPTIONS.headersTimeoutMs.default as number,
