@@ -13,6 +13,7 @@ export default defineConfig({
       { find: /^@naaccord\/ipc-server\/supervisor$/, replacement: fileURLToPath(new URL('./packages/server/src/supervisor/index.ts', import.meta.url)) },
       { find: /^@naaccord\/ipc-client$/, replacement: src('client') },
       { find: /^@naaccord\/ipc-certs$/, replacement: src('certs') },
+      { find: /^@naaccord\/ipc-cli$/, replacement: src('cli') },
       { find: /^@naaccord\/ipc-peercred$/, replacement: src('peercred') },
     ],
   },

@@ -11,7 +11,7 @@ import { waitUntil } from './wait.js'
 
 const defer = deferCleanup()
 const kit = socketTestKit(defer, 'nipc-sup-')
-const CLI = path.join(ROOT, 'packages', 'certs', 'src', 'cli.ts')
+const CLI = path.join(ROOT, 'packages', 'cli', 'src', 'cli.ts')
 const TS = ['--import', 'tsx', '--conditions=@naaccord/source']
 
 interface Run {

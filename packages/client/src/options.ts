@@ -27,10 +27,10 @@ import {
   type SettingSource,
 } from '@naaccord/ipc-shared'
 import { resolveLogger } from '@naaccord/ipc-shared/logger'
-import { EXPECT_SERVER_OPTIONS, resolveServerCheck, type ExpectServer, type ResolvedServerCheck } from './server-check.js'
-import { SERVER_ID_ENV } from './server-identity.js'
+import { EXPECT_SERVER_OPTIONS, resolveServerCheck, type ExpectServer, type ResolvedServerCheck } from './connect/server-check.js'
+import { SERVER_ID_ENV } from './connect/server-identity.js'
 
-export type { ExpectServer } from './server-check.js'
+export type { ExpectServer } from './connect/server-check.js'
 
 const MAX_RETRIES = 100
 const MAX_RETRY_WINDOW_MS = 600_000
@@ -127,9 +127,9 @@ export const CLIENT_OPTIONS = {
   expectServer: option<ExpectServer | false>()({ parse: anyValue<unknown>, table: EXPECT_SERVER_OPTIONS, docs: { default: 'this uid or root', env: '(uid)' } }),
   /**
    * `{ ca, cert, key, servername, pin, minVersion, insecureSkipVerify, watch, serverId }`, see
-   * [TLS](#mutual-tls). Setting `NAACCORD_TLS_CA` alone turns TLS on. `serverId` (default none):
+   * [TLS](tls.md#client-tls-options). Setting `NAACCORD_TLS_CA` alone turns TLS on. `serverId` (default none):
    * a SPIFFE ID the server certificate must carry as a URI SAN; it replaces the host-name check,
-   * see [SPIFFE IDs](#spiffe-ids).
+   * see [SPIFFE IDs](tls.md#spiffe-ids).
    */
   tls: option<ClientTlsOptions>()({ parse: anyValue<unknown>, table: CLIENT_TLS_OPTIONS, docs: { default: 'off' } }),
   /** Accept plaintext over the socket by name: no warning for it at creation. */

@@ -140,7 +140,7 @@ export const SERVER_OPTIONS = {
   /**
    * Who may connect over the socket, from the kernel's credentials. `false` turns the check off.
    * Another uid than our own (root aside), any gid, or `false` is a weakening in the
-   * [start-up security report](#start-up-security-report).
+   * [start-up security report](operators.md#start-up-security-report).
    */
   allow: option<AllowPolicy | false>()({ parse: parseAllow, parseAbsent: true, table: ALLOW_OPTIONS, docs: { default: '`{ uids: [own uid] }`', env: '(comma-separated)' } }),
   /** Listeners: `{ socketPath }` and/or `{ host, port }` (TCP, TLS required). */
@@ -149,13 +149,13 @@ export const SERVER_OPTIONS = {
     parseAbsent: true,
     docs: { default: '`[{ socketPath }]`' },
   }),
-  /** `{ cert, key, ca, clientAuth, minVersion, allowClients, watch }`, see [TLS](#mutual-tls). */
+  /** `{ cert, key, ca, clientAuth, minVersion, allowClients, watch }`, see [TLS](tls.md#server-tls-options). */
   tls: option<ServerTlsOptions>()({ parse: optional((_name: string, v: ServerTlsOptions) => resolveServerTls(v)), table: SERVER_TLS_OPTIONS, docs: { default: 'none' } }),
   /** Opt out, by name, of "TCP needs TLS". */
   allowPlaintextTcp: option<boolean>()({ default: false, parse: parseBoolean }),
   /**
    * Accept plaintext HTTP over the socket by name: the
-   * [security report](#start-up-security-report) still lists it, without the warning.
+   * [security report](operators.md#start-up-security-report) still lists it, without the warning.
    */
   acknowledgePlaintextSocket: option<boolean>()({ default: false, parse: parseBoolean }),
   /**
@@ -212,7 +212,7 @@ export const SERVER_OPTIONS = {
    * and `rawHeaders`, and in a chunked request's trailer section from `trailers`,
    * `trailersDistinct` and `rawTrailers` before the body's end reaches the app (a trailer is never
    * believed); two values (a proxy that appended instead of replacing) are not believed. See
-   * [Behind nginx or HAProxy](#behind-nginx-or-haproxy).
+   * [Behind nginx or HAProxy](tls.md#behind-nginx-or-haproxy).
    */
   trustedProxy: option<TrustedProxyOptions>()({
     parse: (_name: string, v: TrustedProxyOptions | undefined, { env }: OptionContext) => resolveTrustedProxyWithSources(v, env),
