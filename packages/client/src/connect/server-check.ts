@@ -1,23 +1,25 @@
 import type net from 'node:net'
 import {
   ENV,
-  InvalidOptionError,
   PeerRejectedError,
   UnsafeSocketPathError,
+  group,
+  integer,
   myUid,
+  option,
+  optional,
   parseBoolean,
-  parseInteger,
-  pick,
-  rejectUnknown,
   resolveSafeEntry,
   trustedUids,
   type Env,
   type IpcError,
+  type OptionsInput,
   type SafePathSubject,
 } from '@naaccord/ipc-shared'
 import type { ReadPeerCredentials } from './peer-credentials-loader.js'
 
-export interface ExpectServer {
+/** Who the client expects at the other end of the socket (`expectServer`), declared once. */
+export const EXPECT_SERVER_OPTIONS = {
   /**
    * The uid the services server runs as, when it is not this process's uid or root: its socket,
    * and the folders and links on the way to it, may then also belong to that uid, and the
@@ -25,12 +27,20 @@ export interface ExpectServer {
    * Root stays accepted because a socket handed over by systemd reports systemd (uid 0) to
    * connections made before the service's own listen(2) on it, and the service's uid after.
    */
-  uid?: number
+  uid: option<number>()({ env: ENV.expectServerUid, parse: optional(integer(0, 0xffffffff)) }),
   /** The gid the server process must run as. */
-  gid?: number
-  /** With `uid`: the socket file itself must be owned by that uid or root (not by this process's own uid). Default true. */
-  checkSocketFile?: boolean
+  gid: option<number>()({ parse: optional(integer(0, 0xffffffff)) }),
+  /** With `uid`: the socket file itself must be owned by that uid or root (not by this process's own uid). */
+  checkSocketFile: option<boolean>()({ default: true, parse: parseBoolean }),
 }
+
+export type ExpectServer = OptionsInput<typeof EXPECT_SERVER_OPTIONS>
+
+const parseExpectServer = group(EXPECT_SERVER_OPTIONS, {
+  shape: '{ uid, gid, checkSocketFile } or false',
+  envWhenGiven: true,
+  finish: (values, _name, { sources }) => ({ values, sources }),
+})
 
 /**
  * Who the client trusts at the other end of the socket, resolved once. Checked on every new
@@ -66,15 +76,9 @@ export function resolveServerCheck(value: ExpectServer | false | undefined, env:
   if (value === false) {
     return Object.freeze({ pathOwners: trustedUids(), fileOwners: undefined, processUids: undefined, processGid: undefined, source: 'option' as const })
   }
-  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
-    throw new InvalidOptionError('expectServer', 'must be { uid, gid, checkSocketFile } or false')
-  }
-  rejectUnknown('expectServer', value, ['uid', 'gid', 'checkSocketFile'])
-  const uidRaw = pick(value?.uid, env, ENV.expectServerUid)
-  const uid = uidRaw === undefined ? undefined : parseInteger('expectServer.uid', uidRaw, 0, 0xffffffff)
-  const gid = value?.gid === undefined ? undefined : parseInteger('expectServer.gid', value.gid, 0, 0xffffffff)
-  const checkSocketFile = parseBoolean('expectServer.checkSocketFile', value?.checkSocketFile ?? true)
-  const source = value?.uid !== undefined || value?.gid !== undefined ? 'option' : uidRaw !== undefined ? (`env:${ENV.expectServerUid}` as const) : 'default'
+  const { values, sources } = parseExpectServer('expectServer', value, { env, resolved: {} })
+  const { uid, gid, checkSocketFile } = values
+  const source = value?.uid !== undefined || value?.gid !== undefined ? 'option' : sources.uid
   return Object.freeze({
     pathOwners: trustedUids(uid),
     fileOwners: uid !== undefined && checkSocketFile ? new Set([uid, 0]) : undefined,

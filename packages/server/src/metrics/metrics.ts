@@ -5,7 +5,7 @@ import type { TLSSocket } from 'node:tls'
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { InvalidOptionError, type Logger } from '@naaccord/ipc-shared'
 import { openMetricsListener, type MetricsListener } from './metrics-listener.js'
-import { METRICS_DEFAULTS, resolveMetricsOptions, type MetricsOptions, type ResolvedMetricsOptions } from './metrics-options.js'
+import { METRICS_DEFAULTS, METRIC_NAMES, resolveMetricsOptions, type MetricsOptions, type ResolvedMetricsOptions } from './metrics-options.js'
 import { routeLabel } from './route-label.js'
 import { createSeriesCap } from './series-cap.js'
 import { REFUSED_CHANNEL, type RefusedConnection } from '../server-events.js'
@@ -33,8 +33,6 @@ interface Instruments {
   readonly tlsFailures: Counter<'reason'>
   readonly open: Gauge<'transport'>
 }
-
-const METRIC_NAMES = ['http_requests_total', 'http_request_duration_seconds', 'refused_connections_total', 'tls_handshake_failures_total', 'open_connections', 'certificate_days_to_expiry']
 
 /** Refuse a registry that already holds one of our metrics (a second serveMetrics on it?). */
 function assertRegistryFree(register: Registry, names: readonly string[]): void {
