@@ -43,15 +43,16 @@ export function compareRuns(a: BenchReport, b: BenchReport): Agreement[] {
   return out
 }
 
-const README = path.join(ROOT, 'README.md')
+/** The page that holds the results block (`--readme`); its links are relative to its folder. */
+const RESULTS_PAGE = path.join(ROOT, 'docs', 'performance.md')
 const MARKERS = ['<!-- bench:results:start -->', '<!-- bench:results:end -->'] as const
 
 /**
- * The README's results block, from two full runs: the whole-hop table and chart of run B, each
+ * The results block of docs/performance.md, from two full runs: the whole-hop table and chart of run B, each
  * target's verdict in both runs with the judged figures, and whether the runs agree.
  */
 export function readmeBlock(a: BenchReport, b: BenchReport, fileA: string, fileB: string): string {
-  const rel = (f: string) => path.relative(ROOT, path.resolve(f)).split(path.sep).join('/')
+  const rel = (f: string) => path.relative(path.dirname(RESULTS_PAGE), path.resolve(f)).split(path.sep).join('/')
   const rows = compareRuns(a, b)
   const e = b.environment
   const blocks: Block[] = [
@@ -86,11 +87,11 @@ export function readmeBlock(a: BenchReport, b: BenchReport, fileA: string, fileB
 }
 
 function writeReadme(block: string): void {
-  const text = readFileSync(README, 'utf8')
+  const text = readFileSync(RESULTS_PAGE, 'utf8')
   const start = text.indexOf(MARKERS[0])
   const end = text.indexOf(MARKERS[1])
-  if (start === -1 || end < start) throw new Error(`README.md has no ${MARKERS[0]} ... ${MARKERS[1]} block`)
-  writeFileSync(README, `${text.slice(0, start + MARKERS[0].length)}\n${block}${text.slice(end)}`)
+  if (start === -1 || end < start) throw new Error(`${path.relative(ROOT, RESULTS_PAGE)} has no ${MARKERS[0]} ... ${MARKERS[1]} block`)
+  writeFileSync(RESULTS_PAGE, `${text.slice(0, start + MARKERS[0].length)}\n${block}${text.slice(end)}`)
 }
 
 function main(): void {
@@ -98,7 +99,7 @@ function main(): void {
   const updateReadme = argv.includes('--readme')
   const files = argv.filter((x) => x !== '--readme')
   if (files.length !== 2) {
-    console.error('usage: pnpm bench:compare <run-a.json> <run-b.json> [--readme]   (bench/results/run-*.json; --readme rewrites the results block of README.md)')
+    console.error('usage: pnpm bench:compare <run-a.json> <run-b.json> [--readme]   (bench/results/run-*.json; --readme rewrites the results block of docs/performance.md)')
     process.exitCode = 2
     return
   }
@@ -126,7 +127,7 @@ function main(): void {
   )
   if (updateReadme) {
     writeReadme(readmeBlock(a, b, files[0]!, files[1]!))
-    console.log('README.md: results block rewritten from these two runs')
+    console.log('docs/performance.md: results block rewritten from these two runs')
   }
 }
 

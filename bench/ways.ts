@@ -1,5 +1,5 @@
-// `pnpm bench:ways`: latency and throughput of each way to run the hop (README "Ways to run the
-// hop"), each next to the plain Unix socket measured in the same round. Root only (namespaces,
+// `pnpm bench:ways`: latency and throughput of each way to run the hop (docs/production.md "Ways to
+// run the hop"), each next to the plain Unix socket measured in the same round. Root only (namespaces,
 // wireguard-go, sshd); skips with the reason otherwise. Never part of `pnpm test`.
 //
 // Each way is set up once with the real components the tests use (test/netns.ts,

@@ -38,7 +38,7 @@ function start(name: string, file: string, supervised = false): ChildProcess {
   const app = [...TSX, path.join(here, file)]
   // Supervised: `naaccord-ipc run --socket <path> -- node <app>`, the CLI from source (one process,
   // so its pid is the one to send SIGHUP to).
-  const args = supervised ? [...TSX, path.join(root, 'packages', 'certs', 'src', 'cli.ts'), 'run', '--socket', socketPath, '--', process.execPath, ...app] : app
+  const args = supervised ? [...TSX, path.join(root, 'packages', 'cli', 'src', 'cli.ts'), 'run', '--socket', socketPath, '--', process.execPath, ...app] : app
   const child = spawn(process.execPath, args, {
     env,
     stdio: 'inherit',

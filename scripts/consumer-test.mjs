@@ -5,7 +5,7 @@
 //     project in the temp folder, outside the checkout, its own package.json, no workspace; install
 //     the tarballs with a PATH that has no cc/gcc/g++/make/python3 (a matching prebuild must make a
 //     toolchain unnecessary).
-//  3. Make certificates with the packed `naaccord-ipc certs` CLI, then run a plain .mjs script that
+//  3. Make certificates with the packed `naaccord-ipc certs` command (@naaccord/ipc-cli), then run a plain .mjs script that
 //     serves an Express app with serve() and calls it with createClient(), over the socket and over
 //     the socket with mutual TLS, checking req.peer.
 //  4. (npm project) type-check a consumer .ts file with tsc: req.peer typing must reach Express.
@@ -202,6 +202,11 @@ try {
       run(cli, ['certs', 'init', '--dir', certs], { cwd: dir, env })
       run(cli, ['certs', 'issue', 'server', '--dir', certs, '--name', 'localhost'], { cwd: dir, env })
       run(cli, ['certs', 'issue', 'client', '--dir', certs, '--name', 'web-server'], { cwd: dir, env })
+      // The operator commands load the server and the addon from the installed command package.
+      const doctor = spawnSync(cli, ['doctor', '--socket', path.join(dir, 'run', 'none.sock'), '--json'], { cwd: dir, env, encoding: 'utf8' })
+      const report = doctor.status === 2 ? JSON.parse(doctor.stdout) : undefined
+      if (!report?.findings?.some((f) => f.severity === 'critical')) throw new Error(`${manager}: naaccord-ipc doctor on a missing socket should exit 2 with a critical finding (${doctor.status}): ${doctor.stdout}${doctor.stderr}`)
+      log(`${manager} naaccord-ipc doctor on a missing socket: exit 2, ${report.findings.filter((f) => f.severity === 'critical').map((f) => f.check).join(', ')} critical`)
       const out = run('node', ['consumer.mjs', certs], { cwd: dir, env }).trim()
       outputs[manager] = JSON.parse(out.split('\n').at(-1))
       log(`${manager} consumer.mjs: ${out}`)
@@ -216,7 +221,8 @@ try {
         log('npm tsc: consumer.ts type-checks (req.peer typed on Express requests, skipLibCheck off)')
       }
     }
-    // What the split buys: the certs CLI installs neither the addon nor pino. The client brings the
+    // What the split buys: the certs library installs neither the addon nor pino (the command,
+    // @naaccord/ipc-cli, brings the server for run/reload/doctor). The client brings the
     // addon (its check of the server process is on by default), prebuilt: no compiler on PATH.
     const tarball = (name) => `file:${packed.find((p) => p.name === name).tarball}`
     for (const [project, names] of [
@@ -230,9 +236,11 @@ try {
       run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, env })
       const present = ['@naaccord/ipc-peercred', 'node-gyp-build', 'pino'].filter((m) => existsSync(path.join(dir, 'node_modules', m)))
       if (project === 'certs-only') {
-        if (present.length > 0) throw new Error(`certs-only: installed ${present.join(', ')}, which the certs CLI does not need`)
-        run(path.join(dir, 'node_modules', '.bin', 'naaccord-ipc'), ['certs', 'init', '--dir', path.join(dir, 'certs')], { cwd: dir, env })
-        log('certs-only (npm): no addon, no node-gyp-build, no pino installed; `naaccord-ipc certs init` works')
+        if (present.length > 0) throw new Error(`certs-only: installed ${present.join(', ')}, which the certs library does not need`)
+        if (existsSync(path.join(dir, 'node_modules', '.bin', 'naaccord-ipc'))) throw new Error('certs-only: the certs library installed a naaccord-ipc command (it is @naaccord/ipc-cli\'s)')
+        const script = `import('@naaccord/ipc-certs').then(async (c) => { const ca = await c.initCa({ dir: ${JSON.stringify(path.join(dir, 'certs'))} }); console.log(c.inspectCertificate(ca.certPem).subject) })`
+        const subject = run('node', ['--input-type=module', '-e', script], { cwd: dir, env }).trim()
+        log(`certs-only (npm): no addon, no node-gyp-build, no pino, no command installed; initCa() works (${subject})`)
       } else {
         if (!present.includes('@naaccord/ipc-peercred')) throw new Error(`client-only: the addon the default server check needs was not installed (${present.join(', ')})`)
         copyFileSync(path.join(ROOT, 'scripts', 'consumer', 'client-only.mjs'), path.join(dir, 'client-only.mjs'))

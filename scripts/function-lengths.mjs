@@ -1,6 +1,7 @@
 // The longest functions of each package, as a reader meets them: every function, method, arrow
 // function and accessor in packages/*/src (tests excluded), measured in source lines from its first
-// to its last line (a nested function counts in its parent too, as a reader reads it).
+// to its last line (a nested function counts in its parent too, as a reader reads it), and the
+// functions of the native addon's C source.
 //
 //   node scripts/function-lengths.mjs            the five longest per package
 //   node scripts/function-lengths.mjs --over 60  only functions of 60 lines or more; exit 1 if any
@@ -36,6 +37,29 @@ export function functionsOf(file) {
   return found
 }
 
+/**
+ * The functions of one C file: a definition starts at column 0 with `name(...) {` and ends at the
+ * first `}` at column 0 (the layout of native/*.c).
+ */
+export function cFunctionsOf(file) {
+  const lines = fs.readFileSync(file, 'utf8').split('\n')
+  const found = []
+  let signature // { name, line } from a column-0 `type name(` line until its `{`
+  let open
+  lines.forEach((line, i) => {
+    if (open === undefined) {
+      const head = /^[A-Za-z][^;=#]*?\b([A-Za-z_]\w*)\s*\(/.exec(line)
+      if (head && !line.trimEnd().endsWith(';')) signature = { name: head[1], line: i + 1 }
+      if (signature && line.trimEnd().endsWith('{')) [open, signature] = [signature, undefined]
+      else if (line.trimEnd().endsWith(';')) signature = undefined
+    } else if (line.startsWith('}')) {
+      found.push({ file: path.relative(ROOT, file), line: open.line, name: open.name, lines: i + 1 - open.line + 1 })
+      open = undefined
+    }
+  })
+  return found
+}
+
 /** The source files of one package (no tests, no declarations). */
 export function sourcesOf(pkgDir) {
   const out = []
@@ -43,10 +67,10 @@ export function sourcesOf(pkgDir) {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, entry.name)
       if (entry.isDirectory()) walk(p)
-      else if (/\.(ts|mts|js|mjs)$/.test(entry.name) && !/\.test\.|\.d\.ts$/.test(entry.name)) out.push(p)
+      else if (/\.(ts|mts|js|mjs|c)$/.test(entry.name) && !/\.test\.|\.d\.ts$/.test(entry.name)) out.push(p)
     }
   }
-  for (const sub of ['src', 'bin']) if (fs.existsSync(path.join(pkgDir, sub))) walk(path.join(pkgDir, sub))
+  for (const sub of ['src', 'bin', 'native']) if (fs.existsSync(path.join(pkgDir, sub))) walk(path.join(pkgDir, sub))
   return out
 }
 
@@ -56,7 +80,7 @@ export function functionLengths() {
   for (const pkg of fs.readdirSync(path.join(ROOT, 'packages')).sort()) {
     const dir = path.join(ROOT, 'packages', pkg)
     if (!fs.existsSync(path.join(dir, 'package.json'))) continue
-    result[pkg] = sourcesOf(dir).flatMap(functionsOf).sort((a, b) => b.lines - a.lines)
+    result[pkg] = sourcesOf(dir).flatMap((f) => (f.endsWith('.c') ? cFunctionsOf(f) : functionsOf(f))).sort((a, b) => b.lines - a.lines)
   }
   return result
 }

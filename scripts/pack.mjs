@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 /** Dependencies first, so that each package's prepack finds the types of those it uses. */
-export const PACKAGES = ['shared', 'peercred', 'certs', 'client', 'server']
+export const PACKAGES = ['shared', 'peercred', 'certs', 'client', 'server', 'cli']
 
 export function packAll(dest) {
   mkdirSync(dest, { recursive: true })

@@ -403,6 +403,7 @@ describe('restarts under load', () => {
     let server = await listen()
     const c = client(p, { retryDelayMs: 20 })
     let running = true
+    defer(() => (running = false)) // a test that fails midway must not leave the workers spinning on a destroyed client
     let gets = 0
     const failedGets: unknown[] = []
     const failedPosts: Array<{ id: string; err: unknown }> = []

@@ -9,7 +9,7 @@ import tls from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestPki } from '@naaccord/ipc-certs'
 import { serve } from '@naaccord/ipc-server'
-import { main } from '../packages/certs/src/cli.js'
+import { main } from '@naaccord/ipc-cli'
 import { bundleFixture, spawnBundle } from './bundle.js'
 import { NOBODY, deferCleanup, isRoot, socketTestKit, waitForLine } from './helpers.js'
 

@@ -104,7 +104,7 @@ describe('the example pair end to end', () => {
     expect(await res.json()).toMatchObject({ id: '1' })
     expect(fs.lstatSync(socketPath).mode & 0o777).toBe(0o600)
     // A monitoring check built on doctor is quiet on the default pair: exit 0, every finding ok.
-    const doctor = spawn(process.execPath, ['--import', 'tsx', '--conditions=@naaccord/source', path.join(ROOT, 'packages', 'certs', 'src', 'cli.ts'), 'doctor', '--socket', socketPath, '--json'], {
+    const doctor = spawn(process.execPath, ['--import', 'tsx', '--conditions=@naaccord/source', path.join(ROOT, 'packages', 'cli', 'src', 'cli.ts'), 'doctor', '--socket', socketPath, '--json'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     })

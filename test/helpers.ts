@@ -6,6 +6,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { pino, type Logger } from 'pino'
 import { afterEach } from 'vitest'
+import { sourceBundle } from './source-bundle.js'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures')
@@ -32,9 +33,12 @@ export function memoryLogger(): { logger: Logger; lines: Array<Record<string, un
   return { logger, lines }
 }
 
-/** Run a TypeScript fixture in its own Node process, resolving our packages to their sources. */
+/**
+ * Run a TypeScript fixture in its own Node process, resolving our packages to their sources:
+ * bundled once and cached (test/source-bundle.ts), so each start costs plain `node`, not tsx.
+ */
 export function spawnTs(file: string, args: string[] = [], options: SpawnOptions = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', '--conditions=@naaccord/source', path.join(FIXTURES, file), ...args], {
+  return spawn(process.execPath, [sourceBundle(path.join(FIXTURES, file)), ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     ...options,

@@ -308,6 +308,9 @@ describe('maxConnections', () => {
         }
       }
     })()
+    // The load loop stops whatever happens: a flood that fails to start must fail the test, not
+    // leave the loop spinning on a destroyed client (it never yields, and the file hangs).
+    defer(() => (running = false))
     const { line } = await flood(socketPath, 300)
     const refused = Number(/refused (\d+)/.exec(line)![1])
     expect(refused).toBeGreaterThanOrEqual(270) // 300 minus at most 20 slots (one held by the client)

@@ -5,7 +5,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { createTestPki, spkiPin, type TestPki } from '@naaccord/ipc-certs'
-import { main } from '../packages/certs/src/cli.js'
+import { main } from '@naaccord/ipc-cli'
 import { serve, type ServerOptions } from '@naaccord/ipc-server'
 import { ROOT, deferCleanup, exited, spawnTs, tempDir, waitForLine } from './helpers.js'
 
@@ -125,7 +125,7 @@ describe('naaccord-ipc check-tls', () => {
   it('runs from the installed command (bin/naaccord-ipc.js), exit code included', async () => {
     const e = await env(10)
     await start(e)
-    const bin = path.join(ROOT, 'packages', 'certs', 'bin', 'naaccord-ipc.js')
+    const bin = path.join(ROOT, 'packages', 'cli', 'bin', 'naaccord-ipc.js')
     const r = await execFileAsync(process.execPath, [bin, 'check-tls', '--socket', e.socketPath, ...mtls(e)]).then(
       () => ({ code: 0, stdout: '' }),
       (err: { code: number; stdout: string }) => err,

@@ -5,11 +5,11 @@
 // - darwin (x64, arm64): Mach-O of the right CPU whose undefined symbols are napi_* (looked up in
 //   the host process) or bound to libSystem (a small parser below); inspected, not run: no macOS here;
 // - linux-arm64 glibc: run, with the arm64 Node from npm (scripts/arm64-node.sh) under qemu-user:
-//   serve() and createClient() over a Unix socket, the peer's uid and pid through that addon.
+//   serve() and createClient() over a Unix socket, the peer's uid and pid through that addon
+//   (test/prebuilds-arm64.test.ts, in `pnpm test:engines`: about 10 s of qemu).
 // (linux-x64 glibc is the one every other test of the suite loads.)
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import os from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ROOT } from './helpers.js'
@@ -114,38 +114,4 @@ describe.skipIf(noPrebuilds)('darwin prebuilds (inspected; no macOS to run them)
       expect(m.undefinedSymbols.map((s) => s.name)).toContain('_getpeereid')
     })
   }
-})
-
-function arm64Skip(): string | false {
-  if (noPrebuilds) return noPrebuilds
-  if (process.platform !== 'linux' || process.arch !== 'x64') return 'the qemu run is set up for a linux-x64 host'
-  if (!has('qemu-aarch64')) return 'qemu-aarch64 is not installed (Debian: qemu-user)'
-  if (!existsSync('/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1')) return 'the arm64 glibc is not installed (Debian: libc6-arm64-cross)'
-  if (!existsSync(path.join(ROOT, 'packages', 'server', 'dist', 'index.js'))) return 'packages/*/dist is not built (pnpm build)'
-  return false
-}
-
-describe('linux-arm64 glibc prebuild, run under qemu-user with the arm64 Node from npm', () => {
-  const skip = arm64Skip()
-  it.skipIf(skip)(`serve() and a call over a Unix socket with the peer's uid and pid${skip ? ` (skipped: ${skip})` : ''}`, { timeout: 60_000 }, (ctx) => {
-    const fetched = spawnSync(path.join(ROOT, 'scripts', 'arm64-node.sh'), { encoding: 'utf8' })
-    if (fetched.status !== 0) return ctx.skip(`no arm64 Node: scripts/arm64-node.sh failed: ${fetched.stderr.trim()}`)
-    const node = fetched.stdout.trim()
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'naaccord-arm64-'))
-    try {
-      const addon = file('linux-arm64', 'glibc')
-      const run = spawnSync('qemu-aarch64', ['-L', '/usr/aarch64-linux-gnu', node, path.join(ROOT, 'test', 'fixtures', 'arm64-serve.mjs'), path.join(dir, 's.sock')], {
-        cwd: path.join(ROOT, 'test', 'fixtures'),
-        env: { ...process.env, NAACCORD_PEERCRED_ADDON: addon, NODE_OPTIONS: '' },
-        encoding: 'utf8',
-        timeout: 50_000,
-      })
-      expect(run.status, run.stderr).toBe(0)
-      const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!)
-      expect(result).toMatchObject({ arch: 'arm64', uid: process.getuid!(), addon })
-      expect(result.pid).toBeGreaterThan(0)
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
-  })
 })

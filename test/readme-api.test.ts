@@ -1,18 +1,25 @@
-// The README's option tables are checked against the exported types and the resolvers' DEFAULTS, so
-// the front door cannot drift from the code: every property of ServerOptions / ServerLimits /
-// ClientOptions / MetricsOptions (with its listen shapes) has a row and every row a property;
-// every default the resolver holds is the one the table shows; every NAACCORD_* variable the code
-// reads is in the README, and every one the tables name exists. The types are read with the TypeScript compiler from the packages' entry points.
+// The docs' option tables are checked against the code, so the front door cannot drift from it:
+// each table (between `<!-- options:NAME -->` markers in README.md or a page under docs/) is
+// exactly the rendering of the option table in code (scripts/options-doc.ts: one row per entry,
+// env and default from the entry, meaning from its JSDoc); every property of ServerOptions /
+// ServerLimits / ClientOptions / MetricsOptions (with its listen shapes) has a row and every row a
+// property; every default the resolver holds is the one the table shows; every NAACCORD_*
+// variable the code reads is in the docs, and every one the tables name exists. The types are
+// read with the TypeScript compiler from the packages' entry points.
 import fs from 'node:fs'
 import path from 'node:path'
-import ts from 'typescript'
 import { describe, expect, it } from 'vitest'
 import { CLIENT_DEFAULTS } from '@naaccord/ipc-client'
 import { METRICS_DEFAULTS, SERVER_DEFAULTS } from '@naaccord/ipc-server'
-import { ENV } from '@naaccord/ipc-shared'
+import { READY_ENV } from '@naaccord/ipc-server/supervisor'
+import { SUPERVISOR_OPTIONS } from '../packages/server/src/supervisor/options.js'
+import { ENV, envOf, type OptionTable } from '@naaccord/ipc-shared'
+import { OPTION_DOCS, createTypeReader, docFiles, findBlock, renderOptionsTable } from '../scripts/options-doc.js'
 import { ROOT } from './helpers.js'
 
-const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')
+const docs = docFiles()
+  .map((f) => fs.readFileSync(f, 'utf8'))
+  .join('\n')
 
 interface Row {
   names: string[]
@@ -20,19 +27,11 @@ interface Row {
   defaultCell: string
 }
 
-/** The rows of the table under `### <heading>`: option names (a row may name two, "a / b"), env names, default cell. */
-function table(heading: string): Row[] {
-  const start = readme.indexOf(`\n### ${heading}\n`)
-  if (start < 0) throw new Error(`README has no "### ${heading}" section`)
-  const lines = readme.slice(start).split('\n').slice(2)
+/** The rows of the table marked `options:<name>`: option names (a row may name two, "a / b"), env names, default cell. */
+function table(name: string): Row[] {
   const rows: Row[] = []
-  let inTable = false
-  for (const line of lines) {
-    if (!line.startsWith('|')) {
-      if (inTable) break
-      continue
-    }
-    inTable = true
+  for (const line of findBlock(name).body.split('\n')) {
+    if (!line.startsWith('|')) continue
     const cells = line.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim())
     if (cells[0] === 'option' || /^-+$/.test(cells[0] ?? '')) continue
     rows.push({
@@ -44,44 +43,20 @@ function table(heading: string): Row[] {
   return rows
 }
 
-// One program over both entry points; the checker gives each exported interface's properties.
-const program = ts.createProgram([path.join(ROOT, 'packages/server/src/index.ts'), path.join(ROOT, 'packages/client/src/index.ts')], {
-  module: ts.ModuleKind.NodeNext,
-  moduleResolution: ts.ModuleResolutionKind.NodeNext,
-  target: ts.ScriptTarget.ES2022,
-  customConditions: ['@naaccord/source'],
-  strict: true,
-  noEmit: true,
-  skipLibCheck: true,
-  types: ['node'],
-})
-const checker = program.getTypeChecker()
+const reader = createTypeReader()
 
-function propertiesOf(entry: string, typeName: string): string[] {
-  const file = program.getSourceFile(path.join(ROOT, entry))!
-  const moduleSymbol = checker.getSymbolAtLocation(file)!
-  const exported = checker.getExportsOfModule(moduleSymbol).find((s) => s.name === typeName)
-  if (!exported) throw new Error(`${entry} does not export ${typeName}`)
-  const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported
-  return checker
-    .getDeclaredTypeOfSymbol(symbol)
-    .getProperties()
-    .map((p) => p.name)
-    .sort()
-}
-
-/** How a default value is written in the README. */
+/** How a default value is written in the docs. */
 function rendered(key: string, value: unknown): string {
   if (typeof value === 'number' && /mode/i.test(key)) return `0o${value.toString(8)}`
   return String(value)
 }
 
 const tables = {
-  server: { rows: table('Server options'), entry: 'packages/server/src/index.ts', type: 'ServerOptions', defaults: SERVER_DEFAULTS as Record<string, unknown> },
-  client: { rows: table('Client options'), entry: 'packages/client/src/index.ts', type: 'ClientOptions', defaults: CLIENT_DEFAULTS as Record<string, unknown> },
+  server: { rows: table('server'), entry: 'packages/server/src/index.ts', type: 'ServerOptions', defaults: SERVER_DEFAULTS as Record<string, unknown> },
+  client: { rows: table('client'), entry: 'packages/client/src/index.ts', type: 'ClientOptions', defaults: CLIENT_DEFAULTS as Record<string, unknown> },
   // The listen.* rows show the defaults the resolver keeps at the top level of METRICS_DEFAULTS.
   metrics: {
-    rows: table('Metrics options'),
+    rows: table('metrics'),
     entry: 'packages/server/src/index.ts',
     type: 'MetricsOptions',
     defaults: {
@@ -93,14 +68,19 @@ const tables = {
   },
 }
 
-describe('README API tables match the exported types', () => {
+describe('docs option tables match the code', () => {
+  it.each(OPTION_DOCS.map((d) => [d.marker, d] as const))('%s: the table in the docs is the rendering of the option table in code', (_name, doc) => {
+    // On a difference: pnpm exec tsx --conditions=@naaccord/source scripts/options-doc.ts --write
+    expect(findBlock(doc.marker).body).toBe(renderOptionsTable(doc, reader))
+  })
+
   it.each(Object.entries(tables))('%s: one row per option of the exported interface, none extra', (_name, t) => {
-    let expected = propertiesOf(t.entry, t.type)
+    let expected = reader.propertiesOf(t.entry, t.type)
     if (t.type === 'ServerOptions') {
-      expected = [...expected.filter((p) => p !== 'limits'), ...propertiesOf(t.entry, 'ServerLimits').map((p) => `limits.${p}`)]
+      expected = [...expected.filter((p) => p !== 'limits'), ...reader.propertiesOf(t.entry, 'ServerLimits').map((p) => `limits.${p}`)]
     }
     if (t.type === 'MetricsOptions') {
-      expected = [...expected, ...['MetricsSocketListen', 'MetricsTcpListen'].flatMap((type) => propertiesOf(t.entry, type).map((p) => `listen.${p}`))]
+      expected = [...expected, ...['MetricsSocketListen', 'MetricsTcpListen'].flatMap((type) => reader.propertiesOf(t.entry, type).map((p) => `listen.${p}`))]
     }
     expect(expected.length).toBeGreaterThan(10)
     expect(new Set(expected).size).toBe(expected.length)
@@ -122,16 +102,13 @@ describe('README API tables match the exported types', () => {
         // "a / b" rows give their defaults in the same order: "`100` / `1000`".
         const cell = row.names.length > 1 ? (row.defaultCell.split(' / ')[i] ?? '') : row.defaultCell
         const want = rendered(name, flat[name])
-        if (!cell.includes(`\`${want}\``)) wrong.push(`${name}: the resolver says ${want}, the README says ${cell}`)
+        if (!cell.includes(`\`${want}\``)) wrong.push(`${name}: the resolver says ${want}, the docs say ${cell}`)
       }
     }
     expect(wrong).toEqual([])
   })
 
-  it('every environment variable the code reads is in the README, and every one the tables name exists', () => {
-    const known = new Set<string>(Object.values(ENV))
-    expect([...known].filter((v) => !readme.includes(`\`${v}\``))).toEqual([])
-    // A variable the tables name must be read somewhere in the packages' sources (ENV or literally).
+  it('every environment variable the code reads is in the docs, and every one the tables name exists', () => {
     const sources = fs
       .readdirSync(path.join(ROOT, 'packages'))
       .flatMap((pkg) => {
@@ -139,6 +116,14 @@ describe('README API tables match the exported types', () => {
         return fs.existsSync(dir) ? (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')) : []
       })
       .join('\n')
+    // Every variable an option table reads, ENV, and every NAACCORD_* literal in the sources; the
+    // supervisor's ready flag is set by the supervisor for its own child, not by anyone configuring.
+    const fromTables = [...OPTION_DOCS.map((d) => d.table), SUPERVISOR_OPTIONS as OptionTable].flatMap((t) => Object.values(envOf(t)))
+    const literals = [...sources.matchAll(/'(NAACCORD_[A-Z_]+)'/g)].map((m) => m[1]!).filter((v) => v !== READY_ENV)
+    const known = new Set<string>([...Object.values(ENV), ...fromTables, ...literals])
+    expect(fromTables.length).toBeGreaterThan(20)
+    expect([...known].filter((v) => !docs.includes(`\`${v}\``))).toEqual([])
+    // A variable the tables name must be read somewhere in the packages' sources (ENV or literally).
     const named = Object.values(tables).flatMap((t) => t.rows.flatMap((r) => r.env))
     expect(named.filter((v) => !known.has(v) && !sources.includes(`'${v}'`))).toEqual([])
   })

@@ -10,20 +10,24 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parseListenFds } from '@naaccord/ipc-server'
 import { deferCleanup, exited, FIXTURES, isRoot, NOBODY, ROOT, socketTestKit, tempDir } from './helpers.js'
+import { sourceBundle } from './source-bundle.js'
 import { waitUntil } from './wait.js'
 
 const defer = deferCleanup()
 const kit = socketTestKit(defer, 'nipc-act-')
 const haveActivate = spawnSync('systemd-socket-activate', ['--version']).status === 0
 
-/** The tsx loader by file URL: an app started in a folder outside the checkout can still load it. */
-const TSX = import.meta.resolve('tsx')
+/**
+ * activated-server.ts from source, bundled once by absolute path (test/source-bundle.ts): an app
+ * started in a folder outside the checkout can still load it, in plain `node`'s start-up time.
+ */
+const SERVER = sourceBundle(path.join(FIXTURES, 'activated-server.ts'))
 
-/** systemd-socket-activate [args] node --import tsx activated-server.ts <socketPath> [allow] */
+/** systemd-socket-activate [args] node activated-server <socketPath> [allow] */
 function activate(activateArgs: string[], serverArgs: string[]): { child: ChildProcess; out: () => string; err: () => string } {
   const child = spawn(
     'systemd-socket-activate',
-    [...activateArgs, process.execPath, '--import', TSX, '--conditions=@naaccord/source', path.join(FIXTURES, 'activated-server.ts'), ...serverArgs],
+    [...activateArgs, process.execPath, SERVER, ...serverArgs],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NAACCORD_LOG_LEVEL: 'warn' } },
   )
   let out = ''
@@ -197,7 +201,7 @@ describe.skipIf(!haveActivate)('socket activation with systemd-socket-activate',
       'env = dict(os.environ, LISTEN_PID=str(os.getpid()), LISTEN_FDS="1", LISTEN_FDNAMES="service.sock", NAACCORD_LOG_LEVEL="warn")',
       'os.execve(sys.argv[1], sys.argv[1:], env)',
     ].join('\n')
-    const child = spawn('python3', ['-c', activator, process.execPath, '--import', TSX, '--conditions=@naaccord/source', path.join(FIXTURES, 'activated-server.ts'), want], {
+    const child = spawn('python3', ['-c', activator, process.execPath, SERVER, want], {
       cwd: shared,
       stdio: ['ignore', 'pipe', 'pipe'],
     })

@@ -7,12 +7,15 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createClient, type IpcClient } from '@naaccord/ipc-client'
 import { deferCleanup, exited, FIXTURES, isRoot, ROOT, runToEnd, socketTestKit, tempDir } from './helpers.js'
+import { sourceBundle } from './source-bundle.js'
 import { waitUntil } from './wait.js'
 
 const defer = deferCleanup()
 const kit = socketTestKit(defer, 'nipc-sup-')
-const CLI = path.join(ROOT, 'packages', 'certs', 'src', 'cli.ts')
-const TS = ['--import', 'tsx', '--conditions=@naaccord/source']
+// The CLI and the app from source, bundled once (test/source-bundle.ts): a process each start
+// costs plain `node`, not tsx (this file starts about forty).
+const CLI = sourceBundle(path.join(ROOT, 'packages', 'cli', 'src', 'cli.ts'))
+const APP = sourceBundle(path.join(FIXTURES, 'supervised-app.ts'))
 
 interface Run {
   child: ChildProcess
@@ -23,7 +26,7 @@ interface Run {
 }
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, [...TS, CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NAACCORD_LOG_LEVEL: 'info', ...env } })
+  return spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NAACCORD_LOG_LEVEL: 'info', ...env } })
 }
 
 const until = (what: string, cond: () => boolean, ms = 20_000) => waitUntil(what, cond, { timeoutMs: ms, everyMs: 20 })
@@ -33,7 +36,7 @@ const count = (text: string, msg: string) => text.split('\n').filter((l) => l.in
 async function startSupervisor(extra: string[] = []): Promise<Run> {
   const { dir, cleanup } = tempDir()
   const sock = path.join(dir, 'run', 'svc.sock')
-  const child = cli(['run', '--socket', sock, '--restart-delay', '50', ...extra, '--', process.execPath, ...TS, path.join(FIXTURES, 'supervised-app.ts')], {
+  const child = cli(['run', '--socket', sock, '--restart-delay', '50', ...extra, '--', process.execPath, APP], {
     ORDERS_FILE: path.join(dir, 'orders'),
     FAIL_FILE: path.join(dir, 'fail'),
   })
@@ -72,6 +75,7 @@ describe('naaccord-ipc run (the socket-holding supervisor)', () => {
     const first = (await run.client.get<{ pid: number }>('/pid')).pid
     const slow = run.client.get<{ pid: number }>('/slow?ms=1500')
     let stop = false
+    defer(() => (stop = true)) // a test that fails midway must not leave the loop spinning on a destroyed client
     let ok = 0
     const failures: string[] = []
     const loop = (async () => {
@@ -233,7 +237,8 @@ describe('naaccord-ipc run: a signal while the first app starts', () => {
     const { dir, cleanup } = tempDir()
     defer(cleanup)
     const sock = path.join(dir, 'run', 'svc.sock')
-    const child = cli(['run', '--socket', sock, '--', process.execPath, ...TS, path.join(FIXTURES, 'supervised-app.ts')], { ORDERS_FILE: path.join(dir, 'orders'), FAIL_FILE: path.join(dir, 'fail') })
+    // The app through tsx, as a user runs it from source: its start (about 0.5 s) is the window the signal lands in.
+    const child = cli(['run', '--socket', sock, '--', process.execPath, '--import', 'tsx', '--conditions=@naaccord/source', path.join(FIXTURES, 'supervised-app.ts')], { ORDERS_FILE: path.join(dir, 'orders'), FAIL_FILE: path.join(dir, 'fail') })
     let log = ''
     child.stdout!.on('data', (d: Buffer) => (log += d.toString()))
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()))

@@ -21,11 +21,11 @@ const SOCKET = '/run/naaccord/service.sock'
 /** The client's default timeoutMs: a caller waiting out a stalled services process must not reach it. */
 const CLIENT_TIMEOUT_MS = 30_000
 
-/** The README's install block, run as-is inside. */
+/** The install block of docs/production.md, run as-is inside. */
 function readmeInstallBlock(): string {
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8')
+  const readme = readFileSync(path.join(ROOT, 'docs', 'production.md'), 'utf8')
   const m = /<!-- systemd-install: [^>]*-->\n```sh\n([\s\S]*?)```/.exec(readme)
-  if (!m?.[1]) throw new Error('README.md has no systemd-install block')
+  if (!m?.[1]) throw new Error('docs/production.md has no systemd-install block')
   return m[1]
 }
 
@@ -136,13 +136,15 @@ describe.skipIf(skip !== undefined)(`deploy/systemd under a real systemd as PID 
       [
         'if command -v cc gcc make python3 >/dev/null 2>&1; then echo "a toolchain is installed"; exit 1; fi',
         'mkdir -p /opt/naaccord/services /opt/naaccord/web',
-        `cd /opt/naaccord/services && echo '{"private":true,"type":"module"}' > package.json && ${npm} ${tgz(['shared', 'peercred', 'server'])} express@5 &`,
+        `cd /opt/naaccord/services && echo '{"private":true,"type":"module"}' > package.json && ${npm} ${tgz(['shared', 'peercred', 'server', 'certs', 'cli'])} express@5 &`,
         `cd /opt/naaccord/web && echo '{"private":true,"type":"module"}' > package.json && ${npm} ${tgz(['shared', 'peercred', 'client'])} &`,
         'wait %1 && wait %2',
         'cp /root/stage/services-server.mjs /opt/naaccord/services/server.js',
         'cp /root/stage/web-server.mjs /opt/naaccord/web/server.js',
         'test "$(cat /opt/naaccord/services/node_modules/@naaccord/ipc-peercred/install-status.json | grep -c prebuilt)" = 1',
         'test ! -e /opt/naaccord/services/node_modules/@naaccord/ipc-peercred/build',
+        // The operator's command (doctor, check-tls, certs) comes from @naaccord/ipc-cli.
+        '/opt/naaccord/services/node_modules/.bin/naaccord-ipc doctor --help >/dev/null',
       ].join('\n'),
       90_000,
     )

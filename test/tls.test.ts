@@ -285,6 +285,7 @@ async function presentedCertificate(s: Setup): Promise<string> {
 /** Send requests back to back from `c` until stopped; count what succeeded and what failed. */
 function loadLoop(c: IpcClient, path = '/'): { stop: () => Promise<{ ok: number; failed: unknown[] }> } {
   let running = true
+  defer(() => (running = false)) // a test that fails before stop() must not leave it spinning on a destroyed client
   const failed: unknown[] = []
   let ok = 0
   const worker = async () => {

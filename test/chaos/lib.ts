@@ -10,7 +10,7 @@ import { createClient, type IpcClient } from '@naaccord/ipc-client'
 export const HERE = path.dirname(fileURLToPath(import.meta.url))
 export const ROOT = path.resolve(HERE, '..', '..')
 export const APP = path.join(HERE, 'app.mjs')
-export const CLI = path.join(ROOT, 'packages', 'certs', 'bin', 'naaccord-ipc.js')
+export const CLI = path.join(ROOT, 'packages', 'cli', 'bin', 'naaccord-ipc.js')
 
 export interface Row {
   scenario: string

@@ -1,59 +1,25 @@
-import { IpcError, InvalidOptionError, type IpcErrorOptions } from '@naaccord/ipc-shared'
+import { ERROR_CODES } from '@naaccord/ipc-shared'
 
 /**
- * Errors of the certs package. Like every naaccord-ipc error each has a stable `code` and a
- * message that names the file or folder and says what to do. Option and flag mistakes use the
- * shared `InvalidOptionError` (`IPC_INVALID_OPTION`).
+ * Errors of the certs package. Their classes, like every naaccord-ipc error's, are made from the
+ * one code table of @naaccord/ipc-shared (ERROR_TABLE); each has a stable `code` and a message that
+ * names the file or folder and says what to do. Option and flag mistakes use the shared
+ * `InvalidOptionError` (`IPC_INVALID_OPTION`).
  */
+export { CaUnusableError, CertsDirUnsafeError, CertsFileError, CertsFileExistsError, CertsWriteError, UnsupportedKeyError } from '@naaccord/ipc-shared'
 
-/** The certs folder is a non-folder, owned by someone else, or writable by group or others. */
-export class CertsDirUnsafeError extends IpcError {
-  readonly code = 'IPC_CERTS_UNSAFE_DIR'
-  constructor(
-    readonly dir: string,
-    reason: string,
-    options?: IpcErrorOptions,
-  ) {
-    super(`${dir}: ${reason}`, options)
-  }
-}
-
-/** Writing would replace an existing CA or certificate, and `force` was not given. */
-export class CertsFileExistsError extends IpcError {
-  readonly code = 'IPC_CERTS_EXISTS'
-  constructor(
-    readonly file: string,
-    advice: string,
-  ) {
-    super(`${file} already exists; ${advice}`)
-  }
-}
-
-/** A certificate or key file is missing, unreadable, or does not hold what it should. */
-export class CertsFileError extends IpcError {
-  readonly code = 'IPC_CERTS_BAD_FILE'
-  constructor(
-    readonly file: string,
-    reason: string,
-    options?: IpcErrorOptions,
-  ) {
-    super(`${file}: ${reason}`, options)
-  }
-}
-
-/** The CA cannot sign this certificate: its key does not match, it is not a CA, it has expired, or it expires first. */
-export class CaUnusableError extends IpcError {
-  readonly code = 'IPC_CERTS_CA_UNUSABLE'
-  constructor(message: string, options?: IpcErrorOptions) {
-    super(message, options)
-  }
-}
-
-/** Every error code the certs package throws, mapped to its class. */
+/**
+ * Every error code the certs package throws, mapped to its class (a part of ERROR_CODES).
+ *
+ * @example
+ * if (err instanceof CERTS_ERROR_CODES.IPC_CERTS_EXISTS) console.error('use --force or certs rotate')
+ */
 export const CERTS_ERROR_CODES = {
-  IPC_INVALID_OPTION: InvalidOptionError,
-  IPC_CERTS_UNSAFE_DIR: CertsDirUnsafeError,
-  IPC_CERTS_EXISTS: CertsFileExistsError,
-  IPC_CERTS_BAD_FILE: CertsFileError,
-  IPC_CERTS_CA_UNUSABLE: CaUnusableError,
+  IPC_INVALID_OPTION: ERROR_CODES.IPC_INVALID_OPTION,
+  IPC_CERTS_UNSAFE_DIR: ERROR_CODES.IPC_CERTS_UNSAFE_DIR,
+  IPC_CERTS_EXISTS: ERROR_CODES.IPC_CERTS_EXISTS,
+  IPC_CERTS_BAD_FILE: ERROR_CODES.IPC_CERTS_BAD_FILE,
+  IPC_CERTS_CA_UNUSABLE: ERROR_CODES.IPC_CERTS_CA_UNUSABLE,
+  IPC_CERTS_WRITE: ERROR_CODES.IPC_CERTS_WRITE,
+  IPC_CERTS_UNSUPPORTED_KEY: ERROR_CODES.IPC_CERTS_UNSUPPORTED_KEY,
 } as const

@@ -1,6 +1,6 @@
 export { CERTS_DEFAULTS, CERT_KINDS, KEY_ALGORITHMS, MODES, CA_CERT_FILE, CA_KEY_FILE, CLIENT_URI_PREFIX } from './defaults.js'
 export type { CertKind, KeyAlgorithm } from './defaults.js'
-export { CERTS_ERROR_CODES, CaUnusableError, CertsDirUnsafeError, CertsFileError, CertsFileExistsError } from './errors.js'
+export { CERTS_ERROR_CODES, CaUnusableError, CertsDirUnsafeError, CertsFileError, CertsFileExistsError, CertsWriteError, UnsupportedKeyError } from './errors.js'
 export type { CaPem, CreateCaOptions, InitCaOptions, IssueCertificateOptions, IssueToDirOptions, RotateOptions } from './options.js'
 export { createCa } from './ca.js'
 export { issueCertificate } from './issue.js'
@@ -17,4 +17,8 @@ export { rotate } from './rotate.js'
 export type { KeptCertificate, RotateResult, RotatedCertificate } from './rotate.js'
 export { createTestPki } from './test-pki.js'
 export type { TestPki, TestPkiEntry, TestPkiOptions } from './test-pki.js'
-export { checkTls, worstSeverity, CHECK_TLS_DEFAULTS, type CheckTlsOptions, type CheckTlsResult, type Finding, type Severity } from './check-tls.js'
+// The flag parsers of `naaccord-ipc certs` (@naaccord/ipc-cli): an error names the flag.
+export { normaliseNames } from './subject-names.js'
+export { parseDays } from './validity.js'
+// check-tls moved to @naaccord/ipc-cli with the command; these stay for code that imported them from here.
+export { worstSeverity, type Finding, type Severity } from '@naaccord/ipc-shared'

@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, type KeyObject, type webcrypto as WebCrypto } from 'node:crypto'
 import type { KeyAlgorithm } from './defaults.js'
+import { UnsupportedKeyError } from './errors.js'
 import { webcrypto } from './x509.js'
 
 type CryptoKey = WebCrypto.CryptoKey
@@ -70,7 +71,8 @@ export interface SigningKey {
 /**
  * Load a private key PEM for signing. PKCS#8, PKCS#1 ("RSA PRIVATE KEY") and SEC1
  * ("EC PRIVATE KEY") are accepted, so a CA made by the old `openssl genrsa` script keeps working.
- * Throws a plain Error with a reason; callers wrap it with the file name.
+ * Throws Node's crypto error for a key it cannot parse, or UnsupportedKeyError; callers wrap it
+ * with the file or option name.
  *
  * @example
  * const ca = await importSigningKey(fs.readFileSync('certs/ca.key', 'utf8'))
@@ -89,6 +91,7 @@ export async function importSigningKey(keyPem: string): Promise<SigningKey> {
  * The algorithm of a key (private or public), in this package's names. RSA sizes round up to
  * the next size we generate, so that a reissued key is never weaker than the old one.
  *
+ * @throws {UnsupportedKeyError} IPC_CERTS_UNSUPPORTED_KEY: neither ECDSA (P-256, P-384, P-521) nor RSA.
  * @example
  * keyAlgorithmOf(new X509Certificate(pem).publicKey) // 'ecdsa-p256'
  */
@@ -108,10 +111,7 @@ export function keyAlgorithmOf(key: KeyObject): KeyAlgorithm {
     const bits = details.modulusLength ?? 0
     return bits <= 2048 ? 'rsa-2048' : bits <= 3072 ? 'rsa-3072' : 'rsa-4096'
   }
-  throw new Error(
-    `unsupported key type ${key.asymmetricKeyType ?? 'unknown'}${details.namedCurve ? ` (${details.namedCurve})` : ''}; ` +
-      'use an ECDSA (P-256, P-384, P-521) or RSA key',
-  )
+  throw new UnsupportedKeyError(key.asymmetricKeyType ?? 'unknown', details.namedCurve)
 }
 
 /**

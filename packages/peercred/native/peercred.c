@@ -148,76 +148,86 @@ static napi_value make_credentials(napi_env env, double pid, double uid, double 
   return result;
 }
 
-static napi_value GetPeerCredentials(napi_env env, napi_callback_info info) {
+/* The one fd argument of NAME(fd): a number, or a TypeError naming the function. */
+static int required_fd(napi_env env, napi_callback_info info, const char *fn, int32_t *fd) {
   size_t argc = 1;
   napi_value argv[1];
   napi_valuetype type;
-  int32_t fd;
-
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char message[96];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return -1;
   if (argc < 1) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "getPeerCredentials(fd): fd is required");
-    return NULL;
+    snprintf(message, sizeof message, "%s(fd): fd is required", fn);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", message);
+    return -1;
   }
-  NAPI_CALL(env, napi_typeof(env, argv[0], &type));
+  if (napi_typeof(env, argv[0], &type) != napi_ok) return -1;
   if (type != napi_number) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "getPeerCredentials(fd): fd must be a number");
-    return NULL;
+    snprintf(message, sizeof message, "%s(fd): fd must be a number", fn);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", message);
+    return -1;
   }
-  NAPI_CALL(env, napi_get_value_int32(env, argv[0], &fd));
+  return napi_get_value_int32(env, argv[0], fd) == napi_ok ? 0 : -1;
+}
 
 #if defined(__linux__)
-  {
-    /* unix(7) SO_PEERCRED: the credentials of the peer process at connect(2)/socketpair(2) time. */
-    struct ucred cred;
-    socklen_t len = sizeof cred;
-    memset(&cred, 0, sizeof cred);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-      throw_errno(env, errno, "getsockopt");
-      return NULL;
-    }
-    /* The kernel fills uid/gid with (uid_t)-1 when the socket has no peer credentials at all:
-     * a TCP socket, or a Unix socket that is not connected. Do not hand back 4294967295 as if
-     * it were a uid. */
-    if (cred.uid == (uid_t)-1 && cred.gid == (gid_t)-1) {
-      throw_system_error(env, "ENOTCONN", ENOTCONN, "getsockopt",
-                         "socket carries no peer credentials (not a connected Unix domain socket)");
-      return NULL;
-    }
-    /* pid is 0 when the peer lives in a pid namespace this process cannot see (pid_vnr()): the
-     * pid is unknown here, not 0. */
-    return make_credentials(env, cred.pid > 0 ? (double)cred.pid : -1, (double)cred.uid,
-                            (double)cred.gid);
+static napi_value peer_credentials(napi_env env, int32_t fd) {
+  /* unix(7) SO_PEERCRED: the credentials of the peer process at connect(2)/socketpair(2) time. */
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  memset(&cred, 0, sizeof cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    throw_errno(env, errno, "getsockopt");
+    return NULL;
   }
+  /* The kernel fills uid/gid with (uid_t)-1 when the socket has no peer credentials at all:
+   * a TCP socket, or a Unix socket that is not connected. Do not hand back 4294967295 as if
+   * it were a uid. */
+  if (cred.uid == (uid_t)-1 && cred.gid == (gid_t)-1) {
+    throw_system_error(env, "ENOTCONN", ENOTCONN, "getsockopt",
+                       "socket carries no peer credentials (not a connected Unix domain socket)");
+    return NULL;
+  }
+  /* pid is 0 when the peer lives in a pid namespace this process cannot see (pid_vnr()): the
+   * pid is unknown here, not 0. */
+  return make_credentials(env, cred.pid > 0 ? (double)cred.pid : -1, (double)cred.uid,
+                          (double)cred.gid);
+}
 #elif PEERCRED_SUPPORTED
-  {
-    /* getpeereid(3): the effective uid/gid of the peer at connect(2)/listen(2) time. */
-    uid_t uid;
-    gid_t gid;
-    double pid = -1;
-    if (getpeereid(fd, &uid, &gid) != 0) {
-      throw_errno(env, errno, "getpeereid");
-      return NULL;
-    }
-#if defined(__APPLE__) && defined(LOCAL_PEERPID)
-    {
-      /* macOS <sys/un.h>: LOCAL_PEERPID at level SOL_LOCAL gives the peer's pid. Best effort:
-       * uid/gid above are what the check relies on, so a failure here leaves pid unknown. */
-      pid_t peer_pid = -1;
-      socklen_t len = sizeof peer_pid;
-      if (getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, &peer_pid, &len) == 0 && peer_pid > 0) {
-        pid = (double)peer_pid;
-      }
-    }
-#endif
-    return make_credentials(env, pid, (double)uid, (double)gid);
+static napi_value peer_credentials(napi_env env, int32_t fd) {
+  /* getpeereid(3): the effective uid/gid of the peer at connect(2)/listen(2) time. */
+  uid_t uid;
+  gid_t gid;
+  double pid = -1;
+  if (getpeereid(fd, &uid, &gid) != 0) {
+    throw_errno(env, errno, "getpeereid");
+    return NULL;
   }
+#if defined(__APPLE__) && defined(LOCAL_PEERPID)
+  {
+    /* macOS <sys/un.h>: LOCAL_PEERPID at level SOL_LOCAL gives the peer's pid. Best effort:
+     * uid/gid above are what the check relies on, so a failure here leaves pid unknown. */
+    pid_t peer_pid = -1;
+    socklen_t len = sizeof peer_pid;
+    if (getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, &peer_pid, &len) == 0 && peer_pid > 0) {
+      pid = (double)peer_pid;
+    }
+  }
+#endif
+  return make_credentials(env, pid, (double)uid, (double)gid);
+}
 #else
+static napi_value peer_credentials(napi_env env, int32_t fd) {
   (void)fd;
   throw_system_error(env, "ENOTSUP", 0, "getPeerCredentials",
                      "peer credentials are unsupported on this platform (" PEERCRED_PLATFORM ")");
   return NULL;
+}
 #endif
+
+static napi_value GetPeerCredentials(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (required_fd(env, info, "getPeerCredentials", &fd) != 0) return NULL;
+  return peer_credentials(env, fd);
 }
 
 static napi_value make_support(napi_env env) {
@@ -636,29 +646,91 @@ static int unix_bound_file(unsigned long sock_ino, double *dev, double *ino) {
 }
 #endif
 
+static const char *family_name_of(int family) {
+  if (family == AF_UNIX) return "unix";
+  if (family == AF_INET) return "inet";
+  if (family == AF_INET6) return "inet6";
+  return "other";
+}
+
+static const char *type_name_of(int type) {
+  if (type == SOCK_STREAM) return "stream";
+  if (type == SOCK_DGRAM) return "dgram";
+  if (type == SOCK_SEQPACKET) return "seqpacket";
+  return "other";
+}
+
+static napi_status set_string(napi_env env, napi_value object, const char *key, const char *text, size_t len) {
+  napi_value value;
+  napi_status status = napi_create_string_utf8(env, text, len, &value);
+  return status == napi_ok ? napi_set_named_property(env, object, key, value) : status;
+}
+
+/* listening: SO_ACCEPTCONN, or undefined where the platform has no such option. */
+static napi_status set_listening(napi_env env, napi_value result, int32_t fd) {
+  napi_value value;
+  napi_status status;
+#if defined(SO_ACCEPTCONN)
+  int accepting = 0;
+  socklen_t alen = sizeof accepting;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) != 0) {
+    throw_errno(env, errno, "getsockopt");
+    return napi_pending_exception;
+  }
+  status = napi_get_boolean(env, accepting != 0, &value);
+#else
+  (void)fd;
+  status = napi_get_undefined(env, &value);
+#endif
+  return status == napi_ok ? napi_set_named_property(env, result, "listening", value) : status;
+}
+
+/* path: the bound path of a Unix socket; undefined when unnamed, abstract (leading NUL) or not Unix. */
+static napi_status set_unix_path(napi_env env, napi_value result, const struct sockaddr_storage *addr, socklen_t addrlen) {
+  napi_value value;
+  if (addr->ss_family == AF_UNIX) {
+    const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
+    size_t offset = offsetof(struct sockaddr_un, sun_path);
+    size_t n = addrlen > offset ? (size_t)addrlen - offset : 0;
+    /* A path: NUL-terminated within n bytes, or exactly n bytes long. */
+    if (n > 0 && un->sun_path[0] != '\0') return set_string(env, result, "path", un->sun_path, strnlen(un->sun_path, n));
+  }
+  napi_status status = napi_get_undefined(env, &value);
+  return status == napi_ok ? napi_set_named_property(env, result, "path", value) : status;
+}
+
+/* file: { dev, ino } of the file a Unix socket is bound to (sock_diag, Linux), else undefined. */
+static napi_status set_bound_file(napi_env env, napi_value result, int32_t fd, int family) {
+  napi_value value;
+  napi_status status = napi_get_undefined(env, &value);
+  if (status != napi_ok) return status;
+#if defined(__linux__)
+  struct stat st;
+  double dev = 0, ino = 0;
+  if (family == AF_UNIX && fstat(fd, &st) == 0 && unix_bound_file((unsigned long)st.st_ino, &dev, &ino) == 0) {
+    napi_value number;
+    if ((status = napi_create_object(env, &value)) != napi_ok) return status;
+    if ((status = napi_create_double(env, dev, &number)) != napi_ok) return status;
+    if ((status = napi_set_named_property(env, value, "dev", number)) != napi_ok) return status;
+    if ((status = napi_create_double(env, ino, &number)) != napi_ok) return status;
+    if ((status = napi_set_named_property(env, value, "ino", number)) != napi_ok) return status;
+  }
+#else
+  (void)fd;
+  (void)family;
+#endif
+  return napi_set_named_property(env, result, "file", value);
+}
+
 static napi_value InspectSocket(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result, value;
-  napi_valuetype vtype;
+  napi_value result;
   int32_t fd;
   struct sockaddr_storage addr;
   socklen_t addrlen = sizeof addr;
   int type = 0;
   socklen_t len = sizeof type;
-  const char *family_name = "other";
-  const char *type_name = "other";
 
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "inspectSocket(fd): fd is required");
-    return NULL;
-  }
-  NAPI_CALL(env, napi_typeof(env, argv[0], &vtype));
-  if (vtype != napi_number) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "inspectSocket(fd): fd must be a number");
-    return NULL;
-  }
-  NAPI_CALL(env, napi_get_value_int32(env, argv[0], &fd));
+  if (required_fd(env, info, "inspectSocket", &fd) != 0) return NULL;
   memset(&addr, 0, sizeof addr);
   if (getsockname(fd, (struct sockaddr *)&addr, &addrlen) != 0) {
     throw_errno(env, errno, "getsockname");
@@ -668,64 +740,12 @@ static napi_value InspectSocket(napi_env env, napi_callback_info info) {
     throw_errno(env, errno, "getsockopt");
     return NULL;
   }
-  if (addr.ss_family == AF_UNIX) family_name = "unix";
-  else if (addr.ss_family == AF_INET) family_name = "inet";
-  else if (addr.ss_family == AF_INET6) family_name = "inet6";
-  if (type == SOCK_STREAM) type_name = "stream";
-  else if (type == SOCK_DGRAM) type_name = "dgram";
-  else if (type == SOCK_SEQPACKET) type_name = "seqpacket";
-
   NAPI_CALL(env, napi_create_object(env, &result));
-  NAPI_CALL(env, napi_create_string_utf8(env, family_name, NAPI_AUTO_LENGTH, &value));
-  NAPI_CALL(env, napi_set_named_property(env, result, "family", value));
-  NAPI_CALL(env, napi_create_string_utf8(env, type_name, NAPI_AUTO_LENGTH, &value));
-  NAPI_CALL(env, napi_set_named_property(env, result, "type", value));
-#if defined(SO_ACCEPTCONN)
-  {
-    int accepting = 0;
-    socklen_t alen = sizeof accepting;
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) != 0) {
-      throw_errno(env, errno, "getsockopt");
-      return NULL;
-    }
-    NAPI_CALL(env, napi_get_boolean(env, accepting != 0, &value));
-  }
-#else
-  NAPI_CALL(env, napi_get_undefined(env, &value));
-#endif
-  NAPI_CALL(env, napi_set_named_property(env, result, "listening", value));
-  if (addr.ss_family == AF_UNIX) {
-    const struct sockaddr_un *un = (const struct sockaddr_un *)&addr;
-    size_t offset = offsetof(struct sockaddr_un, sun_path);
-    size_t n = addrlen > offset ? (size_t)addrlen - offset : 0;
-    if (n > 0 && un->sun_path[0] != '\0') {
-      /* A path: NUL-terminated within n bytes, or exactly n bytes long. */
-      size_t plen = strnlen(un->sun_path, n);
-      NAPI_CALL(env, napi_create_string_utf8(env, un->sun_path, plen, &value));
-    } else {
-      /* Unnamed, or abstract (leading NUL): no path to match. */
-      NAPI_CALL(env, napi_get_undefined(env, &value));
-    }
-  } else {
-    NAPI_CALL(env, napi_get_undefined(env, &value));
-  }
-  NAPI_CALL(env, napi_set_named_property(env, result, "path", value));
-  NAPI_CALL(env, napi_get_undefined(env, &value));
-#if defined(__linux__)
-  {
-    struct stat st;
-    double dev = 0, ino = 0;
-    if (addr.ss_family == AF_UNIX && fstat(fd, &st) == 0 && unix_bound_file((unsigned long)st.st_ino, &dev, &ino) == 0) {
-      napi_value number;
-      NAPI_CALL(env, napi_create_object(env, &value));
-      NAPI_CALL(env, napi_create_double(env, dev, &number));
-      NAPI_CALL(env, napi_set_named_property(env, value, "dev", number));
-      NAPI_CALL(env, napi_create_double(env, ino, &number));
-      NAPI_CALL(env, napi_set_named_property(env, value, "ino", number));
-    }
-  }
-#endif
-  NAPI_CALL(env, napi_set_named_property(env, result, "file", value));
+  NAPI_CALL(env, set_string(env, result, "family", family_name_of(addr.ss_family), NAPI_AUTO_LENGTH));
+  NAPI_CALL(env, set_string(env, result, "type", type_name_of(type), NAPI_AUTO_LENGTH));
+  NAPI_CALL(env, set_listening(env, result, fd));
+  NAPI_CALL(env, set_unix_path(env, result, &addr, addrlen));
+  NAPI_CALL(env, set_bound_file(env, result, fd, addr.ss_family));
   return result;
 }
 

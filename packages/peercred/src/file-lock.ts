@@ -1,3 +1,4 @@
+import { FlockUnavailableError } from '@naaccord/ipc-shared'
 import { loadNativeAddon } from './addon.js'
 
 type FlockFn = (fd: number, exclusive: boolean, nonblocking: boolean) => boolean
@@ -25,15 +26,20 @@ export function flockAvailable(): { available: true } | { available: false; reas
 /**
  * Take an exclusive flock(2) on an open file, without waiting: true when taken, false when another
  * open file holds it. The kernel releases it when the descriptor is closed, including when the
- * process dies, so a crash never leaves a lock behind. Throws when flock is unavailable
- * (check `flockAvailable()` first) or the kernel refuses (`code` such as 'EBADF', 'ENOLCK').
+ * process dies, so a crash never leaves a lock behind.
+ *
+ * @throws {FlockUnavailableError} IPC_FLOCK_UNAVAILABLE: the addon is missing or has no flock
+ *   (check `flockAvailable()` first).
+ * @throws the kernel's own errno error when flock(2) refuses the descriptor (`code` 'EBADF',
+ *   'ENOLCK', `syscall` 'flock'): a caller's programming error or a kernel limit, kept as the
+ *   kernel said it.
  *
  * @example
  * const fd = fs.openSync('/run/naaccord/service.sock.lock', fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600)
- * if (!tryLockExclusive(fd)) throw new Error('held by another process')
+ * if (!tryLockExclusive(fd)) throw new SocketInUseError('/run/naaccord/service.sock', undefined, 'another server holds the lock for')
  */
 export function tryLockExclusive(fd: number): boolean {
   const fn = flockFn()
-  if (typeof fn !== 'function') throw new Error(`flock is unavailable: ${fn}`)
+  if (typeof fn !== 'function') throw new FlockUnavailableError(`flock is unavailable: ${fn}`)
   return fn(fd, true, true)
 }

@@ -1,4 +1,5 @@
 export * from './peer-credentials.js'
 export * from './sd-notify.js'
 export * from './file-lock.js'
+export * from './errors.js'
 export { addonOverride, addonOverrideInEffect, explainMissingAddon, loadNativeAddon } from './addon.js'

@@ -1,14 +1,5 @@
-import { IpcError, type IpcErrorOptions } from '@naaccord/ipc-shared'
+import { SystemdNotifyError } from '@naaccord/ipc-shared'
 import { loadAddon, type NativeBinding } from './addon.js'
-
-/** sd_notify(3) could not send, or the addon that sends is missing. */
-export class SystemdNotifyError extends IpcError {
-  static readonly code = 'IPC_SYSTEMD_NOTIFY'
-  readonly code = 'IPC_SYSTEMD_NOTIFY'
-  constructor(message: string, options?: IpcErrorOptions) {
-    super(message, options)
-  }
-}
 
 type NotifyBinding = Required<Pick<NativeBinding, 'notify' | 'notifyListen' | 'notifyReceive' | 'notifyClose'>>
 
@@ -84,11 +75,3 @@ export function listenNotifySocket(socketPath: string): NotifyListener {
   }
 }
 
-/**
- * The error codes of this package, mapped to their classes (the rest are in ERROR_CODES of
- * @naaccord/ipc-shared).
- *
- * @example
- * if (err instanceof PEERCRED_ERROR_CODES.IPC_SYSTEMD_NOTIFY) log.warn({ err }, 'systemd was not told')
- */
-export const PEERCRED_ERROR_CODES = { IPC_SYSTEMD_NOTIFY: SystemdNotifyError } as const

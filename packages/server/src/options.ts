@@ -1,209 +1,279 @@
-import os from 'node:os'
-import path from 'node:path'
 import {
   DEFAULT_SOCKET_PATH,
   ENV,
   InvalidOptionError,
-  SERVER_SOCKET_PATH_MAX,
-  assertSocketPathFits,
+  defaultsOf,
+  group,
+  integer,
+  option,
+  optional,
+  orFalse,
   parseBoolean,
-  parseIdList,
   parseInteger,
-  parseMode,
-  parseString,
-  pick,
-  pickWithSource,
-  rejectUnknown,
+  resolveOptions,
+  sourcesOf,
   type Env,
   type Logger,
+  type OptionContext,
+  type OptionsInput,
+  type OptionsResolved,
   type SettingSource,
 } from '@naaccord/ipc-shared'
 import { resolveLogger } from '@naaccord/ipc-shared/logger'
 import { resolveGroup } from './socket/group.js'
-import { resolveTrustedProxyWithSources, type ResolvedTrustedProxy, type TrustedProxyOptions } from './http/trusted-proxy.js'
-import { resolveServerTls, type ResolvedServerTls, type ServerTlsOptions } from './gate/tls-options.js'
+import { resolveTrustedProxyWithSources, TRUSTED_PROXY_OPTIONS, type ResolvedTrustedProxy, type TrustedProxyOptions } from './http/trusted-proxy.js'
+import { SERVER_TLS_OPTIONS, resolveServerTls, type ServerTlsOptions } from './gate/tls-options.js'
+import { ALLOW_OPTIONS, checkIntervalFor, parseAllow, parseUrlPath, resolveDirMode, resolveListen, resolveSocketMode, resolveSocketPath, GROUP_MODES, groupMode } from './option-checks.js'
+
+export { checkIntervalFor, resolveAllow, resolveDirMode, resolveSocketMode, resolveSocketPath, type ResolvedAllow, type ResolvedListenTarget } from './option-checks.js'
 
 /** Which peers may connect, checked from the kernel's credentials once per connection. */
-export interface AllowPolicy {
-  /** User ids allowed to connect. Default: only the server's own uid. */
-  uids?: readonly number[]
-  /** Group ids allowed to connect (the peer's primary gid, as the kernel reports it). */
-  gids?: readonly number[]
-}
+export type AllowPolicy = OptionsInput<typeof ALLOW_OPTIONS>
 
 /** A place to listen: the Unix socket, or (with TLS) a TCP address. */
 export type ListenTarget = { socketPath: string } | { host: string; port: number }
 
-export interface ServerLimits {
-  /** Time to receive the complete request headers (`server.headersTimeout`). Default 10 000 ms. */
-  headersTimeoutMs?: number
-  /** Time to receive the whole request (`server.requestTimeout`). Default 30 000 ms. */
-  requestTimeoutMs?: number
+/** HTTP hardening limits (`limits`): one entry per limit. */
+export const LIMIT_OPTIONS = {
   /**
-   * How long an idle keep-alive connection stays open. Default 10 000 ms: longer than the
-   * client's idle timeout (4 000 ms), so the client always closes first and never writes into a
-   * connection the server is closing.
+   * Time to receive the request headers (408 beyond), to finish a TLS handshake (cut beyond), and
+   * how long a new connection may stay silent before its first request (cut beyond; Node's own
+   * headers timeout only starts with a request). Checked every quarter of the shorter of the two
+   * timeouts (50 ms to 30 s), not on Node's 30 s cycle. At most `requestTimeoutMs`.
    */
-  keepAliveTimeoutMs?: number
-  /** Largest request header block, bytes (`maxHeaderSize`). Default 16 384. */
-  maxHeaderBytes?: number
+  headersTimeoutMs: option<number>()({ default: 10_000, parse: integer(1) }),
+  /** Time to receive the whole request (0: none). */
+  requestTimeoutMs: option<number>()({ default: 30_000, parse: integer(0) }),
   /**
-   * Largest request body, bytes, counted as it arrives (Content-Length or chunked). A larger
-   * declared length gets 413 before the app; a chunked body gets 413 once the limit is passed,
-   * and the app is handed nothing beyond it. Default 1 MiB.
+   * Idle keep-alive connection lifetime; longer than the client's 4000 so the client always
+   * closes first. Counted from the last answer, not the last byte: a connection that begins no
+   * request within it (plus `headersTimeoutMs` for the head) is cut, blank lines or not. At most
+   * 32 pipelined answers outstanding a connection.
    */
-  maxBodyBytes?: number
+  keepAliveTimeoutMs: option<number>()({ default: 10_000, parse: integer(0) }),
+  /** Largest header block (431 beyond). */
+  maxHeaderBytes: option<number>()({ default: 16 * 1024, parse: integer(1024) }),
+  /**
+   * Largest request body, counted as it arrives: a larger `Content-Length` gets 413 before the
+   * app; a chunked body gets 413 once the limit is passed, the app is handed nothing beyond it,
+   * its body reader sees the request aborted and the connection closes.
+   */
+  maxBodyBytes: option<number>()({ default: 1024 * 1024, parse: integer(0) }),
+}
+
+export type ServerLimits = OptionsInput<typeof LIMIT_OPTIONS>
+
+export interface ResolvedLimits extends Readonly<Required<ServerLimits>> {
+  /**
+   * How often Node checks headersTimeout/requestTimeout (derived, not an option): a quarter of
+   * the shorter one, between 50 ms and 30 s, so a timeout fires within 25% of its value instead
+   * of on Node's 30 s cycle.
+   */
+  readonly connectionsCheckingIntervalMs: number
+  /** A TLS handshake not finished by then is cut (derived: headersTimeoutMs). */
+  readonly handshakeTimeoutMs: number
+}
+
+const parseLimits = group(LIMIT_OPTIONS, {
+  shape: 'an object of limits',
+  finish: (v): ResolvedLimits => {
+    if (v.requestTimeoutMs !== 0 && v.headersTimeoutMs > v.requestTimeoutMs) {
+      // Node's own rule (http.createServer): the headers are part of the request.
+      throw new InvalidOptionError('limits.headersTimeoutMs', `must not exceed limits.requestTimeoutMs (${v.requestTimeoutMs}), got ${v.headersTimeoutMs}`)
+    }
+    // requestTimeout 0 means none: only the headers timeout counts then.
+    const shortest = v.requestTimeoutMs === 0 ? v.headersTimeoutMs : Math.min(v.headersTimeoutMs, v.requestTimeoutMs)
+    return Object.freeze({ ...v, connectionsCheckingIntervalMs: checkIntervalFor(shortest), handshakeTimeoutMs: v.headersTimeoutMs })
+  },
+})
+
+/** The built-in health report (`health`). */
+export const HEALTH_OPTIONS = {
+  /** Path answered with the report (GET only). */
+  path: option<string>()({ default: '/healthz', parse: parseUrlPath }),
 }
 
 /** The built-in health report. */
-export interface HealthOptions {
-  /** Path answered with the report (GET only). Default "/healthz". */
-  path?: string
+export type HealthOptions = OptionsInput<typeof HEALTH_OPTIONS>
+
+const parseHealth = orFalse(group(HEALTH_OPTIONS, { shape: '{ path } or false', finish: (v) => Object.freeze(v) }))
+
+/** `maxUnauthenticated`: at most `maxConnections`, a quarter of it when not given. */
+function parseUnauthenticated(name: string, value: unknown, { resolved }: OptionContext): number {
+  const maxConnections = resolved.maxConnections as number
+  const n = parseInteger(name, value, 1)
+  if (n > maxConnections) {
+    throw new InvalidOptionError(
+      name,
+      `must not exceed maxConnections (${maxConnections}), got ${n}: it is the part of each listener's maxConnections that connections not yet authenticated may hold`,
+    )
+  }
+  return n
 }
 
-export interface ServerOptions {
-  /** Unix socket path. Env NAACCORD_SOCKET_PATH. Default `/var/run/naaccord/service.sock`. */
-  socketPath?: string
-  /** Mode of the socket file, set before it becomes reachable. Env NAACCORD_SOCKET_MODE. Default 0o600 (0o660 with socketGroup). */
-  socketMode?: number | string
-  /** Group (name or gid) that owns the socket, for shared-group access. Env NAACCORD_SOCKET_GROUP. */
-  socketGroup?: string | number
-  /** Mode of the socket's folder when we create it. Env NAACCORD_SOCKET_DIR_MODE. Default 0o700 (0o750 with socketGroup). */
-  dirMode?: number | string
-  /** Peer policy. Env NAACCORD_ALLOW_UIDS / NAACCORD_ALLOW_GIDS (comma-separated). `false` turns the check off. Wider than our own uid, or false, is warned of at every start (security-report.ts). */
-  allow?: AllowPolicy | false
+const MAX_UNAUTHENTICATED_SHARE = 0.25
+
+/**
+ * Every option of `serve()`, declared once: its JSDoc is the meaning (editor help and the docs'
+ * row), `env` its variable, `default` its default, `parse` its check. Resolved in this order
+ * (an entry may use those before it). Add an option here and its docs row
+ * (scripts/options-doc.ts); nothing else.
+ */
+export const SERVER_OPTIONS = {
   /**
-   * Where to listen. Default: the Unix socket at `socketPath` only. Add `{ host, port }` for TCP;
-   * TCP requires `tls` unless `allowPlaintextTcp: true`.
+   * Socket path; at most 97 bytes on Linux (93 on macOS/BSD: `sun_path` less the 10 bytes of the
+   * private bind folder), longer is `IPC_SOCKET_PATH_TOO_LONG`.
    */
-  listen?: readonly ListenTarget[]
-  /** Mutual TLS on every listener. */
-  tls?: ServerTlsOptions
-  /** Opt out, by name, of the rule that TCP listeners need TLS. Default false. */
-  allowPlaintextTcp?: boolean
-  /** Accept plaintext HTTP over the socket by name: the start-up security report lists it without warning of it. Default false. */
-  acknowledgePlaintextSocket?: boolean
+  socketPath: option<string>()({ env: ENV.socketPath, default: DEFAULT_SOCKET_PATH, parse: resolveSocketPath }),
   /**
-   * Close gracefully on SIGTERM/SIGINT: one process-wide handler closes every server that asked
-   * for it, then removes itself and raises the signal again, so the process ends by the signal
-   * only when the application has no handler of its own. Never calls process.exit. Default true.
+   * Group (name, looked up through NSS with `getent group`, so LDAP/sssd groups work; or a gid)
+   * that owns the socket and a created folder.
    */
-  handleSignals?: boolean
+  socketGroup: option<string | number>()({ env: ENV.socketGroup, parse: optional(resolveGroup), docs: { default: 'none' } }),
   /**
-   * Most connections open at once on each listener (the socket and each TCP address have their
-   * own), whatever their state: unauthenticated, active or idle. More are closed as soon as they
-   * are accepted, before TLS or HTTP. Env NAACCORD_MAX_CONNECTIONS. Default 512.
+   * Mode of the socket from its first moment; only read/write bits (≤ `0o666`). Strings `"600"`,
+   * `"0600"`, `"0o600"` accepted.
    */
-  maxConnections?: number | string
+  socketMode: groupMode(GROUP_MODES.socket, resolveSocketMode, ENV.socketMode),
+  /** Mode of the folder when we create it; never group/other-writable. */
+  dirMode: groupMode(GROUP_MODES.dir, resolveDirMode, ENV.dirMode),
+  /**
+   * Who may connect over the socket, from the kernel's credentials. `false` turns the check off.
+   * Another uid than our own (root aside), any gid, or `false` is a weakening in the
+   * [start-up security report](operators.md#start-up-security-report).
+   */
+  allow: option<AllowPolicy | false>()({ parse: parseAllow, parseAbsent: true, table: ALLOW_OPTIONS, docs: { default: '`{ uids: [own uid] }`', env: '(comma-separated)' } }),
+  /** Listeners: `{ socketPath }` and/or `{ host, port }` (TCP, TLS required). */
+  listen: option<readonly ListenTarget[]>()({
+    parse: (_name: string, v: unknown, { resolved }: OptionContext) => resolveListen(v, resolved.socketPath as string),
+    parseAbsent: true,
+    docs: { default: '`[{ socketPath }]`' },
+  }),
+  /** `{ cert, key, ca, clientAuth, minVersion, allowClients, watch }`, see [TLS](tls.md#server-tls-options). */
+  tls: option<ServerTlsOptions>()({ parse: optional((_name: string, v: ServerTlsOptions) => resolveServerTls(v)), table: SERVER_TLS_OPTIONS, docs: { default: 'none' } }),
+  /** Opt out, by name, of "TCP needs TLS". */
+  allowPlaintextTcp: option<boolean>()({ default: false, parse: parseBoolean }),
+  /**
+   * Accept plaintext HTTP over the socket by name: the
+   * [security report](operators.md#start-up-security-report) still lists it, without the warning.
+   */
+  acknowledgePlaintextSocket: option<boolean>()({ default: false, parse: parseBoolean }),
+  /**
+   * Close gracefully on SIGTERM/SIGINT. One process-wide handler closes every `serve()` that
+   * asked for it, in parallel; once all have closed it removes itself and raises the signal
+   * again, so the process ends by the signal only if the application has no handler of its own.
+   * Never calls `process.exit`. On by default: systemd and `naaccord-ipc run` stop a service with
+   * SIGTERM, which without a handler ends Node at once, mid-request (fastify core installs no
+   * handler; its users add close-with-grace). `false`: the application handles signals (call
+   * `ipc.close()`). A [process-wide effect](#process-wide-effects).
+   */
+  handleSignals: option<boolean>()({ default: true, parse: parseBoolean }),
+  /**
+   * Remove `LISTEN_PID`, `LISTEN_FDS`, `LISTEN_FDNAMES` from `process.env` once read
+   * (sd_listen_fds(3) with `unset_environment`). `false`: they stay for the application. A
+   * [process-wide effect](#process-wide-effects).
+   */
+  clearActivationEnv: option<boolean>()({ default: true, parse: parseBoolean }),
+  /**
+   * Under `naaccord-ipc run`: once every listener accepts, send the ready message, close the IPC
+   * channel, remove `NAACCORD_SUPERVISOR_READY`. `false`: the application calls
+   * `notifySupervisorReady()` itself once ready. A [process-wide effect](#process-wide-effects).
+   */
+  notifySupervisorReady: option<boolean>()({ default: true, parse: parseBoolean }),
+  /**
+   * Most connections open at once **on each listener** (the socket and each TCP address have
+   * their own budget), whatever their state (unauthenticated, active, idle). More are closed as
+   * soon as accepted, before TLS or HTTP; existing connections keep being served. With several
+   * listeners the process may hold this many on each.
+   */
+  maxConnections: option<number | string>()({ env: ENV.maxConnections, default: 512, parse: integer(1) }),
   /**
    * Of each listener's `maxConnections`, most that may be unauthenticated at once: accepted but
-   * not yet past the peer check, or (with TLS) the handshake and the client-certificate policy;
-   * a refused peer waiting for its 403 counts too. More are closed as soon as they are accepted.
-   * The rest of `maxConnections` stays for connections that passed, however many others flood
-   * the listener. At most `maxConnections`. Env NAACCORD_MAX_UNAUTHENTICATED. Default: a quarter
-   * of `maxConnections` (128).
+   * not yet past the peer check, or (TLS) the handshake and the client-certificate policy; a
+   * refused peer waiting for its 403 counts too. More are closed as soon as accepted. The rest of
+   * `maxConnections` stays for connections that passed, whatever floods the listener. At most
+   * `maxConnections`.
    */
-  maxUnauthenticated?: number | string
+  maxUnauthenticated: option<number | string>()({
+    env: ENV.maxUnauthenticated,
+    fallback: (r) => Math.max(1, Math.floor((r.maxConnections as number) * MAX_UNAUTHENTICATED_SHARE)),
+    parse: parseUnauthenticated,
+    docs: { default: 'a quarter of `maxConnections` (`128`)' },
+  }),
   /**
-   * On close, also close at once the authenticated connections that carry no request (idle
-   * keep-alive, or connected without a first request), as Node's own `server.close()` does.
-   * Default false: they are left for the client to close (HTTP/1.1 gives a server no way to say
-   * "closing" to an idle connection, so closing one races the client's next request, which then
-   * fails; a POST is not retried); they still end by `limits.keepAliveTimeoutMs` or
-   * `shutdownTimeoutMs`. Connections not yet authenticated are always cut at once.
-   * Env NAACCORD_CLOSE_IDLE_ON_SHUTDOWN.
+   * On close, also close at once authenticated connections that carry no request (idle
+   * keep-alive, or no first request yet). Off: they are left for the client to close (HTTP/1.1
+   * race, see step 7 above). Unauthenticated connections are cut at once either way.
    */
-  closeIdleOnShutdown?: boolean | string
+  closeIdleOnShutdown: option<boolean | string>()({ env: ENV.closeIdleOnShutdown, default: false, parse: parseBoolean }),
   /**
-   * The built-in health report, answered before the app to peers that pass the same policy as
-   * the app: every connection admitted on a Unix socket, and TLS connections with a verified
-   * client certificate; never to a TCP peer without one (those requests go to the app). `false`:
-   * no health route, every path is the app's. Default `{ path: '/healthz' }`.
+   * The built-in health report (GET), answered only to authenticated peers; `false`: no health
+   * route, every path is the app's.
    */
-  health?: HealthOptions | false
-  /** Longest wait for in-flight requests on close before connections are cut. Env NAACCORD_SHUTDOWN_TIMEOUT_MS. Default 10 000. */
-  shutdownTimeoutMs?: number | string
-  /** A pino logger, or false for none. Default: JSON to stdout, level from NAACCORD_LOG_LEVEL. */
-  logger?: Logger | false
-  /** One log line per request. Default true. */
-  requestLog?: boolean
-  /** HTTP hardening limits. */
-  limits?: ServerLimits
-  /** Believe a reverse proxy's client-identity header from these uids on the socket (see trusted-proxy.ts). Default off. */
-  trustedProxy?: TrustedProxyOptions
+  health: option<HealthOptions | false>()({ parse: parseHealth, parseAbsent: true, table: HEALTH_OPTIONS, docs: { default: "`{ path: '/healthz' }`" } }),
+  /**
+   * Longest wait for in-flight requests (and idle connections left to their client) on close;
+   * then they are cut.
+   */
+  shutdownTimeoutMs: option<number | string>()({ env: ENV.shutdownTimeoutMs, default: 10_000, parse: integer(0) }),
+  /** One line per request (`reqId`, `method`, path without query, `status`, `durationMs`, `aborted` when cut, `peer`). */
+  requestLog: option<boolean>()({ default: true, parse: parseBoolean }),
+  limits: option<ServerLimits>()({ parse: parseLimits, parseAbsent: true, table: LIMIT_OPTIONS, docs: { expand: true } }),
+  /**
+   * `{ uids, identityHeader = 'x-client-cert-subject' }`: a reverse proxy that terminates mutual
+   * TLS passes the verified client subject in `identityHeader`; it becomes
+   * `req.peer.forwardedIdentity` only on socket connections whose kernel uid is in `uids`. The
+   * header is removed from every request before the app sees it, whoever sent it: from `headers`
+   * and `rawHeaders`, and in a chunked request's trailer section from `trailers`,
+   * `trailersDistinct` and `rawTrailers` before the body's end reaches the app (a trailer is never
+   * believed); two values (a proxy that appended instead of replacing) are not believed. See
+   * [Behind nginx or HAProxy](tls.md#behind-nginx-or-haproxy).
+   */
+  trustedProxy: option<TrustedProxyOptions>()({
+    parse: (_name: string, v: TrustedProxyOptions | undefined, { env }: OptionContext) => resolveTrustedProxyWithSources(v, env),
+    parseAbsent: true,
+    table: TRUSTED_PROXY_OPTIONS,
+    docs: { default: 'off' },
+  }),
+  // Last: nothing is made for options that are refused.
+  /** A pino logger of yours, or `false`. */
+  logger: option<Logger | false>()({
+    parse: (_name: string, v: Logger | false | undefined) => resolveLogger(v, 'ipc-server'),
+    parseAbsent: true,
+    docs: { default: 'pino JSON to stdout, level `info`, buffered (below)', env: `\`${ENV.logLevel}\` (level)` },
+  }),
 }
 
-/** Every default in one place; `resolveServerOptions` is the only reader. */
+export type ServerOptions = OptionsInput<typeof SERVER_OPTIONS>
+
+/** Every default in one place, from `SERVER_OPTIONS`; the `*WithGroup` modes apply when `socketGroup` is given. */
 export const SERVER_DEFAULTS = Object.freeze({
-  socketPath: DEFAULT_SOCKET_PATH,
-  socketMode: 0o600,
-  socketModeWithGroup: 0o660,
-  dirMode: 0o700,
-  dirModeWithGroup: 0o750,
-  handleSignals: true,
-  maxConnections: 512,
-  /** maxUnauthenticated, when not given: this share of maxConnections (at least 1). */
-  maxUnauthenticatedShare: 0.25,
-  closeIdleOnShutdown: false,
-  healthPath: '/healthz',
-  shutdownTimeoutMs: 10_000,
-  requestLog: true,
-  allowPlaintextTcp: false,
-  acknowledgePlaintextSocket: false,
-  limits: Object.freeze({
-    headersTimeoutMs: 10_000,
-    requestTimeoutMs: 30_000,
-    keepAliveTimeoutMs: 10_000,
-    maxHeaderBytes: 16 * 1024,
-    maxBodyBytes: 1024 * 1024,
+  ...(defaultsOf(SERVER_OPTIONS) as {
+    readonly socketPath: string
+    readonly socketMode: number
+    readonly dirMode: number
+    readonly allowPlaintextTcp: boolean
+    readonly acknowledgePlaintextSocket: boolean
+    readonly handleSignals: boolean
+    readonly clearActivationEnv: boolean
+    readonly notifySupervisorReady: boolean
+    readonly maxConnections: number
+    readonly closeIdleOnShutdown: boolean
+    readonly shutdownTimeoutMs: number
+    readonly requestLog: boolean
+    readonly limits: Readonly<Required<ServerLimits>>
   }),
+  socketModeWithGroup: GROUP_MODES.socket.withGroup,
+  dirModeWithGroup: GROUP_MODES.dir.withGroup,
+  /** maxUnauthenticated, when not given: this share of maxConnections (at least 1). */
+  maxUnauthenticatedShare: MAX_UNAUTHENTICATED_SHARE,
+  healthPath: HEALTH_OPTIONS.path.default as string,
 })
 
-const KNOWN = [
-  'socketPath',
-  'socketMode',
-  'socketGroup',
-  'dirMode',
-  'allow',
-  'listen',
-  'tls',
-  'allowPlaintextTcp',
-  'acknowledgePlaintextSocket',
-  'handleSignals',
-  'maxConnections',
-  'maxUnauthenticated',
-  'closeIdleOnShutdown',
-  'health',
-  'shutdownTimeoutMs',
-  'logger',
-  'requestLog',
-  'limits',
-  'trustedProxy',
-] as const
+type Resolved = OptionsResolved<typeof SERVER_OPTIONS>
 
-export type ResolvedListenTarget =
-  | { kind: 'socket'; socketPath: string }
-  | { kind: 'tcp'; host: string; port: number }
-
-export interface ResolvedServerOptions {
-  readonly socketPath: string
-  readonly socketMode: number
+export interface ResolvedServerOptions extends Omit<Resolved, 'socketGroup' | 'trustedProxy'> {
   readonly socketGid: number | undefined
-  readonly dirMode: number
-  readonly allow: { readonly uids: readonly number[]; readonly gids: readonly number[] } | false
-  readonly listen: readonly ResolvedListenTarget[]
-  readonly tls: ResolvedServerTls | undefined
-  readonly allowPlaintextTcp: boolean
-  readonly acknowledgePlaintextSocket: boolean
-  readonly handleSignals: boolean
-  readonly maxConnections: number
-  readonly maxUnauthenticated: number
-  readonly closeIdleOnShutdown: boolean
-  readonly health: { readonly path: string } | false
-  readonly shutdownTimeoutMs: number
-  readonly logger: Logger
-  readonly requestLog: boolean
-  readonly limits: ResolvedLimits
   readonly trustedProxy: ResolvedTrustedProxy | undefined
   /** Where each security setting came from: the option, an environment variable (by name), or the default. */
   readonly sources: ServerSettingSources
@@ -230,233 +300,50 @@ export interface ServerSettingSources {
   readonly 'trustedProxy.identityHeader': SettingSource
 }
 
-const fromOption = (value: unknown): SettingSource => (value === undefined ? 'default' : 'option')
-
-export interface ResolvedLimits extends Readonly<Required<ServerLimits>> {
-  /**
-   * How often Node checks headersTimeout/requestTimeout (derived, not an option): a quarter of
-   * the shorter one, between 50 ms and 30 s, so a timeout fires within 25% of its value instead
-   * of on Node's 30 s cycle.
-   */
-  readonly connectionsCheckingIntervalMs: number
-  /** A TLS handshake not finished by then is cut (derived: headersTimeoutMs). */
-  readonly handshakeTimeoutMs: number
-}
-
-/** Validate a socket path: absolute after resolution, no NUL, fits in sun_path. */
-export function resolveSocketPath(name: string, value: unknown): string {
-  const raw = parseString(name, value)
-  if (raw.includes('\0')) throw new InvalidOptionError(name, 'must not contain a NUL byte (abstract sockets are not supported)')
-  const resolved = path.resolve(raw)
-  assertSocketPathFits(resolved, SERVER_SOCKET_PATH_MAX)
-  return resolved
-}
-
-/**
- * Validate an allow policy: `{ uids, gids }` or `false`. An explicit policy is taken whole; only
- * when none is given are the environment variables read (pass `{}` for no environment), and
- * then the default is this process's own uid. Errors name the option as `name`.
- *
- * @example
- * resolveAllow({ gids: [998] }, {}, 'metrics.listen.allow') // { uids: [], gids: [998] }
- */
-export function resolveAllow(value: unknown, env: Env, name = 'allow'): ResolvedServerOptions['allow'] {
-  return resolveAllowWithSources(value, env, name).allow
-}
-
-function resolveAllowWithSources(value: unknown, env: Env, name = 'allow'): { allow: ResolvedServerOptions['allow']; uids: SettingSource; gids: SettingSource } {
-  if (value === false) return { allow: false, uids: 'option', gids: 'option' }
-  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
-    throw new InvalidOptionError(name, 'must be { uids, gids } or false')
-  }
-  const given = value as AllowPolicy | undefined
-  rejectUnknown(name, given, ['uids', 'gids'])
-  // An explicit policy is taken whole: a stray NAACCORD_ALLOW_GIDS must not widen it.
-  const fromEnv = given === undefined ? env : {}
-  const uidsRaw = pickWithSource(given?.uids, fromEnv, ENV.allowUids)
-  const gidsRaw = pickWithSource(given?.gids, fromEnv, ENV.allowGids)
-  const uids = uidsRaw.value === undefined ? [process.getuid?.() ?? os.userInfo().uid] : parseIdList(`${name}.uids`, uidsRaw.value)
-  const gids = gidsRaw.value === undefined ? [] : parseIdList(`${name}.gids`, gidsRaw.value)
-  if (uids.length === 0 && gids.length === 0) {
-    throw new InvalidOptionError(name, 'allows nobody (empty uids and gids); list who may connect, or pass allow: false to turn the check off')
-  }
-  return { allow: Object.freeze({ uids: Object.freeze(uids), gids: Object.freeze(gids) }), uids: uidsRaw.source, gids: gidsRaw.source }
-}
-
-/** A socket file mode: octal, read/write bits only (the kernel checks them at connect(2)). */
-export function resolveSocketMode(name: string, value: unknown): number {
-  const mode = parseMode(name, value)
-  if (mode & ~0o666) {
-    throw new InvalidOptionError(name, `must only grant read/write bits (at most 0o666), got 0o${mode.toString(8)}`)
-  }
-  return mode
-}
-
-/** The mode of a socket folder we create: never writable by group or others (they could replace the socket). */
-export function resolveDirMode(name: string, value: unknown): number {
-  const mode = parseMode(name, value)
-  if (mode & 0o022) {
-    throw new InvalidOptionError(name, `must not let group or others write the folder, got 0o${mode.toString(8)}`)
-  }
-  return mode
-}
-
-const CHECK_INTERVAL_MIN_MS = 50
-const CHECK_INTERVAL_MAX_MS = 30_000
-
-/**
- * How often Node should check headersTimeout/requestTimeout for the shortest of them: a quarter
- * of it, between 50 ms and 30 s, so a timeout fires within 25% of its value instead of on Node's
- * 30 s cycle.
- */
-export function checkIntervalFor(shortestTimeoutMs: number): number {
-  return Math.min(CHECK_INTERVAL_MAX_MS, Math.max(CHECK_INTERVAL_MIN_MS, Math.floor(shortestTimeoutMs / 4)))
-}
-
-function resolveLimits(value: ServerLimits | undefined): ResolvedLimits {
-  rejectUnknown('limits', value, Object.keys(SERVER_DEFAULTS.limits))
-  const d = SERVER_DEFAULTS.limits
-  const v = value ?? {}
-  const headersTimeoutMs = parseInteger('limits.headersTimeoutMs', v.headersTimeoutMs ?? d.headersTimeoutMs, 1)
-  const requestTimeoutMs = parseInteger('limits.requestTimeoutMs', v.requestTimeoutMs ?? d.requestTimeoutMs, 0)
-  if (requestTimeoutMs !== 0 && headersTimeoutMs > requestTimeoutMs) {
-    // Node's own rule (http.createServer): the headers are part of the request.
-    throw new InvalidOptionError('limits.headersTimeoutMs', `must not exceed limits.requestTimeoutMs (${requestTimeoutMs}), got ${headersTimeoutMs}`)
-  }
-  // requestTimeout 0 means none: only the headers timeout counts then.
-  const shortest = requestTimeoutMs === 0 ? headersTimeoutMs : Math.min(headersTimeoutMs, requestTimeoutMs)
+function settingSources(
+  options: ServerOptions,
+  env: Env,
+  top: Record<keyof typeof SERVER_OPTIONS, SettingSource>,
+  proxy: { readonly uids: SettingSource; readonly identityHeader: SettingSource },
+): ServerSettingSources {
+  // An explicit policy is taken whole: the variables count only when `allow` is not given.
+  const allow = sourcesOf(ALLOW_OPTIONS, options.allow, options.allow === undefined ? env : {})
+  const tls = sourcesOf(SERVER_TLS_OPTIONS, options.tls, {})
   return Object.freeze({
-    headersTimeoutMs,
-    requestTimeoutMs,
-    keepAliveTimeoutMs: parseInteger('limits.keepAliveTimeoutMs', v.keepAliveTimeoutMs ?? d.keepAliveTimeoutMs, 0),
-    maxHeaderBytes: parseInteger('limits.maxHeaderBytes', v.maxHeaderBytes ?? d.maxHeaderBytes, 1024),
-    maxBodyBytes: parseInteger('limits.maxBodyBytes', v.maxBodyBytes ?? d.maxBodyBytes, 0),
-    connectionsCheckingIntervalMs: checkIntervalFor(shortest),
-    handshakeTimeoutMs: headersTimeoutMs,
-  })
-}
-
-function resolveBudget(options: ServerOptions, env: Env): { maxConnections: number; maxUnauthenticated: number } {
-  const maxConnections = parseInteger('maxConnections', pick(options.maxConnections, env, ENV.maxConnections) ?? SERVER_DEFAULTS.maxConnections, 1)
-  const given = pick(options.maxUnauthenticated, env, ENV.maxUnauthenticated)
-  if (given === undefined) {
-    return { maxConnections, maxUnauthenticated: Math.max(1, Math.floor(maxConnections * SERVER_DEFAULTS.maxUnauthenticatedShare)) }
-  }
-  const maxUnauthenticated = parseInteger('maxUnauthenticated', given, 1)
-  if (maxUnauthenticated > maxConnections) {
-    throw new InvalidOptionError(
-      'maxUnauthenticated',
-      `must not exceed maxConnections (${maxConnections}), got ${maxUnauthenticated}: it is the part of each listener's maxConnections that connections not yet authenticated may hold`,
-    )
-  }
-  return { maxConnections, maxUnauthenticated }
-}
-
-function resolveHealth(value: unknown): ResolvedServerOptions['health'] {
-  if (value === false) return false
-  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
-    throw new InvalidOptionError('health', 'must be { path } or false')
-  }
-  const given = value as HealthOptions | undefined
-  rejectUnknown('health', given, ['path'])
-  const p = parseString('health.path', given?.path ?? SERVER_DEFAULTS.healthPath)
-  if (!/^\/[\x21-\x7e]*$/.test(p) || p.includes('?')) {
-    throw new InvalidOptionError('health.path', `must be a URL path such as "/healthz" (no query string, no spaces), got ${JSON.stringify(p)}`)
-  }
-  return Object.freeze({ path: p })
-}
-
-function resolveListen(value: unknown, socketPath: string): ResolvedListenTarget[] {
-  if (value === undefined) return [{ kind: 'socket', socketPath }]
-  if (!Array.isArray(value) || value.length === 0) {
-    throw new InvalidOptionError('listen', 'must be a non-empty list of { socketPath } or { host, port }')
-  }
-  return value.map((target: unknown, i): ResolvedListenTarget => {
-    const name = `listen[${i}]`
-    if (target && typeof target === 'object' && 'socketPath' in target) {
-      rejectUnknown(name, target, ['socketPath'])
-      return { kind: 'socket', socketPath: resolveSocketPath(`${name}.socketPath`, (target as { socketPath: unknown }).socketPath) }
-    }
-    if (target && typeof target === 'object' && 'port' in target) {
-      rejectUnknown(name, target, ['host', 'port'])
-      const t = target as { host?: unknown; port: unknown }
-      return {
-        kind: 'tcp',
-        host: t.host === undefined ? '127.0.0.1' : parseString(`${name}.host`, t.host),
-        port: parseInteger(`${name}.port`, t.port, 0, 65535),
-      }
-    }
-    throw new InvalidOptionError(name, 'must be { socketPath } or { host, port }')
+    socketPath: top.socketPath,
+    socketMode: top.socketMode,
+    socketGroup: top.socketGroup,
+    dirMode: top.dirMode,
+    allow: top.allow,
+    'allow.uids': allow.uids,
+    'allow.gids': allow.gids,
+    listen: top.listen,
+    tls: top.tls,
+    'tls.clientAuth': tls.clientAuth,
+    'tls.minVersion': tls.minVersion,
+    'tls.allowClients': tls.allowClients,
+    allowPlaintextTcp: top.allowPlaintextTcp,
+    acknowledgePlaintextSocket: top.acknowledgePlaintextSocket,
+    'trustedProxy.uids': proxy.uids,
+    'trustedProxy.identityHeader': proxy.identityHeader,
   })
 }
 
 /**
- * Normalise the options of `serve()` once: explicit option, then environment variable, then
- * `SERVER_DEFAULTS`. Unknown or malformed options throw `IPC_INVALID_OPTION` naming the option.
+ * Normalise the options of `serve()` once, from `SERVER_OPTIONS`: explicit option, then
+ * environment variable, then default. Unknown or malformed options throw `IPC_INVALID_OPTION`
+ * naming the option.
  *
  * @example
  * const opts = resolveServerOptions({ socketPath: '/run/naaccord/service.sock' })
  */
 export function resolveServerOptions(options: ServerOptions = {}, env: Env = process.env): ResolvedServerOptions {
-  rejectUnknown('options', options, KNOWN)
-  const pathRaw = pickWithSource(options.socketPath, env, ENV.socketPath)
-  const socketPath = resolveSocketPath('socketPath', pathRaw.value ?? SERVER_DEFAULTS.socketPath)
-  const groupRaw = pickWithSource(options.socketGroup, env, ENV.socketGroup)
-  const socketGid = groupRaw.value === undefined ? undefined : resolveGroup('socketGroup', groupRaw.value)
-  const withGroup = socketGid !== undefined
-  const modeRaw = pickWithSource(options.socketMode, env, ENV.socketMode)
-  const socketMode = resolveSocketMode('socketMode', modeRaw.value ?? (withGroup ? SERVER_DEFAULTS.socketModeWithGroup : SERVER_DEFAULTS.socketMode))
-  const dirRaw = pickWithSource(options.dirMode, env, ENV.dirMode)
-  const dirMode = resolveDirMode('dirMode', dirRaw.value ?? (withGroup ? SERVER_DEFAULTS.dirModeWithGroup : SERVER_DEFAULTS.dirMode))
-  const listen = resolveListen(options.listen, socketPath)
-  const tls = options.tls === undefined ? undefined : resolveServerTls(options.tls)
-  const allowPlaintextTcp = parseBoolean('allowPlaintextTcp', options.allowPlaintextTcp ?? SERVER_DEFAULTS.allowPlaintextTcp)
-  const allow = resolveAllowWithSources(options.allow, env)
-  const trustedProxy = resolveTrustedProxyWithSources(options.trustedProxy, env)
-  const sources: ServerSettingSources = Object.freeze({
-    socketPath: pathRaw.source,
-    socketMode: modeRaw.source,
-    socketGroup: groupRaw.source,
-    dirMode: dirRaw.source,
-    allow: fromOption(options.allow),
-    'allow.uids': allow.uids,
-    'allow.gids': allow.gids,
-    listen: fromOption(options.listen),
-    tls: fromOption(options.tls),
-    'tls.clientAuth': fromOption(options.tls?.clientAuth),
-    'tls.minVersion': fromOption(options.tls?.minVersion),
-    'tls.allowClients': fromOption(options.tls?.allowClients),
-    allowPlaintextTcp: fromOption(options.allowPlaintextTcp),
-    acknowledgePlaintextSocket: fromOption(options.acknowledgePlaintextSocket),
-    'trustedProxy.uids': trustedProxy.sources.uids,
-    'trustedProxy.identityHeader': trustedProxy.sources.identityHeader,
-  })
+  const { values, sources } = resolveOptions(SERVER_OPTIONS, options, { scope: 'options', env })
+  const { socketGroup, trustedProxy, ...rest } = values
   return Object.freeze({
-    socketPath,
-    socketMode,
-    socketGid,
-    dirMode,
-    allow: allow.allow,
-    listen: Object.freeze(listen),
-    tls,
-    allowPlaintextTcp,
-    acknowledgePlaintextSocket: parseBoolean(
-      'acknowledgePlaintextSocket',
-      options.acknowledgePlaintextSocket ?? SERVER_DEFAULTS.acknowledgePlaintextSocket,
-    ),
-    handleSignals: parseBoolean('handleSignals', options.handleSignals ?? SERVER_DEFAULTS.handleSignals),
-    ...resolveBudget(options, env),
-    closeIdleOnShutdown: parseBoolean('closeIdleOnShutdown', pick(options.closeIdleOnShutdown, env, ENV.closeIdleOnShutdown) ?? SERVER_DEFAULTS.closeIdleOnShutdown),
-    health: resolveHealth(options.health),
-    shutdownTimeoutMs: parseInteger(
-      'shutdownTimeoutMs',
-      pick(options.shutdownTimeoutMs, env, ENV.shutdownTimeoutMs) ?? SERVER_DEFAULTS.shutdownTimeoutMs,
-      0,
-    ),
-    logger: resolveLogger(options.logger, 'ipc-server'),
-    requestLog: parseBoolean('requestLog', options.requestLog ?? SERVER_DEFAULTS.requestLog),
-    limits: resolveLimits(options.limits),
+    ...rest,
+    socketGid: socketGroup,
     trustedProxy: trustedProxy.proxy,
-    sources,
+    sources: settingSources(options, env, sources, trustedProxy.sources),
   })
 }

@@ -1,5 +1,7 @@
 import type http from 'node:http'
 import type { ConnectionTracker } from './gate/connection-tracker.js'
+import type { ListenerSet } from './listener-set.js'
+import type { ResolvedServerOptions } from './options.js'
 
 /**
  * What close() cuts at once, after the listeners stopped accepting: every connection that is
@@ -45,4 +47,28 @@ export async function drainConnections(trackers: readonly ConnectionTracker[], t
   }
   await drained()
   return { forced: true, cut }
+}
+
+/**
+ * The connection part of close(), in order: every listener stops accepting and gives its address
+ * back (socket file, lock) at once, so a successor can bind while connections drain; everything
+ * that carries no request is cut (a handshake flood does not hold the shutdown); the rest drains
+ * (drainConnections), cut at `shutdownTimeoutMs`; then the HTTP server is closed.
+ *
+ * @example
+ * await shutdownConnections(listeners, httpServer, opts)
+ */
+export async function shutdownConnections(
+  listeners: ListenerSet,
+  httpServer: http.Server,
+  opts: Pick<ResolvedServerOptions, 'closeIdleOnShutdown' | 'shutdownTimeoutMs' | 'logger'>,
+): Promise<void> {
+  const log = opts.logger
+  const released = listeners.release()
+  const unauthenticated = cutConnectionsWithoutRequest(listeners.trackers, httpServer, opts.closeIdleOnShutdown)
+  await released
+  log.info({ listeners: listeners.health, connections: listeners.connections, cutUnauthenticated: unauthenticated }, 'stopped accepting; draining')
+  const { forced, cut } = await drainConnections(listeners.trackers, opts.shutdownTimeoutMs)
+  if (forced) log.warn({ shutdownTimeoutMs: opts.shutdownTimeoutMs, cut }, 'connections still open at the shutdown timeout were cut')
+  httpServer.close()
 }

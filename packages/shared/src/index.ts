@@ -1,6 +1,7 @@
 export * from './constants.js'
 export * from './errors.js'
 export * from './option-parsers.js'
+export * from './option-table.js'
 // Types only: the logger factory is the "./logger" entry (it imports pino).
 export type { Logger, LoggerFactoryOptions } from './logger.js'
 export * from './process-info.js'
@@ -11,3 +12,4 @@ export * from './trace-context.js'
 export * from './findings.js'
 export * from './safe-path.js'
 export * from './printable.js'
+export * from './process-effects.js'

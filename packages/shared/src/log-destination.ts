@@ -1,5 +1,6 @@
 import { errorMonitor, type EventEmitter } from 'node:events'
 import { pino } from 'pino'
+import { installLogExitFlush } from './process-effects.js'
 
 /**
  * How our own logger buffers: lines are collected in memory and handed to the file or stdout
@@ -29,7 +30,6 @@ const WRITE_CHUNK = 1024 * 1024
 const FLUSH_WAIT_MS = 1000
 
 const open = new Set<BufferedDestination>()
-let hooksInstalled = false
 
 /**
  * Write out, synchronously, everything every destination of ours still buffers: what the exit
@@ -161,12 +161,7 @@ export function bufferedDestination(dest: string | number, options: { minLength?
     open.delete(destination)
   })
   open.add(destination)
-  if (!hooksInstalled) {
-    hooksInstalled = true
-    // Both only observe: 'exit' runs after process.exit() or the end of the event loop, and a
-    // monitor sees an uncaught exception without changing what Node does with it.
-    process.on('exit', flushAllSync)
-    process.on('uncaughtExceptionMonitor', flushAllSync)
-  }
+  // The process 'exit' and 'uncaughtExceptionMonitor' hooks: see flushLogsOnExit in process-effects.ts.
+  installLogExitFlush(flushAllSync)
   return destination
 }

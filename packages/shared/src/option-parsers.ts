@@ -137,3 +137,28 @@ export function assertSocketPathFits(socketPath: string, limit: number): void {
       : ''
   throw new SocketPathTooLongError(socketPath, limit, why)
 }
+
+/**
+ * `parseInteger` with its bounds, as an option-table parser.
+ *
+ * @example
+ * maxConnections: option<number | string>()({ default: 512, parse: integer(1) })
+ */
+export function integer(min = 0, max = Number.MAX_SAFE_INTEGER) {
+  return (name: string, value: unknown): number => parseInteger(name, value, min, max)
+}
+
+/**
+ * `parseEnum` with its choices, as an option-table parser.
+ *
+ * @example
+ * minVersion: option<'TLSv1.3' | 'TLSv1.2'>()({ default: 'TLSv1.3', parse: oneOf(['TLSv1.3', 'TLSv1.2']) })
+ */
+export function oneOf<const T extends string>(allowed: readonly T[]) {
+  return (name: string, value: unknown): T => parseEnum(name, value, allowed)
+}
+
+/** Any value, unchecked (an object the next layer checks, e.g. a logger). */
+export function anyValue<T>(_name: string, value: T): T {
+  return value
+}

@@ -222,6 +222,56 @@ interface WalkEnd {
   readonly dirStat: Stats
 }
 
+/** Where a walk stands: the folders still to walk, the real folder reached, and its counters. */
+interface Walk {
+  readonly queue: string[]
+  real: string
+  realSt: Stats
+  links: number
+  creations: number
+  /** Folders this walk created or finished: never finished twice. */
+  readonly finished: Set<string>
+}
+
+/** The lstat of `next`, or undefined when it does not exist (ENOENT, ENOTDIR); any other error is an access error. */
+function lstatOrMissing(next: string, parentSt: Stats, subject: SafePathSubject): Stats | undefined {
+  try {
+    return fs.lstatSync(next)
+  } catch (err) {
+    if (errnoOf(err) !== 'ENOENT' && errnoOf(err) !== 'ENOTDIR') {
+      throw accessError(next, `look at the folder of ${subject.label}`, err, parentSt, `Give this user search (x) permission on the folders above it, or choose another ${subject.option}`)
+    }
+    return undefined
+  }
+}
+
+/** Create the missing folder `next` (the final one with dirMode and gid, others PARENT_DIR_MODE), then look at it again. */
+function createMissing(w: Walk, next: string, part: string, isFinal: boolean, create: CreateFolders): void {
+  if (++w.creations > MAX_SYMLINKS) throw new UnsafeSocketPathError(next, 'keeps appearing and disappearing while this process creates it; someone else is at work here')
+  if (createFolder(next, w.realSt, isFinal ? create.dirMode : PARENT_DIR_MODE, isFinal ? create.gid : undefined)) w.finished.add(next)
+  w.queue.unshift(part) // look again: lstat and check what now stands there
+}
+
+/** Finish a folder left unfinished by a process of ours killed while creating it, then look at it again. */
+function resumeUnfinished(w: Walk, next: string, part: string, isFinal: boolean, create: CreateFolders): void {
+  if (++w.creations > MAX_SYMLINKS) throw new UnsafeSocketPathError(next, 'keeps changing while this process finishes it; someone else is at work here')
+  finishFolder(next, isFinal ? create.dirMode : PARENT_DIR_MODE, isFinal ? create.gid : undefined, 'resumed')
+  w.finished.add(next) // once: a dirMode of 0o1700 would look unfinished for ever
+  w.queue.unshift(part)
+}
+
+/** Check the symlink `next` and walk its target in its place (from `/` when absolute). */
+function followLink(w: Walk, next: string, st: Stats, trust: ReadonlySet<number>, subject: SafePathSubject, target: string): void {
+  checkSymlink(next, st, w.realSt, trust, subject)
+  if (++w.links > MAX_SYMLINKS) throw unsafe(subject, target, `has more than ${MAX_SYMLINKS} symlinks on its way (a loop?)`)
+  const linkTarget = fs.readlinkSync(next)
+  if (path.isAbsolute(linkTarget)) {
+    w.real = '/'
+    w.realSt = fs.lstatSync('/')
+  }
+  w.queue.unshift(...linkTarget.split('/').filter((p) => p !== '' && p !== '.'))
+}
+
 /**
  * Walk the folders of `target` (every component but the last), from `/` down, as written,
  * following trusted links. With `create`, missing folders are made (see createFolder); without
@@ -231,64 +281,37 @@ function walkFolders(target: string, trust: ReadonlySet<number>, subject: SafePa
   const uid = myUid()
   const name = path.basename(target)
   const queue = path.dirname(path.resolve(target)).split('/').filter((p) => p !== '' && p !== '.')
-  let real = '/'
-  let realSt = fs.lstatSync('/')
-  checkFolder('/', realSt, trust, queue.length === 0, subject, name)
-  let links = 0
-  let creations = 0
-  /** Folders this walk created or finished: never finished twice. */
-  const finished = new Set<string>()
+  const w: Walk = { queue, real: '/', realSt: fs.lstatSync('/'), links: 0, creations: 0, finished: new Set() }
+  checkFolder('/', w.realSt, trust, queue.length === 0, subject, name)
   while (queue.length > 0) {
     const part = queue.shift()!
     if (part === '..') {
       // Every prefix of `real` was checked on the way down.
-      real = path.dirname(real)
-      realSt = fs.lstatSync(real)
+      w.real = path.dirname(w.real)
+      w.realSt = fs.lstatSync(w.real)
       continue
     }
-    const next = path.join(real, part)
+    const next = path.join(w.real, part)
     const isFinal = queue.length === 0
-    let st: Stats
-    try {
-      st = fs.lstatSync(next)
-    } catch (err) {
-      if (errnoOf(err) !== 'ENOENT' && errnoOf(err) !== 'ENOTDIR') {
-        throw accessError(next, `look at the folder of ${subject.label}`, err, realSt, `Give this user search (x) permission on the folders above it, or choose another ${subject.option}`)
-      }
+    const st = lstatOrMissing(next, w.realSt, subject)
+    if (st === undefined) {
       if (!create) return { missing: next }
-      if (++creations > MAX_SYMLINKS) throw new UnsafeSocketPathError(next, 'keeps appearing and disappearing while this process creates it; someone else is at work here')
-      if (createFolder(next, realSt, isFinal ? create.dirMode : PARENT_DIR_MODE, isFinal ? create.gid : undefined)) finished.add(next)
-      queue.unshift(part) // look again: lstat and check what now stands there
-      continue
+      createMissing(w, next, part, isFinal, create)
+    } else if (create && isUnfinished(st, uid) && !w.finished.has(next)) {
+      resumeUnfinished(w, next, part, isFinal, create)
+    } else if (st.isSymbolicLink()) {
+      followLink(w, next, st, trust, subject, target)
+    } else {
+      checkFolder(next, st, trust, isFinal, subject, name)
+      w.real = next
+      w.realSt = st
     }
-    if (create && isUnfinished(st, uid) && !finished.has(next)) {
-      // Left by a process of ours killed while creating it: finish it now, then look again.
-      if (++creations > MAX_SYMLINKS) throw new UnsafeSocketPathError(next, 'keeps changing while this process finishes it; someone else is at work here')
-      finishFolder(next, isFinal ? create.dirMode : PARENT_DIR_MODE, isFinal ? create.gid : undefined, 'resumed')
-      finished.add(next) // once: a dirMode of 0o1700 would look unfinished for ever
-      queue.unshift(part)
-      continue
-    }
-    if (st.isSymbolicLink()) {
-      checkSymlink(next, st, realSt, trust, subject)
-      if (++links > MAX_SYMLINKS) throw unsafe(subject, target, `has more than ${MAX_SYMLINKS} symlinks on its way (a loop?)`)
-      const linkTarget = fs.readlinkSync(next)
-      if (path.isAbsolute(linkTarget)) {
-        real = '/'
-        realSt = fs.lstatSync('/')
-      }
-      queue.unshift(...linkTarget.split('/').filter((p) => p !== '' && p !== '.'))
-      continue
-    }
-    checkFolder(next, st, trust, isFinal, subject, name)
-    real = next
-    realSt = st
   }
   // The walk can end on a folder checked on the way as one above the final one (a sticky /tmp):
   // a link whose target ends in `.` or `..` (`here -> .`, `up -> ..`) leads back to it. Whatever
   // the route, the folder the entry lands in is checked as the final folder.
-  checkFolder(real, realSt, trust, true, subject, name)
-  return { realDir: real, dirStat: realSt }
+  checkFolder(w.real, w.realSt, trust, true, subject, name)
+  return { realDir: w.real, dirStat: w.realSt }
 }
 
 /**

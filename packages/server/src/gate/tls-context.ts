@@ -99,6 +99,38 @@ export function watchServerCertificates(
   })
 }
 
+/** The server certificate in use: the one loaded at start, then each one the watch swapped in. */
+export interface CertificateInUse {
+  /** Undefined without TLS. */
+  readonly current: TlsMaterial['leaf'] | undefined
+  /** Stop watching the files (close() does). */
+  stop(): void
+}
+
+/**
+ * Keep track of the certificate `targets` serve: with TLS and `watch`, the files are watched
+ * (watchServerCertificates) and `current` follows every swap; otherwise it stays the one loaded.
+ *
+ * @example
+ * const cert = trackServerCertificate(opts.tls, tlsServers, log)
+ * cert.current?.validTo
+ */
+export function trackServerCertificate(tls: ResolvedServerTls | undefined, targets: readonly SecureContextTarget[], log: Logger): CertificateInUse {
+  if (tls === undefined) return { current: undefined, stop() {} }
+  let current = tls.material.leaf
+  const watch = watchServerCertificates(tls, targets, log, (m) => {
+    current = m.leaf
+  })
+  return {
+    get current() {
+      return current
+    },
+    stop() {
+      watch?.close()
+    },
+  }
+}
+
 /** The TLS step of one listener: hand it raw sockets that passed the gate; admitted TLS sockets come out of `onSecure`. */
 export interface TlsStage {
   /** Where the context lives: `setSecureContext` swaps the certificate for new connections. */

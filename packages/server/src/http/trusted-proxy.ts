@@ -1,18 +1,49 @@
 import type { IncomingMessage } from 'node:http'
-import { InvalidOptionError, parseIdList, parseString, pickWithSource, rejectUnknown, type Env, type SettingSource } from '@naaccord/ipc-shared'
+import {
+  InvalidOptionError,
+  defaultsOf,
+  envOf,
+  group,
+  option,
+  parseIdList,
+  parseString,
+  sourcesOf,
+  type Env,
+  type OptionsInput,
+  type SettingSource,
+} from '@naaccord/ipc-shared'
+
+// RFC 9110 field-name token, lower case as Node presents it.
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
+
+function parseProxyUids(name: string, value: unknown): readonly number[] {
+  if (value === undefined) throw new InvalidOptionError(name, 'is required: the uids of the proxy processes whose identity header is believed (e.g. id -u haproxy)')
+  const uids = parseIdList(name, value)
+  if (uids.length === 0) throw new InvalidOptionError(name, 'is empty; list the proxy uids, or leave trustedProxy out')
+  return Object.freeze(uids)
+}
+
+function parseHeaderName(name: string, value: unknown): string {
+  const header = parseString(name, value).toLowerCase()
+  if (!HEADER_NAME.test(header)) throw new InvalidOptionError(name, `must be an HTTP header name, got "${header}"`)
+  return header
+}
 
 /**
  * A reverse proxy (HAProxy, nginx) that terminates mutual TLS and forwards to the socket, passing
  * the verified client certificate's subject in a header. The header is believed only on Unix
  * socket connections whose peer uid (from the kernel, SO_PEERCRED) is one of `uids`; from anyone
- * else it is removed before the app sees the request.
+ * else it is removed before the app sees the request. Declared once; the variables are read only
+ * when `trustedProxy` is not given.
  */
-export interface TrustedProxyOptions {
-  /** Uids of the proxy processes (e.g. the `haproxy` user). Env NAACCORD_TRUSTED_PROXY_UIDS. Required. */
-  uids?: readonly number[] | string
-  /** Lower-case header name carrying the verified client subject. Env NAACCORD_TRUSTED_PROXY_HEADER. Default `x-client-cert-subject`. */
-  identityHeader?: string
+export const TRUSTED_PROXY_OPTIONS = {
+  /** Uids of the proxy processes (e.g. the `haproxy` user). Required. */
+  uids: option<readonly number[] | string>()({ env: 'NAACCORD_TRUSTED_PROXY_UIDS', parse: parseProxyUids, parseAbsent: true }),
+  /** Lower-case header name carrying the verified client subject. */
+  identityHeader: option<string>()({ env: 'NAACCORD_TRUSTED_PROXY_HEADER', default: 'x-client-cert-subject', parse: parseHeaderName }),
 }
+
+export type TrustedProxyOptions = OptionsInput<typeof TRUSTED_PROXY_OPTIONS>
 
 export interface ResolvedTrustedProxy {
   readonly uids: readonly number[]
@@ -20,17 +51,16 @@ export interface ResolvedTrustedProxy {
 }
 
 /** Environment variables of `trustedProxy` (read only when the option is not given). */
-export const TRUSTED_PROXY_ENV = Object.freeze({ uids: 'NAACCORD_TRUSTED_PROXY_UIDS', identityHeader: 'NAACCORD_TRUSTED_PROXY_HEADER' })
-export const TRUSTED_PROXY_DEFAULTS = Object.freeze({ identityHeader: 'x-client-cert-subject' })
-
-// RFC 9110 field-name token, lower case as Node presents it.
-const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
+export const TRUSTED_PROXY_ENV = Object.freeze(envOf(TRUSTED_PROXY_OPTIONS) as { readonly uids: string; readonly identityHeader: string })
+export const TRUSTED_PROXY_DEFAULTS = Object.freeze(defaultsOf(TRUSTED_PROXY_OPTIONS) as { readonly identityHeader: string })
 
 /** Where `trustedProxy.uids` and `.identityHeader` came from (for the start-up security report). */
 export interface TrustedProxySources {
   readonly uids: SettingSource
   readonly identityHeader: SettingSource
 }
+
+const parseTrustedProxy = group(TRUSTED_PROXY_OPTIONS, { shape: '{ uids, identityHeader }', finish: (v): ResolvedTrustedProxy => Object.freeze(v) })
 
 /**
  * `resolveTrustedProxy`, keeping where each value came from.
@@ -43,25 +73,10 @@ export function resolveTrustedProxyWithSources(
   value: TrustedProxyOptions | undefined,
   env: Env = process.env,
 ): { proxy: ResolvedTrustedProxy | undefined; sources: TrustedProxySources } {
-  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
-    throw new InvalidOptionError('trustedProxy', 'must be { uids, identityHeader }')
-  }
-  rejectUnknown('trustedProxy', value, ['uids', 'identityHeader'])
-  const fromEnv = value === undefined ? env : {}
-  const uidsRaw = pickWithSource(value?.uids, fromEnv, TRUSTED_PROXY_ENV.uids)
-  if (uidsRaw.value === undefined) {
-    if (value === undefined) return { proxy: undefined, sources: { uids: 'default', identityHeader: 'default' } }
-    throw new InvalidOptionError('trustedProxy.uids', 'is required: the uids of the proxy processes whose identity header is believed (e.g. id -u haproxy)')
-  }
-  const uids = parseIdList('trustedProxy.uids', uidsRaw.value)
-  if (uids.length === 0) throw new InvalidOptionError('trustedProxy.uids', 'is empty; list the proxy uids, or leave trustedProxy out')
-  const headerRaw = pickWithSource(value?.identityHeader, fromEnv, TRUSTED_PROXY_ENV.identityHeader)
-  const header = parseString('trustedProxy.identityHeader', headerRaw.value ?? TRUSTED_PROXY_DEFAULTS.identityHeader).toLowerCase()
-  if (!HEADER_NAME.test(header)) throw new InvalidOptionError('trustedProxy.identityHeader', `must be an HTTP header name, got "${header}"`)
-  return {
-    proxy: Object.freeze({ uids: Object.freeze(uids), identityHeader: header }),
-    sources: Object.freeze({ uids: uidsRaw.source, identityHeader: headerRaw.source }),
-  }
+  // Off unless given or NAACCORD_TRUSTED_PROXY_UIDS is set (a stray _HEADER alone turns nothing on).
+  if (value === undefined && !env[TRUSTED_PROXY_ENV.uids]?.trim()) return { proxy: undefined, sources: { uids: 'default', identityHeader: 'default' } }
+  const proxy = parseTrustedProxy('trustedProxy', value, { env, resolved: {} })
+  return { proxy, sources: Object.freeze(sourcesOf(TRUSTED_PROXY_OPTIONS, value, value === undefined ? env : {})) }
 }
 
 /**

@@ -25,16 +25,6 @@ const admitAll: ConnectionGate = () => true
 const discard = () => {}
 
 /**
- * Open the metrics listener the way `serve()` opens its own: a plain `net.Server` (a socket
- * bound by `bindUnderLock`, or loopback TCP), every accepted connection counted against
- * `maxConnections` (closed at accept beyond it), on the socket checked against `allow` with
- * SO_PEERCRED before any HTTP, and only then handed to an HTTP server that never listens, with
- * short header, idle and keep-alive timeouts checked on a short cycle.
- *
- * @example
- * const listener = await openMetricsListener(resolveMetricsOptions({ listen: { socketPath } }), log, (req, res) => res.end())
- */
-/**
  * Whatever lets more readers at the metrics than the server's own uid is said at start, whatever
  * the log level (as serve()'s security report does): loopback TCP (every local user), the peer
  * check off, other uids or any gid in `allow`, a socket mode open to others.
@@ -59,15 +49,19 @@ function sayWeakenings(opts: ResolvedMetricsOptions, log: Logger): void {
   if (target.socketMode & 0o006) say('socketMode', `0o${target.socketMode.toString(8)}`, 'every local user may open the metrics socket (the peer check still decides)')
 }
 
-export async function openMetricsListener(opts: ResolvedMetricsOptions, log: Logger, handler: http.RequestListener): Promise<MetricsListener> {
-  const target = opts.listen
-  let gate = admitAll
-  sayWeakenings(opts, log)
-  if (target.kind === 'socket') {
-    // Fail closed, as serve() does: no peer check without the addon, unless allow: false says so by name.
-    if (target.allow !== false) assertPeerCredentialsAvailable()
-    gate = createPeerCheck(target.allow, log, false)
-  }
+/** The peer check of the metrics socket (fail closed without the addon, unless `allow: false`); none on loopback TCP. */
+function metricsGate(target: ResolvedMetricsOptions['listen'], log: Logger): ConnectionGate {
+  if (target.kind !== 'socket') return admitAll
+  // Fail closed, as serve() does: no peer check without the addon, unless allow: false says so by name.
+  if (target.allow !== false) assertPeerCredentialsAvailable()
+  return createPeerCheck(target.allow, log, false)
+}
+
+/**
+ * The HTTP server of the metrics listener: it never listens (connections are handed to it), with
+ * short header, idle and keep-alive timeouts and the service's connection guards.
+ */
+function scrapeServer(opts: ResolvedMetricsOptions, log: Logger, handler: http.RequestListener): http.Server {
   const httpServer = http.createServer(
     {
       headersTimeout: opts.headersTimeoutMs,
@@ -88,6 +82,24 @@ export async function openMetricsListener(opts: ResolvedMetricsOptions, log: Log
   // does pipelining more than a handful of scrapes.
   const admit = guardConnections(httpServer, opts, log)
   startTimeoutChecks(httpServer)
+  return httpServer
+}
+
+/**
+ * Open the metrics listener the way `serve()` opens its own: a plain `net.Server` (a socket
+ * bound by `bindUnderLock`, or loopback TCP), every accepted connection counted against
+ * `maxConnections` (closed at accept beyond it), on the socket checked against `allow` with
+ * SO_PEERCRED before any HTTP, and only then handed to an HTTP server that never listens, with
+ * short header, idle and keep-alive timeouts checked on a short cycle.
+ *
+ * @example
+ * const listener = await openMetricsListener(resolveMetricsOptions({ listen: { socketPath } }), log, (req, res) => res.end())
+ */
+export async function openMetricsListener(opts: ResolvedMetricsOptions, log: Logger, handler: http.RequestListener): Promise<MetricsListener> {
+  const target = opts.listen
+  sayWeakenings(opts, log)
+  const gate = metricsGate(target, log)
+  const httpServer = scrapeServer(opts, log, handler)
   // The peer check runs first (one getsockopt): a refused peer, lingering for its 403, counts in
   // a quarter of the budget only, so refused peers flooding the socket never take a scraper's room.
   const tracker = createConnectionTracker({ maxConnections: opts.maxConnections, maxUnauthenticated: Math.max(1, Math.floor(opts.maxConnections / 4)) })

@@ -88,57 +88,13 @@ export function isPrivateBindPath(boundPath: string, socketPath: string): boolea
  */
 export async function bindSocket(server: Server, socketPath: string, mode: number, gid: number | undefined): Promise<BoundSocket> {
   const dir = path.dirname(socketPath)
-  const longest = path.join(dir, `${bindFolderPrefix(socketPath)}XXXXXX`, BOUND_NAME)
-  if (Buffer.byteLength(longest) > SUN_PATH_MAX) {
-    throw new SocketPathTooLongError(
-      socketPath,
-      SERVER_SOCKET_PATH_MAX,
-      ` for a server (the socket is bound ${BIND_PATH_EXTRA_BYTES} bytes deeper, at ${longest}, and sun_path holds ${SUN_PATH_MAX})`,
-    )
-  }
-  let privateDir: string
-  try {
-    privateDir = await fsp.mkdtemp(path.join(dir, bindFolderPrefix(socketPath)))
-  } catch (err) {
-    throw new SocketPathAccessError(dir, `cannot create the private bind folder (${(err as NodeJS.ErrnoException).code}) as uid ${myUid()}; the server needs write access to its socket folder`, { cause: err })
-  }
+  assertBindPathFits(socketPath, dir)
+  const privateDir = await createPrivateBindFolder(dir, socketPath)
   const tmpPath = path.join(privateDir, BOUND_NAME)
   try {
-    // mkdtemp makes it 0700 less the umask; make it exactly 0700 through a descriptor.
-    const fh = await fsp.open(privateDir, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW)
-    try {
-      await fh.chmod(0o700)
-    } finally {
-      await fh.close()
-    }
-    try {
-      await listen(server, { path: tmpPath, backlog: 511 })
-    } catch (err) {
-      throw new SocketPathAccessError(tmpPath, `cannot bind the socket (${(err as NodeJS.ErrnoException).code}) as uid ${myUid()}`, { cause: err })
-    }
-    // Inside our private 0700 folder nobody else can swap the socket: path calls are safe here.
-    await fsp.chmod(tmpPath, mode)
-    if (gid !== undefined) await fsp.chown(tmpPath, myUid(), gid)
-    try {
-      await fsp.link(tmpPath, socketPath)
-      await fsp.unlink(tmpPath)
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'EEXIST') throw new SocketInUseError(socketPath, undefined, 'another socket appeared at', { cause: err })
-      if (!NO_HARD_LINKS.has(code ?? '')) {
-        // ENOSPC, EDQUOT, EACCES, EROFS, EIO...: the folder or its filesystem, not the lack of hard links.
-        throw new SocketPathAccessError(
-          socketPath,
-          `cannot publish the socket with link(2) (${code}) as uid ${myUid()}; ${code === 'ENOSPC' || code === 'EDQUOT' ? `the filesystem of ${dir} is full (space, inodes or quota): free some` : "check the folder's owner, mode and filesystem"}`,
-          { cause: err },
-        )
-      }
-      throw new UnsafeSocketPathError(
-        socketPath,
-        `cannot publish the socket with link(2) (${code}); put the socket on a filesystem with hard links, such as /run (tmpfs)`,
-        { cause: err },
-      )
-    }
+    await makePrivate(privateDir)
+    await bindPrivately(server, tmpPath, mode, gid)
+    await publish(tmpPath, socketPath)
     const st = await fsp.lstat(socketPath)
     return { ino: st.ino }
   } catch (err) {
@@ -147,6 +103,74 @@ export async function bindSocket(server: Server, socketPath: string, mode: numbe
     throw new SocketPathAccessError(socketPath, `cannot bind the socket (${(err as NodeJS.ErrnoException).code ?? String(err)}) as uid ${myUid()}`, { cause: err })
   } finally {
     await fsp.rm(privateDir, { recursive: true, force: true })
+  }
+}
+
+/** Refuse, before anything is created, a socket path whose private bind path would not fit sun_path. */
+function assertBindPathFits(socketPath: string, dir: string): void {
+  const longest = path.join(dir, `${bindFolderPrefix(socketPath)}XXXXXX`, BOUND_NAME)
+  if (Buffer.byteLength(longest) > SUN_PATH_MAX) {
+    throw new SocketPathTooLongError(
+      socketPath,
+      SERVER_SOCKET_PATH_MAX,
+      ` for a server (the socket is bound ${BIND_PATH_EXTRA_BYTES} bytes deeper, at ${longest}, and sun_path holds ${SUN_PATH_MAX})`,
+    )
+  }
+}
+
+/** mkdtemp the private bind folder `.<name>.XXXXXX` beside the socket. */
+async function createPrivateBindFolder(dir: string, socketPath: string): Promise<string> {
+  try {
+    return await fsp.mkdtemp(path.join(dir, bindFolderPrefix(socketPath)))
+  } catch (err) {
+    throw new SocketPathAccessError(dir, `cannot create the private bind folder (${(err as NodeJS.ErrnoException).code}) as uid ${myUid()}; the server needs write access to its socket folder`, { cause: err })
+  }
+}
+
+/** mkdtemp makes the folder 0700 less the umask; make it exactly 0700 through a descriptor. */
+async function makePrivate(folder: string): Promise<void> {
+  const fh = await fsp.open(folder, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW)
+  try {
+    await fh.chmod(0o700)
+  } finally {
+    await fh.close()
+  }
+}
+
+/** Bind inside the private folder, then set the socket's mode and group there. */
+async function bindPrivately(server: Server, tmpPath: string, mode: number, gid: number | undefined): Promise<void> {
+  try {
+    await listen(server, { path: tmpPath, backlog: 511 })
+  } catch (err) {
+    throw new SocketPathAccessError(tmpPath, `cannot bind the socket (${(err as NodeJS.ErrnoException).code}) as uid ${myUid()}`, { cause: err })
+  }
+  // Inside our private 0700 folder nobody else can swap the socket: path calls are safe here.
+  await fsp.chmod(tmpPath, mode)
+  if (gid !== undefined) await fsp.chown(tmpPath, myUid(), gid)
+}
+
+/** Publish the bound socket at `socketPath` with link(2), which never replaces a file that appeared there. */
+async function publish(tmpPath: string, socketPath: string): Promise<void> {
+  try {
+    await fsp.link(tmpPath, socketPath)
+    await fsp.unlink(tmpPath)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') throw new SocketInUseError(socketPath, undefined, 'another socket appeared at', { cause: err })
+    if (!NO_HARD_LINKS.has(code ?? '')) {
+      // ENOSPC, EDQUOT, EACCES, EROFS, EIO...: the folder or its filesystem, not the lack of hard links.
+      const dir = path.dirname(socketPath)
+      throw new SocketPathAccessError(
+        socketPath,
+        `cannot publish the socket with link(2) (${code}) as uid ${myUid()}; ${code === 'ENOSPC' || code === 'EDQUOT' ? `the filesystem of ${dir} is full (space, inodes or quota): free some` : "check the folder's owner, mode and filesystem"}`,
+        { cause: err },
+      )
+    }
+    throw new UnsafeSocketPathError(
+      socketPath,
+      `cannot publish the socket with link(2) (${code}); put the socket on a filesystem with hard links, such as /run (tmpfs)`,
+      { cause: err },
+    )
   }
 }
 

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import type { Server } from 'node:net'
 import path from 'node:path'
 import { inspectSocketFd, type SocketFacts } from '@naaccord/ipc-peercred'
-import { InheritedSocketError, checkFolderChain, modeText, myUid, trustedUids, type Env, type SafePathSubject } from '@naaccord/ipc-shared'
+import { InheritedSocketError, checkFolderChain, clearActivationEnv, modeText, myUid, trustedUids, type Env, type SafePathSubject } from '@naaccord/ipc-shared'
 import { isPrivateBindPath } from './bind-socket.js'
 import type { ResolvedServerOptions } from '../options.js'
 
@@ -40,16 +40,13 @@ let inherited: InheritedFd[] | undefined
 const taken = new Set<number>()
 
 /**
- * Read the activation variables once per process and remove them from `process.env`, so that
- * processes this one starts do not believe the sockets are theirs (sd_listen_fds(3) with
- * unset_environment = 1).
+ * Read the activation variables once per process and, unless `clearEnv` is false, remove them
+ * from `process.env` (the `clearActivationEnv` process effect: see process-effects.ts).
  */
-function inheritedFds(): InheritedFd[] {
+function inheritedFds(clearEnv: boolean): InheritedFd[] {
   if (inherited === undefined) {
     inherited = parseListenFds(process.env)
-    delete process.env.LISTEN_PID
-    delete process.env.LISTEN_FDS
-    delete process.env.LISTEN_FDNAMES
+    if (clearEnv) clearActivationEnv()
   }
   return inherited
 }
@@ -58,8 +55,11 @@ function describe(facts: SocketFacts): string {
   return `a ${facts.listening === false ? 'non-listening ' : ''}${facts.family} ${facts.type} socket${facts.path ? ` bound to ${facts.path}` : ''}`
 }
 
-/** What the adopted socket must be besides its path: the socket options of serve(). */
-export type AdoptionExpectations = Pick<ResolvedServerOptions, 'socketMode' | 'socketGid'>
+/**
+ * What the adopted socket must be besides its path: the socket options of serve(); and whether
+ * the activation variables are removed from process.env once read (`clearActivationEnv`, default true).
+ */
+export type AdoptionExpectations = Pick<ResolvedServerOptions, 'socketMode' | 'socketGid'> & { readonly clearActivationEnv?: boolean }
 
 const SUBJECT: SafePathSubject = { kind: 'socket', label: 'the socket handed over (LISTEN_FDS)', option: 'socketPath' }
 const FIX_PATH = 'make ListenStream= (or naaccord-ipc run --socket) and socketPath name the same absolute path'
@@ -188,7 +188,7 @@ function verifyPlace(socketPath: string, realSocket: string, entry: InheritedFd,
  * if (fd !== undefined) server.listen({ fd })
  */
 export function takeInheritedSocket(socketPath: string, expected: AdoptionExpectations): number | undefined {
-  const all = inheritedFds()
+  const all = inheritedFds(expected.clearActivationEnv ?? true)
   if (all.length === 0) return undefined
   const free = all.filter((e) => !taken.has(e.fd))
   const byName = free.find((e) => e.name !== undefined && (e.name === socketPath || e.name === path.basename(socketPath)))

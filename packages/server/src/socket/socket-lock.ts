@@ -180,57 +180,81 @@ export async function acquireSocketLock(socketPath: string, log: Logger): Promis
   }
   const dyingDeadline = Date.now() + DYING_HOLDER_WAIT_MS
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const fd = openLockFile(lockPath)
-    let retryAfterMs = 0
-    let keep = false
-    try {
-      const st = fs.fstatSync(fd)
-      if (!st.isFile()) throw new UnsafeSocketPathError(lockPath, 'is not a regular file; remove it if it is yours, or choose another socketPath')
-      if (st.uid !== myUid() && st.uid !== 0) {
-        throw new UnsafeSocketPathError(lockPath, `is owned by uid ${st.uid}, not by this process (uid ${myUid()}) or root; remove it if no server runs on this path`)
-      }
-      if (st.nlink !== 1) {
-        throw new UnsafeSocketPathError(lockPath, `has ${st.nlink} hard links, so it is another file too; never written. Remove the link and start again`)
-      }
-      // Whoever can open the file can flock it: keep it ours alone, whatever made it wider.
-      if (st.mode & 0o077 && st.uid === myUid()) fs.fchmodSync(fd, 0o600)
-      if (!tryLockExclusive(fd)) {
-        const owner = readOwnerFd(fd)
-        if (isExiting(owner?.pid) && Date.now() < dyingDeadline) {
-          attempt-- // not a change of hands: the holder is still closing its descriptors
-          retryAfterMs = 5
-          continue
-        }
-        throw new SocketInUseError(socketPath, owner?.pid, 'another server holds the lock for')
-      }
-      let now: fs.Stats | undefined
-      try {
-        now = fs.lstatSync(lockPath)
-      } catch {}
-      if (now === undefined || now.ino !== st.ino || now.dev !== st.dev) continue // released under us: open again
-      const lock = heldLock(lockPath, fd, st)
-      keep = true // closed by lock.release() from here on
-      try {
-        fs.ftruncateSync(fd, 0)
-        const owner: LockOwner = { pid: process.pid, startTime: readProcessStartTime(process.pid) }
-        fs.writeSync(fd, JSON.stringify(owner), 0)
-      } catch (err) {
-        // A full filesystem (ENOSPC, EDQUOT): we hold the lock, so the file goes with it, as on release.
-        await lock.release()
-        throw err
-      }
-      return lock
-    } catch (err) {
-      if (err instanceof Error && !isIpcError(err)) {
-        throw new SocketPathAccessError(lockPath, `cannot take the socket lock (${(err as NodeJS.ErrnoException).code ?? err.message}) as uid ${myUid()}`, { cause: err })
-      }
-      throw err
-    } finally {
-      if (!keep) fs.closeSync(fd)
-      if (retryAfterMs > 0) await sleep(retryAfterMs)
+    const outcome = await lockOnce(socketPath, lockPath, dyingDeadline)
+    if (outcome === 'holder-dying') {
+      attempt-- // not a change of hands: the holder is still closing its descriptors
+      await sleep(5)
+    } else if (outcome !== 'released-under-us') {
+      return outcome
     }
   }
   throw new SocketInUseError(socketPath, undefined, `the lock changed hands ${MAX_ATTEMPTS} times while this process tried to take it, for`)
+}
+
+/** The lock file just opened must be a regular file of ours or root's with one link; made 0600 if ours and wider. */
+function checkLockFile(fd: number, lockPath: string): fs.Stats {
+  const st = fs.fstatSync(fd)
+  if (!st.isFile()) throw new UnsafeSocketPathError(lockPath, 'is not a regular file; remove it if it is yours, or choose another socketPath')
+  if (st.uid !== myUid() && st.uid !== 0) {
+    throw new UnsafeSocketPathError(lockPath, `is owned by uid ${st.uid}, not by this process (uid ${myUid()}) or root; remove it if no server runs on this path`)
+  }
+  if (st.nlink !== 1) {
+    throw new UnsafeSocketPathError(lockPath, `has ${st.nlink} hard links, so it is another file too; never written. Remove the link and start again`)
+  }
+  // Whoever can open the file can flock it: keep it ours alone, whatever made it wider.
+  if (st.mode & 0o077 && st.uid === myUid()) fs.fchmodSync(fd, 0o600)
+  return st
+}
+
+/** Whether the path still names the file we locked (a holder that releases unlinks it while still holding the lock). */
+function stillAtPath(lockPath: string, st: fs.Stats): boolean {
+  let now: fs.Stats | undefined
+  try {
+    now = fs.lstatSync(lockPath)
+  } catch {}
+  return now !== undefined && now.ino === st.ino && now.dev === st.dev
+}
+
+/** Write our pid and start time into the lock file; on failure (ENOSPC, EDQUOT) the lock is released, file and all. */
+async function writeOwner(lock: HeldLock, fd: number): Promise<void> {
+  try {
+    fs.ftruncateSync(fd, 0)
+    const owner: LockOwner = { pid: process.pid, startTime: readProcessStartTime(process.pid) }
+    fs.writeSync(fd, JSON.stringify(owner), 0)
+  } catch (err) {
+    await lock.release()
+    throw err
+  }
+}
+
+/**
+ * One try: open, check, flock. Returns the lock; 'holder-dying' when the holder has exited but
+ * still holds it (try again shortly); 'released-under-us' when the file was unlinked between our
+ * open and our flock (open again).
+ */
+async function lockOnce(socketPath: string, lockPath: string, dyingDeadline: number): Promise<HeldLock | 'holder-dying' | 'released-under-us'> {
+  const fd = openLockFile(lockPath)
+  let keep = false
+  try {
+    const st = checkLockFile(fd, lockPath)
+    if (!tryLockExclusive(fd)) {
+      const owner = readOwnerFd(fd)
+      if (isExiting(owner?.pid) && Date.now() < dyingDeadline) return 'holder-dying'
+      throw new SocketInUseError(socketPath, owner?.pid, 'another server holds the lock for')
+    }
+    if (!stillAtPath(lockPath, st)) return 'released-under-us'
+    const lock = heldLock(lockPath, fd, st)
+    keep = true // closed by lock.release() from here on
+    await writeOwner(lock, fd)
+    return lock
+  } catch (err) {
+    if (err instanceof Error && !isIpcError(err)) {
+      throw new SocketPathAccessError(lockPath, `cannot take the socket lock (${(err as NodeJS.ErrnoException).code ?? err.message}) as uid ${myUid()}`, { cause: err })
+    }
+    throw err
+  } finally {
+    if (!keep) fs.closeSync(fd)
+  }
 }
 
 function heldLock(lockPath: string, fd: number, st: fs.Stats): HeldLock {

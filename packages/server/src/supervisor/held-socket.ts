@@ -1,7 +1,7 @@
 import { closeSync } from 'node:fs'
 import net from 'node:net'
 import { descriptorOf, dupCloexec } from '@naaccord/ipc-peercred'
-import type { Logger } from '@naaccord/ipc-shared'
+import { SupervisorError, isIpcError, type Logger } from '@naaccord/ipc-shared'
 import { bindUnderLock } from '../socket/socket-listener.js'
 
 export interface HeldSocket {
@@ -16,7 +16,7 @@ export interface HeldSocket {
 /** The descriptor under a listening net.Server (descriptorOf reads Node's handle). */
 function serverFd(server: net.Server): number {
   const fd = descriptorOf(server)
-  if (fd === undefined) throw new Error('cannot read the listening socket descriptor from net.Server._handle.fd (has Node changed?)')
+  if (fd === undefined) throw new SupervisorError('cannot read the listening socket descriptor from net.Server._handle.fd (has Node changed?)')
   return fd
 }
 
@@ -44,7 +44,9 @@ export async function holdSocket(socketPath: string, socketMode: number, dirMode
   } catch (err) {
     if (fd !== undefined) closeSync(fd)
     await bound.release()
-    throw err
+    if (isIpcError(err)) throw err
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+    throw new SupervisorError(`cannot hold the socket ${socketPath} outside the event loop (${why}); nothing was started`, { cause: err })
   }
   let released: Promise<void> | undefined
   const heldFd = fd

@@ -1,6 +1,5 @@
 export { supervise, type Supervisor } from './supervisor.js'
 export { resolveSupervisorOptions, SUPERVISOR_DEFAULTS, SUPERVISOR_ENV, type SupervisorOptions, type ResolvedSupervisorOptions } from './options.js'
-export { supervisorCli, RUN_USAGE, RELOAD_USAGE, type SupervisorCliIo } from './cli.js'
 export { signalSupervisor, writePidFile, removePidFile, type ReloadTarget, type WrittenPidFile } from './pid-file.js'
 export { holdSocket, type HeldSocket } from './held-socket.js'
 export { notifySupervisorReady, isReadyMessage, READY_ENV, type ReadyMessage } from './child-ready.js'

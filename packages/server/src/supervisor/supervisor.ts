@@ -2,6 +2,7 @@ import { startApp, type AppProcess } from './app-process.js'
 import { holdSocket, type HeldSocket } from './held-socket.js'
 import { resolveSupervisorOptions, SUPERVISOR_DEFAULTS, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.js'
 import { removePidFile, writePidFile, type WrittenPidFile } from './pid-file.js'
+import type { Logger } from '@naaccord/ipc-shared'
 import { logSecurityReport, securityContext, supervisorSecurityReport } from '../security-report.js'
 
 export interface Supervisor {
@@ -24,6 +25,171 @@ export interface Supervisor {
   readonly stopped: Promise<void>
 }
 
+/** The delay before restart number `crashesInARow` (1, 2, ...): doubling from restartDelayMs, at most restartDelayMaxMs. */
+function restartDelay(opts: ResolvedSupervisorOptions, crashesInARow: number): number {
+  return Math.min(opts.restartDelayMaxMs, opts.restartDelayMs * 2 ** (crashesInARow - 1))
+}
+
+/**
+ * The supervisor's state and its steps: which app serves, the restart back-off, the queue that
+ * runs restarts and reloads one at a time, and every app process still alive.
+ */
+class Supervision {
+  current: AppProcess | undefined
+  restarts = 0
+  stopping = false
+  readonly apps = new Set<AppProcess>()
+  #crashesInARow = 0
+  #restartTimer: NodeJS.Timeout | undefined
+  #queue: Promise<unknown> = Promise.resolve()
+  readonly #log: Logger
+
+  constructor(
+    readonly opts: ResolvedSupervisorOptions,
+    readonly held: HeldSocket,
+  ) {
+    this.#log = opts.logger
+  }
+
+  /** Start one app process on the held socket and watch its exit. */
+  launch(): AppProcess {
+    const app = startApp(this.opts.command, this.held.fd, this.opts, this.opts.readyTimeoutMs, this.#log)
+    this.apps.add(app)
+    void app.exited.then(({ code, signal }) => this.#exited(app, code, signal))
+    return app
+  }
+
+  /** Run `step` after every restart and reload queued before it. */
+  enqueue<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(step)
+    this.#queue = run.catch(() => false)
+    return run
+  }
+
+  #exited(app: AppProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    this.apps.delete(app)
+    if (app.stopping || this.stopping) {
+      this.#log.info({ appPid: app.pid, code, signal }, 'app stopped')
+      return
+    }
+    this.#log.error({ appPid: app.pid, code, signal }, 'app exited unexpectedly')
+    if (this.current === app) {
+      this.current = undefined
+      this.scheduleRestart(app)
+    }
+  }
+
+  /** After a crash (or a start that never became ready): restart after the back-off delay. */
+  scheduleRestart(crashed: AppProcess): void {
+    if (this.stopping || this.#restartTimer !== undefined) return
+    const ranStably = crashed.readyAt !== undefined && Date.now() - crashed.readyAt >= SUPERVISOR_DEFAULTS.stableAfterMs
+    this.#crashesInARow = ranStably ? 1 : this.#crashesInARow + 1
+    const delay = restartDelay(this.opts, this.#crashesInARow)
+    this.#log.warn({ delayMs: delay, crashesInARow: this.#crashesInARow }, 'restarting the app; new connections wait in the socket backlog meanwhile')
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined
+      void this.enqueue(() => this.#restart())
+    }, delay)
+  }
+
+  async #restart(): Promise<void> {
+    if (this.stopping || this.current !== undefined) return
+    const app = this.launch()
+    this.restarts++
+    this.current = app
+    if (await app.ready) this.#log.info({ appPid: app.pid }, 'app restarted and ready')
+    else if (this.current === app && !this.stopping) {
+      // Not ready in time: stop it; its exit schedules the next try with a longer delay.
+      app.stopping = true
+      this.current = undefined
+      await app.stop(this.opts.stopTimeoutMs)
+      this.scheduleRestart(app)
+    }
+  }
+
+  /** One reload: a new app; once it is ready it serves and the old one drains; if not, the old one keeps serving. */
+  async reloadOnce(): Promise<boolean> {
+    if (this.stopping) return false
+    const old = this.current
+    const next = this.launch()
+    this.#log.info({ appPid: next.pid, oldPid: old?.pid }, 'reload: new app starting')
+    if (!(await next.ready) || this.stopping) {
+      this.#log.error({ appPid: next.pid, oldPid: old?.pid }, 'reload failed: the new app did not become ready; the old one keeps serving')
+      await next.stop(this.opts.stopTimeoutMs)
+      if (this.current === undefined && !this.stopping) this.scheduleRestart(next)
+      return false
+    }
+    this.current = next
+    this.#cancelRestart()
+    this.#crashesInARow = 0
+    // The old app drains in the background (bounded by stopTimeoutMs, then SIGKILL): the reload
+    // is done once the new one serves, however long the old one's keep-alive clients take.
+    if (old !== undefined && old !== next) void old.stop(this.opts.stopTimeoutMs)
+    this.#log.info({ appPid: next.pid, oldPid: old?.pid }, 'reloaded')
+    return true
+  }
+
+  /** The first app: wait for its ready message (one that never comes leaves it running, with a warning). */
+  async startFirst(): Promise<void> {
+    const first = this.launch()
+    this.current = first
+    const ready = await first.ready
+    if (ready) this.#log.info({ appPid: first.pid }, 'app ready')
+    else if (!this.stopping && first.child.exitCode === null && first.child.signalCode === null) {
+      this.#log.warn({ appPid: first.pid }, 'the app has not reported ready; it keeps running and serves once it accepts')
+    }
+  }
+
+  /** Socket and lock first, so a successor can start at once; the apps keep their own copies of the socket and drain what they already accepted. */
+  async stop(pidFile: WrittenPidFile): Promise<void> {
+    this.stopping = true
+    this.#cancelRestart()
+    await this.held.release()
+    removePidFile(pidFile)
+    this.#log.info({ appPids: [...this.apps].map((a) => a.pid) }, 'supervisor stopping: socket removed, stopping the app')
+    await Promise.all([...this.apps].map((a) => a.stop(this.opts.stopTimeoutMs)))
+    this.#log.info('supervisor stopped')
+  }
+
+  #cancelRestart(): void {
+    if (this.#restartTimer === undefined) return
+    clearTimeout(this.#restartTimer)
+    this.#restartTimer = undefined
+  }
+}
+
+/** Write the pid file for `naaccord-ipc reload`; on failure the socket is given back before the error is thrown. */
+async function writePidFileOrRelease(opts: ResolvedSupervisorOptions, held: HeldSocket): Promise<WrittenPidFile> {
+  try {
+    return writePidFile(opts.pidFile, held.fsPath)
+  } catch (err) {
+    await held.release()
+    throw err
+  }
+}
+
+/** The public face of a supervision: reloads queued in order, stop once. */
+function supervisorOf(run: Supervision, pidFile: WrittenPidFile): Supervisor {
+  let resolveStopped!: () => void
+  const stopped = new Promise<void>((r) => (resolveStopped = r))
+  let stopPromise: Promise<void> | undefined
+  return {
+    options: run.opts,
+    get current() {
+      return run.current
+    },
+    get restarts() {
+      return run.restarts
+    },
+    stopped,
+    reload: () => run.enqueue(() => run.reloadOnce()),
+    stop() {
+      stopPromise ??= run.stop(pidFile).then(resolveStopped)
+      return stopPromise
+    },
+  }
+}
+
 /**
  * Hold the listening socket for the life of this process and run the app with it as fd 3, as
  * systemd socket activation would: restarts and reloads never close the socket, so callers'
@@ -39,133 +205,9 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
   const log = opts.logger
   logSecurityReport(log, supervisorSecurityReport(opts, securityContext()))
   const held: HeldSocket = await holdSocket(opts.socketPath, opts.socketMode, opts.dirMode, opts.socketGid, log)
-  let pidFile: WrittenPidFile
-  try {
-    pidFile = writePidFile(opts.pidFile, held.fsPath)
-  } catch (err) {
-    await held.release()
-    throw err
-  }
+  const pidFile = await writePidFileOrRelease(opts, held)
   log.info({ socketPath: opts.socketPath, pidFile: opts.pidFile, command: opts.command }, 'supervisor holds the socket')
-
-  let current: AppProcess | undefined
-  let crashesInARow = 0
-  let restarts = 0
-  let restartTimer: NodeJS.Timeout | undefined
-  let stopping = false
-  let queue: Promise<unknown> = Promise.resolve()
-  const apps = new Set<AppProcess>()
-  let resolveStopped!: () => void
-  const stopped = new Promise<void>((r) => (resolveStopped = r))
-
-  const launch = (): AppProcess => {
-    const app = startApp(opts.command, held.fd, opts, opts.readyTimeoutMs, log)
-    apps.add(app)
-    void app.exited.then(({ code, signal }) => {
-      apps.delete(app)
-      if (app.stopping || stopping) {
-        log.info({ appPid: app.pid, code, signal }, 'app stopped')
-        return
-      }
-      log.error({ appPid: app.pid, code, signal }, 'app exited unexpectedly')
-      if (current === app) {
-        current = undefined
-        scheduleRestart(app)
-      }
-    })
-    return app
-  }
-
-  const scheduleRestart = (crashed: AppProcess) => {
-    if (stopping || restartTimer !== undefined) return
-    const ranStably = crashed.readyAt !== undefined && Date.now() - crashed.readyAt >= SUPERVISOR_DEFAULTS.stableAfterMs
-    crashesInARow = ranStably ? 1 : crashesInARow + 1
-    const delay = Math.min(opts.restartDelayMaxMs, opts.restartDelayMs * 2 ** (crashesInARow - 1))
-    log.warn({ delayMs: delay, crashesInARow }, 'restarting the app; new connections wait in the socket backlog meanwhile')
-    restartTimer = setTimeout(() => {
-      restartTimer = undefined
-      queue = queue.then(async () => {
-        if (stopping || current !== undefined) return
-        const app = launch()
-        restarts++
-        current = app
-        if (await app.ready) log.info({ appPid: app.pid }, 'app restarted and ready')
-        else if (current === app && !stopping) {
-          // Not ready in time: stop it; its exit schedules the next try with a longer delay.
-          app.stopping = true
-          current = undefined
-          await app.stop(opts.stopTimeoutMs)
-          scheduleRestart(app)
-        }
-      })
-    }, delay)
-  }
-
-  const reloadOnce = async (): Promise<boolean> => {
-    if (stopping) return false
-    const old = current
-    const next = launch()
-    log.info({ appPid: next.pid, oldPid: old?.pid }, 'reload: new app starting')
-    if (!(await next.ready) || stopping) {
-      log.error({ appPid: next.pid, oldPid: old?.pid }, 'reload failed: the new app did not become ready; the old one keeps serving')
-      await next.stop(opts.stopTimeoutMs)
-      if (current === undefined && !stopping) scheduleRestart(next)
-      return false
-    }
-    current = next
-    if (restartTimer !== undefined) {
-      clearTimeout(restartTimer)
-      restartTimer = undefined
-    }
-    crashesInARow = 0
-    // The old app drains in the background (bounded by stopTimeoutMs, then SIGKILL): the reload
-    // is done once the new one serves, however long the old one's keep-alive clients take.
-    if (old !== undefined && old !== next) void old.stop(opts.stopTimeoutMs)
-    log.info({ appPid: next.pid, oldPid: old?.pid }, 'reloaded')
-    return true
-  }
-
-  const first = launch()
-  current = first
-  const firstReady = await first.ready
-  if (!firstReady && !stopping) {
-    if (first.child.exitCode === null && first.child.signalCode === null) {
-      log.warn({ appPid: first.pid }, 'the app has not reported ready; it keeps running and serves once it accepts')
-    }
-  } else if (firstReady) {
-    log.info({ appPid: first.pid }, 'app ready')
-  }
-
-  let stopPromise: Promise<void> | undefined
-  const supervisor: Supervisor = {
-    options: opts,
-    get current() {
-      return current
-    },
-    get restarts() {
-      return restarts
-    },
-    stopped,
-    reload() {
-      const run = queue.then(reloadOnce)
-      queue = run.catch(() => false)
-      return run
-    },
-    stop() {
-      stopPromise ??= (async () => {
-        stopping = true
-        if (restartTimer !== undefined) clearTimeout(restartTimer)
-        // Socket and lock first, so a successor can start at once; the apps keep their own
-        // copies of the socket and drain what they already accepted.
-        await held.release()
-        removePidFile(pidFile)
-        log.info({ appPids: [...apps].map((a) => a.pid) }, 'supervisor stopping: socket removed, stopping the app')
-        await Promise.all([...apps].map((a) => a.stop(opts.stopTimeoutMs)))
-        log.info('supervisor stopped')
-        resolveStopped()
-      })()
-      return stopPromise
-    },
-  }
-  return supervisor
+  const run = new Supervision(opts, held)
+  await run.startFirst()
+  return supervisorOf(run, pidFile)
 }

@@ -1,0 +1,8 @@
+export { main, usage, EXIT, type CliIo } from './cli.js'
+export { checkTls, CHECK_TLS_DEFAULTS, worstSeverity, type CheckTlsOptions, type CheckTlsResult, type Finding, type Severity } from './check-tls.js'
+export { formatCheckTls, runCheckTls, CHECK_TLS_USAGE, CHECK_TLS_FLAGS } from './check-tls-command.js'
+export { diagnoseSocket, DOCTOR_DEFAULTS, type DiagnoseOptions, type SocketDiagnosis } from './doctor.js'
+export { runDoctor, DOCTOR_USAGE, DOCTOR_FLAGS } from './doctor-command.js'
+export { supervisorCli, RUN_USAGE, RELOAD_USAGE, RUN_FLAGS, RELOAD_FLAGS, type SupervisorCliIo } from './supervisor-commands.js'
+export { probeHealth, type ProbeOptions, type ProbeResult, type ProbeTarget, type ProbeTls, type ProbeHandshake, type ProbeAnswer } from './health-probe.js'
+export type { Flag, FlagTable } from './flags.js'
