@@ -74,3 +74,34 @@ describe('the house has no edge up', () => {
     }
   })
 })
+
+describe('functions a reader can hold in mind', () => {
+  it('the longest function of each package (TypeScript and the addon C) is under 60 lines', async () => {
+    // `node scripts/function-lengths.mjs` prints the five longest per package; --over 60 the offenders.
+    const { functionLengths } = (await import(path.join(ROOT, 'scripts', 'function-lengths.mjs'))) as {
+      functionLengths: () => Record<string, { file: string; line: number; name: string; lines: number }[]>
+    }
+    const lengths = functionLengths()
+    expect(Object.keys(lengths).sort()).toEqual(['certs', 'cli', 'client', 'peercred', 'server', 'shared'])
+    const over = Object.values(lengths).flatMap((fns) => fns.filter((f) => f.lines >= 60).map((f) => `${f.file}:${f.line} ${f.name} (${f.lines} lines)`))
+    expect(over).toEqual([])
+  })
+
+  it('the measure sees nested functions and C definitions (so the check above can fail)', async () => {
+    const { functionsOf, cFunctionsOf } = (await import(path.join(ROOT, 'scripts', 'function-lengths.mjs'))) as {
+      functionsOf: (file: string) => { name: string; lines: number }[]
+      cFunctionsOf: (file: string) => { name: string; lines: number }[]
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nipc-fn-'))
+    try {
+      const ts = path.join(dir, 'a.ts')
+      fs.writeFileSync(ts, `export function outer() {\n  const inner = () => {\n${'    void 0\n'.repeat(70)}  }\n  return inner\n}\n`)
+      expect(functionsOf(ts).map((f) => [f.name, f.lines])).toEqual([['outer', 75], ['inner', 72]])
+      const c = path.join(dir, 'a.c')
+      fs.writeFileSync(c, `static int f(int a,\n             int b) {\n${'  a++;\n'.repeat(61)}  return a + b;\n}\n`)
+      expect(cFunctionsOf(c).map((f) => [f.name, f.lines])).toEqual([['f', 65]])
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
