@@ -94,3 +94,26 @@ describe('the documented list of process-wide effects', () => {
     expect(names).toEqual(PROCESS_EFFECTS.map((e) => e.name))
   })
 })
+
+describe('the signal path keeps the log', () => {
+  it('every line logged before SIGTERM is written before the re-raised signal ends the process (5 processes at once)', async () => {
+    const LINES = 300
+    const runs = await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const t = tempDir('nipc-siglog-')
+        defer(t.cleanup)
+        const dir = t.dir
+        const child = spawnTs('signal-log-app.ts', [path.join(dir, 's.sock'), String(LINES)])
+        let stdout = ''
+        child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
+        // A reader that falls behind (a log shipper under load): the pipe fills, so the last
+        // lines are still being written when the signal comes.
+        child.stdout!.pause()
+        setTimeout(() => child.stdout!.resume(), 300)
+        const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])))
+        return { code, signal, lines: stdout.split('\n').filter((l) => l.includes('line before the signal')).length }
+      }),
+    )
+    expect(runs).toEqual(Array.from({ length: 5 }, () => ({ code: null, signal: 'SIGTERM', lines: LINES })))
+  })
+})

