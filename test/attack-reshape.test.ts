@@ -71,3 +71,30 @@ describe('an explicit null is a bad value (IPC_INVALID_OPTION), not "use the def
     }
   })
 })
+
+// Not a regression of the reshaping (a6f1304 answers the same), but a break of what
+// docs/server.md says ("No answer carries `X-Powered-By`"): header-policy.ts removes the header
+// from the response's header map (removeHeader) before calling writeHead, but the headers given
+// to writeHead itself, as an object or as a raw array, are written as they are.
+describe('X-Powered-By never leaves (docs/server.md)', () => {
+  it('not even when the app passes it to writeHead', async () => {
+    const { serve } = await import('@naaccord/ipc-server')
+    const { rawExchange } = await import('./helpers.js')
+    const t = tempDir()
+    defer(t.cleanup)
+    const socketPath = path.join(t.dir, 's.sock')
+    const ipc = await serve(
+      (req, res) => {
+        if (req.url === '/object') res.writeHead(200, { 'X-Powered-By': 'PHP/5.4' }).end('a')
+        else res.writeHead(200, ['X-Powered-By', 'PHP/5.4']).end('b')
+      },
+      { socketPath, logger: false, handleSignals: false, acknowledgePlaintextSocket: true },
+    )
+    defer(() => ipc.close())
+    for (const url of ['/object', '/array']) {
+      const answer = await rawExchange({ path: socketPath }, `GET ${url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
+      expect(answer, url).toMatch(/^HTTP\/1\.1 200/)
+      expect(answer, url).not.toMatch(/x-powered-by/i)
+    }
+  })
+})
