@@ -98,3 +98,27 @@ describe('X-Powered-By never leaves (docs/server.md)', () => {
     }
   })
 })
+
+// Not a regression (a6f1304 the same), but against docs/errors.md ("Every error is an instance
+// of IpcError with a stable code"): a server that answers something that is not HTTP makes the
+// client reject with undici's HTTPParserError as it is (request/error-map.ts maps no parser error).
+describe('every client error is a coded IpcError (docs/errors.md)', () => {
+  it('a non-HTTP answer is not handed out as undici HTTPParserError', async () => {
+    const net = await import('node:net')
+    const { createClient, IpcError } = await import('@naaccord/ipc-client')
+    const t = tempDir()
+    defer(t.cleanup)
+    const socketPath = path.join(t.dir, 's.sock')
+    const junk = net.createServer((s) => s.end('garbage\r\n\r\n'))
+    await new Promise<void>((r) => junk.listen(socketPath, r))
+    defer(() => junk.close())
+    const client = createClient({ socketPath, logger: false, retries: 0, acknowledgePlaintext: true })
+    defer(() => client.destroy())
+    const err = await client.get('/').then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect((err as Error).name).not.toBe('HTTPParserError')
+    expect(err).toBeInstanceOf(IpcError)
+  })
+})
