@@ -1,0 +1,124 @@
+// Regressions found by attacking the reshaped code (option tables, serve() units, process effects,
+// client split, CLI probe). Each test fails on the reshaped code and passed on the code before it
+// (a6f1304, the last commit before the option tables), where the behaviour is quoted.
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { createTestPki } from '@naaccord/ipc-certs'
+import { resolveClientOptions } from '@naaccord/ipc-client'
+import { resolveServerOptions } from '@naaccord/ipc-server'
+import { deferCleanup, tempDir } from './helpers.js'
+
+const defer = deferCleanup()
+
+/** The error code a synchronous call throws, or 'accepted'. */
+function outcome(fn: () => unknown): string {
+  try {
+    fn()
+    return 'accepted'
+  } catch (err) {
+    return (err as { code?: string }).code ?? String(err)
+  }
+}
+
+async function pki() {
+  const t = tempDir()
+  defer(t.cleanup)
+  return createTestPki({ dir: path.join(t.dir, 'pki') })
+}
+
+// option-table.ts resolveOptions(): `picked.value ?? entry.fallback?.(values) ?? entry.default`
+// turns an explicit null into "not given": the default (or, for nested objects, the environment)
+// is used instead of refusing the value. Before the tables, null was refused by name for these
+// (resolveAllowWithSources, resolveHealth, resolveListen, resolveServerTls, the trusted proxy
+// and the client's tls.pin all checked `value === null` or passed null to a list parser).
+describe('an explicit null is a bad value (IPC_INVALID_OPTION), not "use the default"', () => {
+  it('server tls.allowClients: null is refused, not read as "every certificate of the CA" (fail-open)', async () => {
+    const p = await pki()
+    const tls = { cert: p.server.certPath, key: p.server.keyPath, ca: p.ca.certPath, allowClients: null as unknown as string[] }
+    // Now: accepted, and the resolved policy has no allow-list at all.
+    expect(outcome(() => resolveServerOptions({ socketPath: '/tmp/x.sock', tls, logger: false }, {}))).toBe('IPC_INVALID_OPTION')
+  })
+
+  it('client tls.pin: null is refused, not silently "no pinning" (and it must not hide NAACCORD_TLS_PIN)', async () => {
+    const p = await pki()
+    const pin = 'sha256//' + Buffer.alloc(32, 7).toString('base64')
+    const given = { socketPath: '/tmp/x.sock', logger: false as const, tls: { ca: p.ca.certPath, pin: null as unknown as string } }
+    // Now: accepted with pins [] even though the environment asks for a pin.
+    expect(outcome(() => resolveClientOptions(given, { NAACCORD_TLS_PIN: pin }))).toBe('IPC_INVALID_OPTION')
+  })
+
+  it('server allow: null is refused, not replaced by NAACCORD_ALLOW_UIDS from the environment', () => {
+    let resolved: unknown
+    const code = outcome(() => {
+      resolved = resolveServerOptions({ socketPath: '/tmp/x.sock', allow: null as unknown as false, logger: false }, { NAACCORD_ALLOW_UIDS: '65534' }).allow
+    })
+    // Now: accepted, allow = { uids: [65534], gids: [] } taken from the environment.
+    expect(code, JSON.stringify(resolved)).toBe('IPC_INVALID_OPTION')
+  })
+
+  it('server trustedProxy: null is refused, not turned on by NAACCORD_TRUSTED_PROXY_UIDS', () => {
+    let resolved: unknown
+    const code = outcome(() => {
+      resolved = resolveServerOptions({ socketPath: '/tmp/x.sock', trustedProxy: null as unknown as undefined, logger: false }, { NAACCORD_TRUSTED_PROXY_UIDS: '65534' }).trustedProxy
+    })
+    // Now: accepted, and uid 65534's identity header is believed.
+    expect(code, JSON.stringify(resolved)).toBe('IPC_INVALID_OPTION')
+  })
+
+  it('server tls: null, listen: null and health: null are refused, as before', () => {
+    for (const bad of [{ tls: null }, { listen: null }, { health: null }]) {
+      expect(outcome(() => resolveServerOptions({ socketPath: '/tmp/x.sock', logger: false, ...(bad as object) }, {})), JSON.stringify(bad)).toBe('IPC_INVALID_OPTION')
+    }
+  })
+})
+
+// Not a regression of the reshaping (a6f1304 answers the same), but a break of what
+// docs/server.md says ("No answer carries `X-Powered-By`"): header-policy.ts removes the header
+// from the response's header map (removeHeader) before calling writeHead, but the headers given
+// to writeHead itself, as an object or as a raw array, are written as they are.
+describe('X-Powered-By never leaves (docs/server.md)', () => {
+  it('not even when the app passes it to writeHead', async () => {
+    const { serve } = await import('@naaccord/ipc-server')
+    const { rawExchange } = await import('./helpers.js')
+    const t = tempDir()
+    defer(t.cleanup)
+    const socketPath = path.join(t.dir, 's.sock')
+    const ipc = await serve(
+      (req, res) => {
+        if (req.url === '/object') res.writeHead(200, { 'X-Powered-By': 'PHP/5.4' }).end('a')
+        else res.writeHead(200, ['X-Powered-By', 'PHP/5.4']).end('b')
+      },
+      { socketPath, logger: false, handleSignals: false, acknowledgePlaintextSocket: true },
+    )
+    defer(() => ipc.close())
+    for (const url of ['/object', '/array']) {
+      const answer = await rawExchange({ path: socketPath }, `GET ${url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
+      expect(answer, url).toMatch(/^HTTP\/1\.1 200/)
+      expect(answer, url).not.toMatch(/x-powered-by/i)
+    }
+  })
+})
+
+// Not a regression (a6f1304 the same), but against docs/errors.md ("Every error is an instance
+// of IpcError with a stable code"): a server that answers something that is not HTTP makes the
+// client reject with undici's HTTPParserError as it is (request/error-map.ts maps no parser error).
+describe('every client error is a coded IpcError (docs/errors.md)', () => {
+  it('a non-HTTP answer is not handed out as undici HTTPParserError', async () => {
+    const net = await import('node:net')
+    const { createClient, IpcError } = await import('@naaccord/ipc-client')
+    const t = tempDir()
+    defer(t.cleanup)
+    const socketPath = path.join(t.dir, 's.sock')
+    const junk = net.createServer((s) => s.end('garbage\r\n\r\n'))
+    await new Promise<void>((r) => junk.listen(socketPath, r))
+    defer(() => junk.close())
+    const client = createClient({ socketPath, logger: false, retries: 0, acknowledgePlaintext: true })
+    defer(() => client.destroy())
+    const err = await client.get('/').then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect((err as Error).name).not.toBe('HTTPParserError')
+    expect(err).toBeInstanceOf(IpcError)
+  })
+})
