@@ -63,6 +63,7 @@ const make: { [C in IpcErrorCode]: () => InstanceType<(typeof ERROR_CODES)[C]> }
   IPC_PEER_REJECTED: () => new shared.PeerRejectedError('uid 0 expected', { cause }),
   IPC_SERVICE_UNAVAILABLE: () => new shared.ServiceUnavailableError(target, 'ENOENT', { cause }),
   IPC_CONNECTION_LOST: () => new shared.ConnectionLostError(target, 'reset', { cause }),
+  IPC_BAD_RESPONSE: () => new shared.BadResponseError(target, 'HPE_INVALID_CONSTANT', { cause }),
   IPC_PERMISSION_DENIED: () => new shared.PermissionDeniedError(target, { cause }),
   IPC_TIMEOUT: () => new shared.TimeoutError(target, 250, 'request', { cause }),
   IPC_HTTP_STATUS: () => new shared.HttpStatusError('GET', '/reports/1?who=x', 404, { error: 'not_found' }),

@@ -108,6 +108,11 @@ export const ERROR_TABLE = {
     statusCode: 502,
     description: 'the connection closed after sending, before a full answer',
   },
+  IPC_BAD_RESPONSE: {
+    name: 'BadResponseError',
+    statusCode: 502,
+    description: 'the server answered with bytes that are not HTTP/1.1 (undici\'s parser refused them: `cause.code` `HPE_*`)',
+  },
   IPC_PERMISSION_DENIED: {
     name: 'PermissionDeniedError',
     statusCode: 502,

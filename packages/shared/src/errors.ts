@@ -129,6 +129,14 @@ export const ConnectionLostError = defineIpcError('IPC_CONNECTION_LOST', (target
 }))
 export type ConnectionLostError = InstanceType<typeof ConnectionLostError>
 
+/** The answer was not HTTP/1.1: undici's parser refused it (not retried: the same server would answer the same). */
+export const BadResponseError = defineIpcError('IPC_BAD_RESPONSE', (target: string, reason: string, options?: IpcErrorOptions) => ({
+  message: `${target} answered with something that is not HTTP/1.1 (${reason}): is another program listening there?`,
+  options,
+  fields: { target },
+}))
+export type BadResponseError = InstanceType<typeof BadResponseError>
+
 /** connect() was refused by file permissions (EACCES / EPERM). */
 export const PermissionDeniedError = defineIpcError('IPC_PERMISSION_DENIED', (socketPath: string, options?: IpcErrorOptions) => ({
   message:
@@ -306,6 +314,7 @@ export const ERROR_CODES = {
   IPC_FLOCK_UNAVAILABLE: FlockUnavailableError,
   IPC_SERVICE_UNAVAILABLE: ServiceUnavailableError,
   IPC_CONNECTION_LOST: ConnectionLostError,
+  IPC_BAD_RESPONSE: BadResponseError,
   IPC_PERMISSION_DENIED: PermissionDeniedError,
   IPC_TIMEOUT: TimeoutError,
   IPC_HTTP_STATUS: HttpStatusError,

@@ -86,7 +86,7 @@ export function option<In>() {
 
 /** A parser that lets `undefined` through (an option without default that may stay unset). */
 export function optional<Out>(parse: (name: string, value: any, ctx: OptionContext) => Out) { // eslint-disable-line @typescript-eslint/no-explicit-any
-  return (name: string, value: unknown, ctx: OptionContext): Out | undefined => (value === undefined ? undefined : parse(name, value, ctx))
+  return (name: string, value: unknown, ctx: OptionContext): Out | undefined => (value === undefined ? undefined : parse(name, value, ctx)) // null is parsed (and refused)
 }
 
 /** The name an option is refused under: `maxConnections` at the top, `limits.maxBodyBytes` below. */
@@ -120,7 +120,9 @@ export function resolveOptions<T extends OptionTable>(
   const ctx: OptionContext = { env, resolved: values }
   for (const [key, entry] of Object.entries(table)) {
     const picked = entry.env === undefined ? { value: input[key], source: input[key] === undefined ? ('default' as const) : ('option' as const) } : pickWithSource(input[key], env, entry.env)
-    const raw = picked.value ?? entry.fallback?.(values) ?? entry.default
+    // An explicit null is a value, not an absence: the parser refuses it (it never falls back to the
+    // environment or the default, which could widen what the caller asked for).
+    const raw = picked.value === null ? null : (picked.value ?? entry.fallback?.(values) ?? entry.default)
     values[key] = raw === undefined && !entry.parseAbsent && !entry.required ? undefined : entry.parse(optionName(scope, key), raw, ctx)
     sources[key] = picked.source
   }

@@ -1,4 +1,4 @@
-import { ClientClosedError, ConnectionLostError, IpcError, TimeoutError } from '@naaccord/ipc-shared'
+import { BadResponseError, ClientClosedError, ConnectionLostError, IpcError, TimeoutError } from '@naaccord/ipc-shared'
 import { mapConnectError, mappedOf } from '../connect/connect-errors.js'
 import type { ResolvedClientOptions } from '../options.js'
 
@@ -39,6 +39,8 @@ export function mapRequestError(err: unknown, opts: MapContext, timeoutMs: numbe
   }
   const direct = mapConnectError(err, opts)
   if (direct !== err) return direct
+  // undici's HTTPParserError: the bytes that came back are not HTTP/1.1.
+  if (code.startsWith('HPE_') || err.name === 'HTTPParserError') return new BadResponseError(opts.target, code || err.message, { cause: err })
   if (LOST.has(code)) {
     // Node's TLS servers refuse an untrusted client certificate by closing, without an alert:
     // say so, without claiming it (a restart looks the same from here).

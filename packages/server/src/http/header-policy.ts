@@ -31,7 +31,41 @@ export function headerPolicy(state: HeaderPolicyState): (this: http.ServerRespon
   return function (this: http.ServerResponse) {
     this.removeHeader('x-powered-by')
     if (state.closing) this.setHeader('connection', 'close')
+    // writeHead(status, [message], [headers]): headers given here go out as given, after the
+    // stored ones, so the policy applies to them too. Only when the app passes some (Express and
+    // Node's implicit head pass none: the common path stays as it was).
+    const last = arguments.length - 1
+    if (last >= 1 && typeof arguments[last] === 'object' && arguments[last] !== null) {
+      // eslint-disable-next-line prefer-rest-params -- copied only on this rare path
+      const args = Array.prototype.slice.call(arguments) as unknown[]
+      args[last] = withoutPolicyHeaders(args[last] as http.OutgoingHttpHeaders | unknown[], state.closing)
+      return writeHead.apply(this, args as Parameters<typeof writeHead>)
+    }
     // eslint-disable-next-line prefer-rest-params -- forwarded as is, without an array per head
     return writeHead.apply(this, arguments as unknown as Parameters<typeof writeHead>)
   }
+}
+
+/** Whether a header name is one the policy decides: X-Powered-By always, Connection while draining. */
+function decidedByPolicy(name: unknown, closing: boolean): boolean {
+  if (typeof name !== 'string') return false
+  const lower = name.toLowerCase()
+  return lower === 'x-powered-by' || (closing && lower === 'connection')
+}
+
+/**
+ * The headers an app handed to writeHead, without those the policy decides (a copy; the app's
+ * object is left alone). Node takes an object, a flat array `[name, value, ...]` or an array of
+ * `[name, value]` pairs.
+ */
+function withoutPolicyHeaders(headers: http.OutgoingHttpHeaders | unknown[], closing: boolean): http.OutgoingHttpHeaders | unknown[] {
+  if (!Array.isArray(headers)) {
+    const names = Object.keys(headers)
+    if (!names.some((n) => decidedByPolicy(n, closing))) return headers
+    return Object.fromEntries(Object.entries(headers).filter(([n]) => !decidedByPolicy(n, closing)))
+  }
+  if (headers.length > 0 && Array.isArray(headers[0])) return headers.filter((pair) => !decidedByPolicy((pair as unknown[])[0], closing))
+  const out: unknown[] = []
+  for (let i = 0; i + 1 < headers.length; i += 2) if (!decidedByPolicy(headers[i], closing)) out.push(headers[i], headers[i + 1])
+  return out
 }
