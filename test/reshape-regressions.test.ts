@@ -1,6 +1,8 @@
-// Regressions found by attacking the reshaped code (option tables, serve() units, process effects,
-// client split, CLI probe). Each test fails on the reshaped code and passed on the code before it
-// (a6f1304, the last commit before the option tables), where the behaviour is quoted.
+// What an attack on the reshaped code (option tables, serve() units, process effects, client split,
+// CLI probe) found, each kept as a test: explicit null options read as "not given" by the option
+// tables (a regression: a6f1304 refused them), X-Powered-By handed to writeHead itself, and a
+// non-HTTP answer surfacing as undici's own error (both older than the reshaping). Each failed
+// before its fix.
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createTestPki } from '@naaccord/ipc-certs'
