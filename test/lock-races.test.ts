@@ -239,7 +239,8 @@ describe('start races: ten processes on one path', () => {
       const winners = racers.filter((_, i) => results[i]!.startsWith('won'))
       const losers = results.filter((l) => l.startsWith('lost'))
       expect(winners, `${kind}: ${results.join(' | ')}`).toHaveLength(1)
-      for (const l of losers) expect(l, kind).toMatch(/^lost IPC_[A-Z_]+ /)
+      // Never a false alarm about the folder the racers create together: they lose on the lock.
+      for (const l of losers) expect(l, kind).toMatch(/^lost IPC_SOCKET_IN_USE /)
       const winner = winners[0]!
       // Its lock is intact: the file names it, and nobody can take the lock from it.
       expect(readLockOwner(socketPath)?.pid, kind).toBe(winner.pid)
@@ -253,6 +254,7 @@ describe('start races: ten processes on one path', () => {
       winner.stdin!.write('close\n')
       await nextLine(winner, /^closed/)
       expect(fs.readdirSync(d)).toEqual([])
+      fs.rmdirSync(d) // every clean round races on creating the folder too
     }
     for (let i = 0; i < 5; i++) {
       const winner = await round(`crashed round ${i}`)

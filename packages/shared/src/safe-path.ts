@@ -149,6 +149,11 @@ function isUnfinished(st: Stats, uid: number): boolean {
   return st.isDirectory() && st.uid === uid && (st.mode & 0o1077) === S_ISVTX
 }
 
+/** A folder of `uid` with exactly `mode` (and `gid` when given): what finishFolder makes. */
+function isFinishedAsAsked(st: Stats, uid: number, mode: number, gid: number | undefined): boolean {
+  return st.isDirectory() && st.uid === uid && (st.mode & 0o7777) === mode && (gid === undefined || st.gid === gid)
+}
+
 /** How to create missing folders (the server's socket folder); absent: nothing is created. */
 export interface CreateFolders {
   /** Mode of the final folder when created. */
@@ -195,6 +200,10 @@ function finishFolder(dir: string, mode: number, gid: number | undefined, how: '
   }
   try {
     const st = fs.fstatSync(fd)
+    // Another start of ours (same uid) finished it first, exactly as asked: nothing left to do.
+    // Two servers racing on a new folder: each may create-or-resume, and the loser must lose on
+    // the lock (IPC_SOCKET_IN_USE), not here.
+    if (isFinishedAsAsked(st, uid, mode, gid)) return
     if (!isUnfinished(st, uid)) {
       throw new UnsafeSocketPathError(dir, `is not the folder this process (uid ${uid}) ${how === 'created' ? 'just created' : 'found unfinished'} (${describeStat(st)}); someone else is at work in ${path.dirname(dir)}`)
     }
