@@ -143,6 +143,7 @@ export const CLIENT_OPTIONS = {
 }
 
 function parseHeaders(name: string, value: unknown): Readonly<Record<string, string>> {
+  if (value === null) throw new InvalidOptionError(name, 'must be an object of header names to strings, got null')
   const headers = value ?? {}
   if (typeof headers !== 'object') throw new InvalidOptionError(name, 'must be an object of header names to strings')
   return Object.freeze({ ...(headers as Record<string, string>) })
@@ -223,6 +224,9 @@ function isLoopback(host: string): boolean {
 }
 
 function resolveTls(value: ClientTlsOptions | undefined, env: Env, defaultServername: string): ResolvedClientTls | undefined {
+  if (value === null || (value !== undefined && (typeof value !== 'object' || Array.isArray(value)))) {
+    throw new InvalidOptionError('tls', `must be an object of TLS options, got ${value === null ? 'null' : typeof value}`)
+  }
   if (value === undefined && env[ENV.tlsCa] === undefined) return undefined
   const { values: v } = resolveOptions(CLIENT_TLS_OPTIONS, value, { scope: 'tls', env })
   if (v.insecureSkipVerify && env.NODE_ENV === 'production') {

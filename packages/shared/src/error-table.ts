@@ -111,7 +111,7 @@ export const ERROR_TABLE = {
   IPC_BAD_RESPONSE: {
     name: 'BadResponseError',
     statusCode: 502,
-    description: 'the server answered with bytes that are not HTTP/1.1 (undici\'s parser refused them: `cause.code` `HPE_*`)',
+    description: 'the server answered with bytes that are not HTTP/1.1 (undici\'s parser refused them: `cause` is its `HTTPParserError`, whose message says why)',
   },
   IPC_PERMISSION_DENIED: {
     name: 'PermissionDeniedError',

@@ -1,3 +1,4 @@
+import { InvalidOptionError } from './errors.js'
 import { pino, type Logger, type LoggerOptions } from 'pino'
 import { ENV } from './constants.js'
 import { markNoLogs } from './forced-warning.js'
@@ -115,5 +116,8 @@ export function resolveLogger(value: Logger | false | undefined, name: string): 
   // Marked: a security weakening is then said as a process warning (warnWhateverLevel).
   if (value === false) return markNoLogs(silentLogger())
   if (value === undefined) return createLogger({ name })
+  if (value === null || typeof value !== 'object' || typeof (value as { child?: unknown }).child !== 'function') {
+    throw new InvalidOptionError('logger', `must be a pino logger or false, got ${value === null ? 'null' : typeof value}`)
+  }
   return value.child({ component: name })
 }

@@ -151,7 +151,11 @@ function isUnfinished(st: Stats, uid: number): boolean {
 
 /** A folder of `uid` with exactly `mode` (and `gid` when given): what finishFolder makes. */
 function isFinishedAsAsked(st: Stats, uid: number, mode: number, gid: number | undefined): boolean {
-  return st.isDirectory() && st.uid === uid && (st.mode & 0o7777) === mode && (gid === undefined || st.gid === gid)
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o7777) !== mode) return false
+  // No group asked: only a folder no group can use, or one of our own group, is as asked (a start
+  // of ours with a socketGroup may have finished it for another group).
+  if (gid === undefined) return (mode & 0o070) === 0 || st.gid === process.getegid?.()
+  return st.gid === gid
 }
 
 /** How to create missing folders (the server's socket folder); absent: nothing is created. */

@@ -34,12 +34,18 @@ export function headerPolicy(state: HeaderPolicyState): (this: http.ServerRespon
     // writeHead(status, [message], [headers]): headers given here go out as given, after the
     // stored ones, so the policy applies to them too. Only when the app passes some (Express and
     // Node's implicit head pass none: the common path stays as it was).
-    const last = arguments.length - 1
-    if (last >= 1 && typeof arguments[last] === 'object' && arguments[last] !== null) {
-      // eslint-disable-next-line prefer-rest-params -- copied only on this rare path
-      const args = Array.prototype.slice.call(arguments) as unknown[]
-      args[last] = withoutPolicyHeaders(args[last] as http.OutgoingHttpHeaders | unknown[], state.closing)
-      return writeHead.apply(this, args as Parameters<typeof writeHead>)
+    // Node's own choice of the headers argument (lib/_http_server.js): after a string message,
+    // the third; otherwise the third, or the second when the third is null or undefined.
+    const at = typeof arguments[1] === 'string' || (arguments[2] !== undefined && arguments[2] !== null) ? 2 : 1
+    const given = arguments[at] as http.OutgoingHttpHeaders | unknown[] | undefined | null
+    if (typeof given === 'object' && given !== null) {
+      const kept = withoutPolicyHeaders(given, state.closing)
+      if (kept !== given) {
+        // eslint-disable-next-line prefer-rest-params -- copied only on this rare path
+        const args = Array.prototype.slice.call(arguments) as unknown[]
+        args[at] = kept
+        return writeHead.apply(this, args as Parameters<typeof writeHead>)
+      }
     }
     // eslint-disable-next-line prefer-rest-params -- forwarded as is, without an array per head
     return writeHead.apply(this, arguments as unknown as Parameters<typeof writeHead>)
@@ -64,7 +70,11 @@ function withoutPolicyHeaders(headers: http.OutgoingHttpHeaders | unknown[], clo
     if (!names.some((n) => decidedByPolicy(n, closing))) return headers
     return Object.fromEntries(Object.entries(headers).filter(([n]) => !decidedByPolicy(n, closing)))
   }
-  if (headers.length > 0 && Array.isArray(headers[0])) return headers.filter((pair) => !decidedByPolicy((pair as unknown[])[0], closing))
+  if (headers.length > 0 && Array.isArray(headers[0])) {
+    return headers.some((pair) => decidedByPolicy((pair as unknown[])[0], closing)) ? headers.filter((pair) => !decidedByPolicy((pair as unknown[])[0], closing)) : headers
+  }
+  // A flat array: left to Node as given when odd (Node refuses it) or when it holds nothing decided.
+  if (headers.length % 2 === 1 || !headers.some((h, i) => i % 2 === 0 && decidedByPolicy(h, closing))) return headers
   const out: unknown[] = []
   for (let i = 0; i + 1 < headers.length; i += 2) if (!decidedByPolicy(headers[i], closing)) out.push(headers[i], headers[i + 1])
   return out

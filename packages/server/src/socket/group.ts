@@ -24,6 +24,7 @@ function parseGroupLine(line: string, name: string): number | undefined {
  * resolveGroup('socketGroup', '998')      // 998
  */
 export function resolveGroup(option: string, value: string | number): number {
+  if (typeof value !== 'number' && typeof value !== 'string') throw new InvalidOptionError(option, `must be a group name or gid, got ${value === null ? 'null' : typeof value}`)
   if (typeof value === 'number' || /^\d+$/.test(value)) {
     const gid = Number(value)
     if (!Number.isInteger(gid) || gid < 0 || gid > 0xffffffff) throw new InvalidOptionError(option, `is not a valid gid: ${value}`)

@@ -9,6 +9,7 @@ import {
   option,
   optional,
   parseInteger,
+  parseString,
   pickOptions,
   rejectUnknown,
   resolveOptions,
@@ -49,7 +50,7 @@ const OWN_OPTIONS = {
   /** Longest delay between restarts. */
   restartDelayMaxMs: option<number | string>()({ env: 'NAACCORD_RESTART_DELAY_MAX_MS', default: 5_000, parse: parseRestartDelayMax }),
   /** Where `reload` finds the supervisor; in a folder only this uid or root can change (a shared `1777` folder is refused). */
-  pidFile: option<string>()({ env: 'NAACCORD_PID_FILE', parse: optional((_name: string, v: unknown) => path.resolve(String(v))), docs: { default: '`<socketPath>.pid`' } }),
+  pidFile: option<string>()({ env: 'NAACCORD_PID_FILE', parse: optional((name: string, v: unknown) => path.resolve(parseString(name, v))), docs: { default: '`<socketPath>.pid`' } }),
   /** A pino logger, or `false`. */
   logger: option<Logger | false>()({ parse: anyValue<Logger | false | undefined>, docs: { default: 'pino JSON to stdout' } }),
 }
