@@ -297,7 +297,15 @@ describe.skipIf(skip !== undefined)(`deploy/systemd under a real systemd as PID 
     expect(Math.max(...during.map((o) => o.ms))).toBeLessThan(CLIENT_TIMEOUT_MS)
     expect(restartedMs).toBeGreaterThanOrEqual(watchdogSec * 1000)
     expect(failed.filter((o) => o.method === 'GET')).toEqual([])
-    expect(failed.filter((o) => executed.has(`${o.method} ${o.id}`))).toEqual([])
+    // Only POSTs in flight when systemd killed the stopped process can fail: at most one per
+    // worker (each runs one call at a time), each started before the kill. Most were never
+    // executed (sent to the frozen process); one it had executed (ledger written) when SIGSTOP
+    // froze it before its answer's write(2) is killed unanswered: the one case no server can
+    // close (a kill between doing and telling; an idempotency key covers it; seen in 1 of 6 runs).
+    // Such a POST started before the stop, and is never executed twice (checked above).
+    expect(failed.length).toBeLessThanOrEqual(4)
+    for (const o of failed) expect(o.startedAt, o.id).toBeLessThanOrEqual(stoppedAt + restartedMs)
+    for (const o of failed.filter((f) => executed.has(`${f.method} ${f.id}`))) expect(o.startedAt, o.id).toBeLessThanOrEqual(stoppedAt)
   }, 60_000)
 
   it('a user outside group 990 is refused at the socket; one in it but not in allow by the peer check, logged', async () => {
