@@ -8,28 +8,18 @@
 // Root only, with docker.io, docker-compose and the cached root file system; skips otherwise.
 import { execFileSync } from 'node:child_process'
 import { chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { COMPOSE, DOCKER, dockerSkipReason, ensureDaemon, load, must, run, type Daemon, type Outcome } from './docker-daemon.js'
-import { ROOT } from './helpers.js'
+import { COMPOSE, DOCKER, dockerSkipReason, ensureDaemon, must, run, type Daemon } from './docker-daemon.js'
+import { load, type Outcome } from './load-loop.js'
+import { freePort, ROOT } from './helpers.js'
 
 const skip = dockerSkipReason()
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'systemd')
 const DOCKERFILE = path.join(ROOT, 'deploy', 'docker', 'Dockerfile')
 const COMPOSE_FILE = path.join(ROOT, 'deploy', 'docker', 'docker-compose.yml')
 const IMAGE = 'naaccord-ipc'
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo
-      s.close(() => resolve(port))
-    })
-    s.on('error', reject)
-  })
-}
 
 /** The user's Dockerfile with its build stage replaced by the staged folder: the runtime stage is byte for byte theirs. */
 export function testDockerfile(): string {
@@ -154,7 +144,7 @@ describe.skipIf(skip !== undefined)(`deploy/docker on a real Docker daemon${skip
 
   it('docker-compose kill -s HUP services 20 times under load: 0 failed, 0 executed twice', async () => {
     const t0 = Date.now()
-    const traffic = load(base, 8, 'hup')
+    const traffic = load(base, 8, 'hup', 20)
     await new Promise((r) => setTimeout(r, 300))
     const pids = new Set<number>()
     let reloads = 0
@@ -187,7 +177,7 @@ describe.skipIf(skip !== undefined)(`deploy/docker on a real Docker daemon${skip
 
   it('docker-compose restart services 3 times under load: counted; nothing executed twice', async () => {
     const t0 = Date.now()
-    const traffic = load(base, 8, 'restart')
+    const traffic = load(base, 8, 'restart', 20)
     await new Promise((r) => setTimeout(r, 300))
     const restartMs: number[] = []
     for (let i = 0; i < 3; i++) {
@@ -348,7 +338,7 @@ describe.skipIf(skip !== undefined)(`deploy/kubernetes: the pod's two containers
     // The volume's root: sticky, setgid, world-writable (refused as the socket's folder); the subfolder: 991's, 0750, group 990 inherited from the setgid root.
     expect(mode.trim().split('\n')).toEqual(['3777 0 990', '750 991 990', '660 991 990'])
     let current: Pod = a
-    const traffic = load(() => `http://127.0.0.1:${current.port}`, 6, 'pod')
+    const traffic = load(() => `http://127.0.0.1:${current.port}`, 6, 'pod', 20)
     await new Promise((r) => setTimeout(r, 1_000))
     const b = await startPod(`naaccordpod${process.pid}b`)
     // The Service's endpoints: the new pod is ready, the old one leaves as its termination starts.

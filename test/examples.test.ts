@@ -1,5 +1,4 @@
 import fs from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
@@ -7,7 +6,7 @@ import { createClient } from '@naaccord/ipc-client'
 import { flushLogger, serve, type IpcServer } from '@naaccord/ipc-server'
 import { createServicesApp } from '../examples/services/app.js'
 import { createWebApp } from '../examples/web/app.js'
-import { ROOT, deferCleanup, exited, memoryLogger, tempDir, waitForLine } from './helpers.js'
+import { deferCleanup, exited, freePort, memoryLogger, ROOT, tempDir, waitForLine } from './helpers.js'
 import { spawn } from 'node:child_process'
 
 const defer = deferCleanup()
@@ -35,14 +34,6 @@ describe('services app routes (supertest)', () => {
     await request(app).delete('/reports/1').expect(403)
   })
 })
-
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1')
-  await new Promise((r) => s.once('listening', r))
-  const port = (s.address() as net.AddressInfo).port
-  await new Promise((r) => s.close(r))
-  return port
-}
 
 describe('the example pair end to end', () => {
   async function pair() {

@@ -226,3 +226,12 @@ function foreignScriptIn(d: string, source: string): string {
   writeFileSync(file, source, { mode: 0o644 })
   return file
 }
+
+/** A TCP port on 127.0.0.1 free a moment ago (bound to port 0, then closed). */
+export async function freePort(): Promise<number> {
+  const probe = net.createServer().listen(0, '127.0.0.1')
+  await new Promise((r) => probe.once('listening', r))
+  const { port } = probe.address() as net.AddressInfo
+  await new Promise((r) => probe.close(r))
+  return port
+}

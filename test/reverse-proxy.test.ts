@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest'
 import { createTestPki, spkiPin, type TestPki } from '@naaccord/ipc-certs'
 import { createClient, type ClientOptions } from '@naaccord/ipc-client'
 import { serve, type Peer } from '@naaccord/ipc-server'
-import { NOBODY, ROOT, deferCleanup, exited, isRoot, rawExchange, tempDir } from './helpers.js'
+import { deferCleanup, exited, freePort, isRoot, NOBODY, rawExchange, ROOT, tempDir } from './helpers.js'
 
 const execFileAsync = promisify(execFile)
 const defer = deferCleanup()
@@ -57,14 +57,6 @@ async function setup(proxyUid: number): Promise<Setup> {
   )
   defer(() => ipc.close())
   return { dir: t.dir, socketPath, pki }
-}
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer().listen(0, '127.0.0.1')
-  await once(probe, 'listening')
-  const { port } = probe.address() as net.AddressInfo
-  await new Promise((r) => probe.close(r))
-  return port
 }
 
 /** Wait (bounded) until the proxy accepts TCP on `port`; fail at once if it exited. */

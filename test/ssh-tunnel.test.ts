@@ -11,7 +11,7 @@ import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { createClient } from '@naaccord/ipc-client'
 import { serve, type Peer } from '@naaccord/ipc-server'
-import { NOBODY, ROOT, deferCleanup, exited, isRoot, tempDir } from './helpers.js'
+import { deferCleanup, exited, freePort, isRoot, NOBODY, ROOT, tempDir } from './helpers.js'
 import { waitUntil } from './wait.js'
 
 const execFileAsync = promisify(execFile)
@@ -20,14 +20,6 @@ const SSHD = '/usr/sbin/sshd'
 const SSH = '/usr/bin/ssh'
 const TUNNEL_USER = 'nobody' // stands in for the recipe's dedicated naaccord-tunnel user
 const missing = !isRoot ? 'needs root (sshd)' : !existsSync(SSHD) || !existsSync(SSH) ? `needs ${SSHD} and ${SSH}: apt-get install openssh-server openssh-client` : undefined
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer().listen(0, '127.0.0.1')
-  await new Promise((r) => probe.once('listening', r))
-  const { port } = probe.address() as net.AddressInfo
-  await new Promise((r) => probe.close(r))
-  return port
-}
 
 function stopOnCleanup(child: ChildProcess): void {
   defer(async () => {

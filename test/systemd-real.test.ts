@@ -7,12 +7,12 @@
 // (scripts/systemd-rootfs.sh, run by .ci/run); skips with the reason otherwise.
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ROOT } from './helpers.js'
+import { freePort, ROOT } from './helpers.js'
 import { bootSystemd, cachedRootfs, type SystemdNamespace } from './systemd-namespace.js'
+import { load } from './load-loop.js'
 
 const rootfs = cachedRootfs()
 const skip = 'reason' in rootfs ? rootfs.reason : undefined
@@ -27,58 +27,6 @@ function readmeInstallBlock(): string {
   const m = /<!-- systemd-install: [^>]*-->\n```sh\n([\s\S]*?)```/.exec(readme)
   if (!m?.[1]) throw new Error('docs/production.md has no systemd-install block')
   return m[1]
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo
-      s.close(() => resolve(port))
-    })
-    s.on('error', reject)
-  })
-}
-
-interface Outcome {
-  method: 'GET' | 'POST'
-  id: string
-  ok: boolean
-  pid?: number
-  error?: string
-  ms: number
-  startedAt: number
-}
-
-/** `workers` callers through the web server until stop(): GET /items/<id> and POST /items {id}. */
-function load(port: number, workers: number, tag: string): { stop: () => Promise<Outcome[]> } {
-  const outcomes: Outcome[] = []
-  let running = true
-  const worker = async (w: number): Promise<void> => {
-    for (let n = 0; running; n++) {
-      const method = n % 2 === 0 ? 'GET' : 'POST'
-      const id = `${tag}-${w}-${n}`
-      const startedAt = Date.now()
-      try {
-        const res =
-          method === 'GET'
-            ? await fetch(`http://127.0.0.1:${port}/items/${id}`, { signal: AbortSignal.timeout(30_000) })
-            : await fetch(`http://127.0.0.1:${port}/items`, { method: 'POST', body: JSON.stringify({ id }), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(30_000) })
-        const body = (await res.json()) as { id?: string; pid?: number; error?: string; message?: string }
-        const ok = res.status === 200 && body.id === id
-        outcomes.push({ method, id, ok, ms: Date.now() - startedAt, startedAt, ...(ok ? { pid: body.pid } : { error: `${res.status} ${body.error ?? ''} ${body.message ?? ''}` }) })
-      } catch (err) {
-        outcomes.push({ method, id, ok: false, ms: Date.now() - startedAt, startedAt, error: String((err as Error).message) })
-      }
-    }
-  }
-  const done = Promise.all(Array.from({ length: workers }, (_, w) => worker(w)))
-  return {
-    stop: async () => {
-      running = false
-      await done
-      return outcomes
-    },
-  }
 }
 
 describe.skipIf(skip !== undefined)(`deploy/systemd under a real systemd as PID 1${skip ? ` (skipped: ${skip})` : ''}`, () => {
@@ -201,7 +149,7 @@ describe.skipIf(skip !== undefined)(`deploy/systemd under a real systemd as PID 
 
   it('systemctl restart naaccord-services 20 times under load: 0 failed, 0 executed twice', async () => {
     const t0 = Date.now()
-    const traffic = load(port, 8, 'restart')
+    const traffic = load(() => `http://127.0.0.1:${port}`, 8, 'restart')
     const restartMs: number[] = []
     const pids = new Set<string>()
     await new Promise((r) => setTimeout(r, 500))
@@ -255,7 +203,7 @@ describe.skipIf(skip !== undefined)(`deploy/systemd under a real systemd as PID 
     const before = await show('naaccord-services.service', 'MainPID', 'NRestarts', 'WatchdogUSec')
     const watchdogSec = Number(/^(\d+)s$/.exec(before.WatchdogUSec ?? '')?.[1])
     expect(watchdogSec).toBeGreaterThan(0)
-    const traffic = load(port, 4, 'watchdog')
+    const traffic = load(() => `http://127.0.0.1:${port}`, 4, 'watchdog')
     await new Promise((r) => setTimeout(r, 300))
     const stoppedAt = Date.now()
     expect(Number(before.MainPID)).toBeGreaterThan(1)

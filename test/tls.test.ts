@@ -15,7 +15,7 @@ import { createTestPki, issueToDir, spkiPin, writeFilesAtomic, type TestPki, typ
 import { createClient, resolveClientOptions, type ClientOptions, type IpcClient } from '@naaccord/ipc-client'
 import { serve, type IpcServer, type ServerOptions, type ServerTlsOptions } from '@naaccord/ipc-server'
 import { bundleFixture, spawnBundle } from './bundle.js'
-import { NOBODY, deferCleanup, isRoot, memoryLogger, runToEnd, tempDir } from './helpers.js'
+import { deferCleanup, freePort, isRoot, memoryLogger, NOBODY, runToEnd, tempDir } from './helpers.js'
 import { waitUntil } from './wait.js'
 
 const execFileAsync = promisify(execFile)
@@ -518,14 +518,6 @@ const NGINX = '/usr/sbin/nginx'
 const hasNginx = existsSync(NGINX)
 
 /** A free TCP port on 127.0.0.1 (closed again at once: nginx binds it next). */
-async function freePort(): Promise<number> {
-  const probe = net.createServer().listen(0, '127.0.0.1')
-  await once(probe, 'listening')
-  const { port } = probe.address() as net.AddressInfo
-  await new Promise((r) => probe.close(r))
-  return port
-}
-
 describe('behind nginx', () => {
   it.skipIf(!hasNginx)(`nginx terminates mutual TLS on TCP and proxies to the socket (needs ${NGINX}: apt-get install nginx-light)`, async () => {
     const s = await setup()
