@@ -3,7 +3,7 @@ import type http from 'node:http'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { InvalidOptionError, type Logger } from '@naaccord/ipc-shared'
+import type { Logger } from '@naaccord/ipc-shared'
 import { openMetricsListener, type MetricsListener } from './metrics-listener.js'
 import { METRICS_DEFAULTS, METRIC_NAMES, resolveMetricsOptions, type MetricsOptions, type ResolvedMetricsOptions } from './metrics-options.js'
 import { routeLabel } from './route-label.js'
@@ -32,14 +32,6 @@ interface Instruments {
   readonly refused: Counter<'reason'>
   readonly tlsFailures: Counter<'reason'>
   readonly open: Gauge<'transport'>
-}
-
-/** Refuse a registry that already holds one of our metrics (a second serveMetrics on it?). */
-function assertRegistryFree(register: Registry, names: readonly string[]): void {
-  const taken = names.find((n) => register.getSingleMetric(n) !== undefined)
-  if (taken !== undefined) {
-    throw new InvalidOptionError('metrics.register', `already holds a metric named ${taken} (a second serveMetrics on this registry?); pass another prefix or a new Registry`)
-  }
 }
 
 /** Register every metric of the server on `register`, under `prefix`. */
@@ -179,8 +171,7 @@ export async function serveMetrics(ipc: IpcServer, options: MetricsOptions): Pro
   const opts = resolveMetricsOptions(options)
   const prom = await import('prom-client')
   const register = opts.register ?? new prom.Registry()
-  const names = METRIC_NAMES.map((n) => `${opts.prefix}${n}`)
-  assertRegistryFree(register, names)
+  // A registry given by the caller was checked free of our names by resolveMetricsOptions.
   const detach = observe(ipc, createInstruments(prom, register, opts.prefix, ipc), opts, ipc.logger)
   let listener: MetricsListener
   try {
@@ -188,7 +179,7 @@ export async function serveMetrics(ipc: IpcServer, options: MetricsOptions): Pro
   } catch (err) {
     // Nothing half-made stays behind: a second try with the same registry must not find our metrics.
     for (const d of detach.splice(0)) d()
-    for (const name of names) register.removeSingleMetric(name)
+    for (const name of METRIC_NAMES) register.removeSingleMetric(`${opts.prefix}${name}`)
     throw err
   }
   return {
